@@ -1,0 +1,108 @@
+/**
+ * Backend choice. `auto` takes the fastest engine that loads here:
+ * tfjs-node-gpu → tfjs-node → native (petal's oneDNN/OpenBLAS kernels over Deno FFI) →
+ * wasm → cpu. Nothing beyond wasm/cpu is required: tfjs-node only loads where the user
+ * installed it (its install script downloads libtensorflow), and native only where
+ * `native/build.sh` has built the kernel library.
+ *
+ * @example
+ * ```ts
+ * import { useBackend } from "./backend.ts";
+ * const name = await useBackend("auto"); // e.g. "wasm"
+ * ```
+ */
+import * as tf from "@tensorflow/tfjs";
+// Imported for its side effect: registers the "wasm" backend (a namespace import that is
+// never used gets dropped by TypeScript; see ../shared/notes/tfjs-on-deno.md).
+import "@tensorflow/tfjs-backend-wasm";
+import { PetalFailure, petalError } from "./errors.ts";
+
+export const BACKEND_CHOICES = ["auto", "tensorflow", "native", "wasm", "cpu"] as const;
+export type BackendChoice = typeof BACKEND_CHOICES[number];
+
+export const isBackendChoice = (s: string): s is BackendChoice =>
+  (BACKEND_CHOICES as readonly string[]).includes(s);
+
+type Attempt = { ok: true; name: string } | { ok: false; reason: string };
+
+const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e)).split("\n")[0];
+
+/** tfjs-node(-gpu) registers backend "tensorflow" when its module imports. */
+async function tryTensorflow(): Promise<Attempt> {
+  for (const pkg of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
+    try {
+      // Only a package the user installed (with its scripts allowed) is tried, so a
+      // plain clone never reaches for the network here.
+      const dir = new URL(`../node_modules/${pkg}/package.json`, import.meta.url);
+      await Deno.stat(dir);
+      await import(`npm:${pkg}`);
+      if (await tf.setBackend("tensorflow")) return { ok: true, name: "tensorflow" };
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) return { ok: false, reason: errorText(e) };
+    }
+  }
+  return {
+    ok: false,
+    reason:
+      "@tensorflow/tfjs-node(-gpu) is not installed (deno add --allow-scripts npm:@tensorflow/tfjs-node-gpu)",
+  };
+}
+
+async function tryNative(): Promise<Attempt> {
+  try {
+    const { registerNativeBackend } = await import("./backends/native.ts");
+    const registered = await registerNativeBackend();
+    if (!registered.ok) return registered;
+    if (await tf.setBackend("native")) return { ok: true, name: "native" };
+    return { ok: false, reason: "tf.setBackend('native') failed" };
+  } catch (e) {
+    return { ok: false, reason: errorText(e) };
+  }
+}
+
+async function trySimple(name: "wasm" | "cpu"): Promise<Attempt> {
+  try {
+    if (await tf.setBackend(name)) {
+      await tf.ready();
+      return { ok: true, name };
+    }
+    return { ok: false, reason: `tf.setBackend('${name}') returned false` };
+  } catch (e) {
+    return { ok: false, reason: errorText(e) };
+  }
+}
+
+const attempts: Record<Exclude<BackendChoice, "auto">, () => Promise<Attempt>> = {
+  tensorflow: tryTensorflow,
+  native: tryNative,
+  wasm: () => trySimple("wasm"),
+  cpu: () => trySimple("cpu"),
+};
+
+/** The order `auto` tries. `PETAL_BACKEND` (same values as --backend) overrides it. */
+export const AUTO_ORDER = ["tensorflow", "native", "wasm", "cpu"] as const;
+
+/**
+ * Switches tfjs to the chosen backend and returns the name it runs on.
+ * Throws a PetalFailure naming the backend and why it did not load.
+ */
+export async function useBackend(choice: BackendChoice = "auto"): Promise<string> {
+  const env = Deno.env.get("PETAL_BACKEND");
+  const effective = choice === "auto" && env && isBackendChoice(env) ? env : choice;
+  if (effective !== "auto") {
+    const got = await attempts[effective]();
+    if (got.ok) return got.name;
+    throw new PetalFailure(
+      petalError("Backend", `--backend ${effective}`, got.reason, "pick another with --backend"),
+    );
+  }
+  const reasons: string[] = [];
+  for (const name of AUTO_ORDER) {
+    const got = await attempts[name]();
+    if (got.ok) return got.name;
+    reasons.push(`${name}: ${got.reason}`);
+  }
+  throw new PetalFailure(
+    petalError("Backend", "--backend auto", reasons.join("; "), "install a tfjs backend"),
+  );
+}
