@@ -1,0 +1,160 @@
+/**
+ * Images at the edge: JPEG/PNG decode and encode through sharp, Float32 in [-1, 1], and a
+ * decoded-image cache so that epochs after the first (and later runs) never decode a
+ * JPEG again.
+ *
+ * @example
+ * ```ts
+ * import { decodeImage, toUnitRange } from "./images.ts";
+ * const rgb = await decodeImage("../shared/oxford102/images/image_00001.jpg", 64);
+ * const x = toUnitRange(rgb); // Float32Array of 64·64·3 in [-1, 1]
+ * ```
+ */
+import sharp from "sharp";
+import * as TE from "fp-ts/TaskEither";
+import * as E from "fp-ts/Either";
+import { ioError, type PetalError, petalError } from "./errors.ts";
+
+/** Decodes any image sharp reads and resizes it (whole image, aspect not kept) to size². */
+export async function decodeImage(path: string, size: number): Promise<Uint8Array> {
+  const data = await sharp(path).removeAlpha().resize(size, size, { fit: "fill" })
+    .toColourspace("srgb").raw().toBuffer();
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/** Decode with a typed error that names the file. */
+export const decodeImageTE = (path: string, size: number): TE.TaskEither<PetalError, Uint8Array> =>
+  TE.tryCatch(
+    () => decodeImage(path, size),
+    (e) =>
+      petalError(
+        "CorruptImage",
+        path,
+        `cannot decode image (${(e as Error).message.split("\n")[0]})`,
+        "replace or delete the file and its caption file",
+      ),
+  );
+
+/** Bytes 0..255 → Float32 in [-1, 1]. */
+export function toUnitRange(bytes: Uint8Array): Float32Array {
+  const out = new Float32Array(bytes.length);
+  for (let i = 0; i < bytes.length; i++) out[i] = bytes[i] / 127.5 - 1;
+  return out;
+}
+
+/** Float32 in [-1, 1] → bytes, clamped and rounded. */
+export function toBytes(x: ArrayLike<number>): Uint8Array {
+  const out = new Uint8Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    out[i] = Math.max(0, Math.min(255, Math.round((x[i] + 1) * 127.5)));
+  }
+  return out;
+}
+
+/** Writes `bytes` to a temp file beside `path`, then renames: never a half-written file. */
+export async function writeFileAtomic(path: string, bytes: Uint8Array | string): Promise<void> {
+  const tmp = `${path}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  try {
+    if (typeof bytes === "string") await Deno.writeTextFile(tmp, bytes);
+    else await Deno.writeFile(tmp, bytes);
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+}
+
+const rawInput = (rgb: Uint8Array, width: number, height: number) =>
+  sharp(rgb, { raw: { width, height, channels: 3 } });
+
+/** RGB bytes (height·width·3) → JPEG bytes. */
+export async function encodeJpeg(
+  rgb: Uint8Array,
+  width: number,
+  height = width,
+  quality = 95,
+): Promise<Uint8Array> {
+  return new Uint8Array(await rawInput(rgb, width, height).jpeg({ quality }).toBuffer());
+}
+
+/** RGB bytes (height·width·3) → PNG bytes. */
+export async function encodePng(
+  rgb: Uint8Array,
+  width: number,
+  height: number,
+): Promise<Uint8Array> {
+  return new Uint8Array(await rawInput(rgb, width, height).png().toBuffer());
+}
+
+/** A stack of decoded images: n × size × size × 3 bytes. */
+export interface ImageStack {
+  readonly count: number;
+  readonly size: number;
+  readonly bytes: Uint8Array;
+}
+
+/** Image `i` of the stack as a subarray view (no copy). */
+export const imageAt = (stack: ImageStack, i: number): Uint8Array => {
+  const n = stack.size * stack.size * 3;
+  return stack.bytes.subarray(i * n, (i + 1) * n);
+};
+
+async function cacheKey(paths: readonly string[], size: number): Promise<string> {
+  const stats = await Promise.all(paths.map((p) => Deno.stat(p)));
+  const text = paths.map((p, i) => `${p}:${stats[i].size}:${stats[i].mtime?.getTime()}`).join("\n");
+  const digest = await crypto.subtle.digest(
+    "SHA-256",
+    new TextEncoder().encode(`${size}\n${text}`),
+  );
+  return Array.from(new Uint8Array(digest).slice(0, 8), (b) => b.toString(16).padStart(2, "0"))
+    .join("");
+}
+
+/**
+ * Decodes `paths` at `size` into one stack, reading `cacheDir/images-<key>.u8` when a
+ * cache for exactly these files (paths, sizes, mtimes) and size exists. Decoding runs a
+ * few images at a time; the first corrupt image stops it with an error naming the file.
+ */
+export const loadImageStack = (
+  paths: readonly string[],
+  size: number,
+  cacheDir?: string,
+  onProgress?: (done: number, total: number) => void,
+): TE.TaskEither<PetalError, ImageStack> =>
+async () => {
+  const per = size * size * 3;
+  let cachePath: string | undefined;
+  if (cacheDir) {
+    try {
+      cachePath = `${cacheDir}/images-${size}-${await cacheKey(paths, size)}.u8`;
+      const bytes = await Deno.readFile(cachePath);
+      if (bytes.length === per * paths.length) {
+        return E.right({ count: paths.length, size, bytes });
+      }
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) {
+        return E.left(ioError(cacheDir, "delete the cache folder")(e));
+      }
+    }
+  }
+  const bytes = new Uint8Array(per * paths.length);
+  const width = 8;
+  for (let start = 0; start < paths.length; start += width) {
+    const chunk = paths.slice(start, start + width);
+    const decoded = await Promise.all(chunk.map((p) => decodeImageTE(p, size)()));
+    for (const [j, d] of decoded.entries()) {
+      if (E.isLeft(d)) return d;
+      bytes.set(d.right, (start + j) * per);
+    }
+    onProgress?.(Math.min(start + width, paths.length), paths.length);
+  }
+  if (cachePath && cacheDir) {
+    try {
+      await Deno.mkdir(cacheDir, { recursive: true });
+      await writeFileAtomic(cachePath, bytes);
+    } catch (e) {
+      return E.left(ioError(cachePath, "make the cache folder writable or pass --cache")(e));
+    }
+  }
+  return E.right({ count: paths.length, size, bytes });
+};

@@ -1,0 +1,67 @@
+/**
+ * A seeded random stream whose whole state is one 32-bit number, so a checkpoint can
+ * store it and `--resume` continues the exact same sequence (mulberry32).
+ *
+ * @example
+ * ```ts
+ * import { Rng } from "./rng.ts";
+ * const rng = new Rng(42);
+ * rng.uniform(); // in [0, 1)
+ * const again = new Rng(0); again.state = rng.state; // same stream from here on
+ * ```
+ */
+export class Rng {
+  state: number;
+
+  constructor(seed: number) {
+    this.state = seed >>> 0;
+  }
+
+  /** Uniform in [0, 1). */
+  uniform(): number {
+    this.state = (this.state + 0x6d2b79f5) >>> 0;
+    let t = this.state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+
+  /** Integer in [0, n). */
+  int(n: number): number {
+    return Math.floor(this.uniform() * n);
+  }
+
+  /** Standard normal (Box–Muller). */
+  normal(): number {
+    const u = 1 - this.uniform();
+    const v = this.uniform();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  }
+
+  /** `n` standard normals. */
+  normals(n: number): Float32Array {
+    const out = new Float32Array(n);
+    for (let i = 0; i < n; i++) out[i] = this.normal();
+    return out;
+  }
+
+  /** A seed for a child stream (e.g. tfjs initialisers), advancing this one. */
+  fork(): number {
+    return Math.floor(this.uniform() * 2 ** 31);
+  }
+
+  /** Fisher–Yates shuffle of 0..n-1. */
+  permutation(n: number): Int32Array {
+    const p = new Int32Array(n);
+    for (let i = 0; i < n; i++) p[i] = i;
+    for (let i = n - 1; i > 0; i--) {
+      const j = this.int(i + 1);
+      [p[i], p[j]] = [p[j], p[i]];
+    }
+    return p;
+  }
+
+  pick<T>(items: readonly T[]): T {
+    return items[this.int(items.length)];
+  }
+}
