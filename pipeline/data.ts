@@ -42,6 +42,8 @@ export interface ReedDataset {
   readonly labels: ClassLabels;
   /** How many class folders hold images (a count, not a label). */
   readonly classCount: number;
+  /** Blank lines inside caption files: skipped, counted so the total stays explainable. */
+  readonly blankCaptionLines: number;
 }
 
 /**
@@ -155,12 +157,18 @@ const readCaptionIndex = (root: string): TE.TaskEither<PetalError, CaptionFile[]
 export const captionLines = (text: string): string[] =>
   text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0);
 
-const readCaptions = (file: CaptionFile): TE.TaskEither<PetalError, string[]> =>
+interface CaptionText {
+  readonly lines: string[];
+  readonly blank: number;
+}
+
+const readCaptions = (file: CaptionFile): TE.TaskEither<PetalError, CaptionText> =>
   pipe(
     TE.tryCatch(() => Deno.readTextFile(file.path), ioError(file.path, "check the file")),
     TE.chain((text) => {
       const lines = captionLines(text);
-      return lines.length > 0 ? TE.right(lines) : TE.left(petalError(
+      const blank = text.replace(/\r?\n$/, "").split(/\r?\n/).length - lines.length;
+      return lines.length > 0 ? TE.right({ lines, blank }) : TE.left(petalError(
         "EmptyCaptions",
         file.path,
         "caption file is empty",
@@ -196,10 +204,11 @@ export const loadReedFolder = (root: string): TE.TaskEither<PetalError, ReedData
           records: ids.map((id, i) => ({
             imageId: id,
             imagePath: images.get(id)!,
-            captions: captionLists[i],
+            captions: captionLists[i].lines,
           })),
           labels: wrapLabels(new Map(ids.map((id) => [id, byImage.get(id)!.classId]))),
           classCount: new Set(ids.map((id) => byImage.get(id)!.classId)).size,
+          blankCaptionLines: captionLists.reduce((n, c) => n + c.blank, 0),
         })),
       );
     }),
