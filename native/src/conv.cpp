@@ -1,0 +1,184 @@
+// Conv2D forward, backward-data and backward-weights on oneDNN, in tfjs's layouts:
+// activations NHWC, filters [kh, kw, inC, outC] (oneDNN "hwio"). oneDNN is free to pick
+// its own (blocked) layouts ("any"); the user buffers are reordered in and out when it does,
+// because its blocked AVX2 kernels are several times faster than its plain-NHWC ones.
+// Primitives, reorders and their internal buffers are cached per shape: a training loop
+// sees the same handful of shapes every step, and building a primitive (JIT) costs ms.
+#include "common.hpp"
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+using namespace dnnl;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+namespace {
+
+// Parameter block shared with the JS side (pipeline/backends/native/ffi.ts), int32 each.
+struct ConvParams {
+  int n, h, w, c;      // input NHWC
+  int kh, kw, oc;      // filter [kh, kw, c, oc]
+  int oh, ow;          // output spatial
+  int sh, sw;          // strides
+  int dh, dw;          // dilations (tfjs convention: 1 = none)
+  int pt, pl, pb, pr;  // explicit padding
+};
+constexpr int kParams = sizeof(ConvParams) / sizeof(int);
+
+// One operand of a cached primitive: the user's plain layout, the layout the primitive
+// wants, and (when they differ) a reorder plus an internal buffer of the wanted layout.
+struct Operand {
+  int arg;
+  memory::desc user;
+  memory::desc want;
+  bool reorder = false;
+  memory internal;
+  dnnl::reorder to_internal;  // user -> want (inputs)
+  dnnl::reorder to_user;      // want -> user (output)
+
+  Operand(int a, const memory::desc &u, const memory::desc &w, bool is_output) : arg(a), user(u), want(w) {
+    reorder = !(u == w);
+    if (!reorder) return;
+    internal = memory(want, petal::engine());
+    if (is_output) {
+      to_user = dnnl::reorder(reorder::primitive_desc(petal::engine(), want, petal::engine(), user));
+    } else {
+      to_internal = dnnl::reorder(reorder::primitive_desc(petal::engine(), user, petal::engine(), want));
+    }
+  }
+};
+
+struct Op {
+  primitive prim;
+  std::vector<Operand> ins;
+  std::vector<Operand> outs;
+};
+
+enum Kind { FWD = 0, BWD_DATA = 1, BWD_WEIGHTS = 2 };
+
+memory::dims src_dims(const ConvParams &p) { return {p.n, p.c, p.h, p.w}; }
+memory::dims dst_dims(const ConvParams &p) { return {p.n, p.oc, p.oh, p.ow}; }
+memory::dims wei_dims(const ConvParams &p) { return {p.oc, p.c, p.kh, p.kw}; }
+
+bool plain_layouts() {
+  static const bool on = [] {
+    const char *v = std::getenv("PETAL_DNNL_LAYOUT");
+    return v != nullptr && std::strcmp(v, "plain") == 0;
+  }();
+  return on;
+}
+
+memory::desc want_md(const memory::dims &d, tag user_tag) {
+  return memory::desc(d, dt::f32, plain_layouts() ? user_tag : tag::any);
+}
+
+convolution_forward::primitive_desc forward_pd(const ConvParams &p) {
+  memory::dims strides = {p.sh, p.sw}, dil = {p.dh - 1, p.dw - 1};
+  memory::dims pad_l = {p.pt, p.pl}, pad_r = {p.pb, p.pr};
+  auto d = convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct,
+                                     want_md(src_dims(p), tag::nhwc), want_md(wei_dims(p), tag::hwio),
+                                     want_md(dst_dims(p), tag::nhwc), strides, dil, pad_l, pad_r);
+  return convolution_forward::primitive_desc(d, petal::engine());
+}
+
+std::unique_ptr<Op> build(Kind kind, const ConvParams &p) {
+  memory::desc src(src_dims(p), dt::f32, tag::nhwc);
+  memory::desc dst(dst_dims(p), dt::f32, tag::nhwc);
+  memory::desc wei(wei_dims(p), dt::f32, tag::hwio);
+  memory::dims strides = {p.sh, p.sw}, dil = {p.dh - 1, p.dw - 1};
+  memory::dims pad_l = {p.pt, p.pl}, pad_r = {p.pb, p.pr};
+  auto fwd = forward_pd(p);
+  auto op = std::make_unique<Op>();
+  if (kind == FWD) {
+    op->prim = convolution_forward(fwd);
+    op->ins.emplace_back(DNNL_ARG_SRC, src, fwd.src_desc(), false);
+    op->ins.emplace_back(DNNL_ARG_WEIGHTS, wei, fwd.weights_desc(), false);
+    op->outs.emplace_back(DNNL_ARG_DST, dst, fwd.dst_desc(), true);
+  } else if (kind == BWD_DATA) {
+    auto d = convolution_backward_data::desc(algorithm::convolution_direct, want_md(src_dims(p), tag::nhwc),
+                                             want_md(wei_dims(p), tag::hwio), want_md(dst_dims(p), tag::nhwc),
+                                             strides, dil, pad_l, pad_r);
+    auto pd = convolution_backward_data::primitive_desc(d, petal::engine(), fwd);
+    op->prim = convolution_backward_data(pd);
+    op->ins.emplace_back(DNNL_ARG_DIFF_DST, dst, pd.diff_dst_desc(), false);
+    op->ins.emplace_back(DNNL_ARG_WEIGHTS, wei, pd.weights_desc(), false);
+    op->outs.emplace_back(DNNL_ARG_DIFF_SRC, src, pd.diff_src_desc(), true);
+  } else {
+    auto d = convolution_backward_weights::desc(algorithm::convolution_direct, want_md(src_dims(p), tag::nhwc),
+                                                want_md(wei_dims(p), tag::hwio), want_md(dst_dims(p), tag::nhwc),
+                                                strides, dil, pad_l, pad_r);
+    auto pd = convolution_backward_weights::primitive_desc(d, petal::engine(), fwd);
+    op->prim = convolution_backward_weights(pd);
+    op->ins.emplace_back(DNNL_ARG_SRC, src, pd.src_desc(), false);
+    op->ins.emplace_back(DNNL_ARG_DIFF_DST, dst, pd.diff_dst_desc(), false);
+    op->outs.emplace_back(DNNL_ARG_DIFF_WEIGHTS, wei, pd.diff_weights_desc(), true);
+  }
+  return op;
+}
+
+Op *cached(Kind kind, const ConvParams &p) {
+  static std::unordered_map<std::string, std::unique_ptr<Op>> cache;
+  std::string key(reinterpret_cast<const char *>(&p), sizeof p);
+  key.push_back(static_cast<char>(kind));
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second.get();
+  auto op = build(kind, p);
+  Op *raw = op.get();
+  cache.emplace(std::move(key), std::move(op));
+  return raw;
+}
+
+int run(Kind kind, const int *params, const float *in0, const float *in1, float *out) {
+  ConvParams p;
+  std::memcpy(&p, params, sizeof p);
+  try {
+    Op *op = cached(kind, p);
+    auto &eng = petal::engine();
+    auto &s = petal::stream();
+    std::unordered_map<int, memory> args;
+    const float *in_ptrs[2] = {in0, in1};
+    for (size_t i = 0; i < op->ins.size(); ++i) {
+      Operand &o = op->ins[i];
+      memory user(o.user, eng, const_cast<float *>(in_ptrs[i]));
+      if (o.reorder) {
+        o.to_internal.execute(s, user, o.internal);
+        args.emplace(o.arg, o.internal);
+      } else {
+        args.emplace(o.arg, user);
+      }
+    }
+    Operand &o = op->outs[0];
+    memory user_out(o.user, eng, out);
+    args.emplace(o.arg, o.reorder ? o.internal : user_out);
+    op->prim.execute(s, args);
+    if (o.reorder) o.to_user.execute(s, o.internal, user_out);
+    s.wait();
+    return petal::OK;
+  } catch (const dnnl::error &e) {
+    if (petal::debug()) std::fprintf(stderr, "petal conv kind %d: %s\n", kind, e.what());
+    return petal::DNNL_FAILED;
+  }
+}
+
+}  // namespace
+
+PETAL_API int petal_conv_params() { return kParams; }
+
+// y[n, oh, ow, oc] = conv(x[n, h, w, c], f[kh, kw, c, oc])
+PETAL_API int petal_conv2d(const int *params, const float *x, const float *f, float *y) {
+  return run(FWD, params, x, f, y);
+}
+
+// dx[n, h, w, c] from dy[n, oh, ow, oc] and f: tfjs's Conv2DBackpropInput (= conv2dTranspose)
+PETAL_API int petal_conv2d_backprop_input(const int *params, const float *dy, const float *f, float *dx) {
+  return run(BWD_DATA, params, dy, f, dx);
+}
+
+// df[kh, kw, c, oc] from x and dy: tfjs's Conv2DBackpropFilter
+PETAL_API int petal_conv2d_backprop_filter(const int *params, const float *x, const float *dy, float *df) {
+  return run(BWD_WEIGHTS, params, x, dy, df);
+}

@@ -1,0 +1,19 @@
+// (Batch)MatMul on oneDNN's sgemm (row-major, threaded by OpenMP inside oneDNN).
+#include "common.hpp"
+
+#include <cstdint>
+
+// c[b] = op(a[b]) @ op(b[b]) for b < batch, with per-operand batch strides (0 broadcasts
+// one matrix across the batch, as tfjs does for a batch dim of 1).
+// Shapes per batch: a [M, K] ([K, M] when trans_a), b [K, N] ([N, K] when trans_b), c [M, N].
+PETAL_API int petal_batch_matmul(const float *a, const float *b, float *c, int batch, int m, int n, int k,
+                                 int trans_a, int trans_b, int stride_a, int stride_b) {
+  const dnnl_dim_t lda = trans_a ? m : k;
+  const dnnl_dim_t ldb = trans_b ? k : n;
+  for (int i = 0; i < batch; ++i) {
+    dnnl_status_t st = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, 1.0f, a + static_cast<int64_t>(i) * stride_a, lda,
+                                  b + static_cast<int64_t>(i) * stride_b, ldb, 0.0f, c + static_cast<int64_t>(i) * m * n, n);
+    if (st != dnnl_success) return petal::DNNL_FAILED;
+  }
+  return petal::OK;
+}

@@ -1,0 +1,127 @@
+/**
+ * Loads libpetal (native/build/libpetal.so, built by native/build.sh) over Deno FFI.
+ * `PETAL_NATIVE_LIB` overrides the path. Loading never throws: a missing or broken
+ * library comes back as a reason, so `auto` can move on to wasm.
+ *
+ * @example
+ * ```ts
+ * import { loadLibpetal } from "./ffi.ts";
+ * const got = loadLibpetal();
+ * if (got.ok) console.log("libpetal at", got.path);
+ * ```
+ */
+
+/** FFI signatures of native/src/*.cpp. Pointers are "buffer": Deno passes TypedArrays. */
+const SYMBOLS = {
+  petal_conv_params: { parameters: [], result: "i32" },
+  petal_conv2d: { parameters: ["buffer", "buffer", "buffer", "buffer"], result: "i32" },
+  petal_conv2d_backprop_input: {
+    parameters: ["buffer", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
+  petal_conv2d_backprop_filter: {
+    parameters: ["buffer", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
+  petal_batch_matmul: {
+    parameters: [
+      "buffer",
+      "buffer",
+      "buffer",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+    ],
+    result: "i32",
+  },
+  petal_binary: {
+    parameters: ["i32", "buffer", "buffer", "buffer", "i32", "i32", "i32"],
+    result: "i32",
+  },
+  petal_compare: {
+    parameters: ["i32", "buffer", "buffer", "buffer", "i32", "i32", "i32"],
+    result: "i32",
+  },
+  petal_unary: { parameters: ["i32", "buffer", "buffer", "i32", "f32"], result: "i32" },
+  petal_select: { parameters: ["buffer", "buffer", "buffer", "buffer", "i32"], result: "i32" },
+  petal_batchnorm: {
+    parameters: [
+      "buffer",
+      "buffer",
+      "i32",
+      "buffer",
+      "i32",
+      "buffer",
+      "i32",
+      "buffer",
+      "i32",
+      "f32",
+      "buffer",
+      "i32",
+      "i32",
+    ],
+    result: "i32",
+  },
+  petal_reduce: {
+    parameters: ["i32", "buffer", "buffer", "i32", "i32", "i32"],
+    result: "i32",
+  },
+  petal_tile: { parameters: ["buffer", "buffer", "i32", "buffer", "buffer"], result: "i32" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** The loaded library's functions. */
+export type Libpetal = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+
+/** Number of int32 fields in the conv parameter block (native/src/conv.cpp ConvParams). */
+export const CONV_PARAMS = 17;
+
+/** Where the library is looked for: PETAL_NATIVE_LIB, else native/build/ of this repo. */
+export function libpetalPath(): string {
+  const override = Deno.env.get("PETAL_NATIVE_LIB");
+  if (override) return override;
+  return new URL("../../../native/build/libpetal.so", import.meta.url).pathname;
+}
+
+let loaded: { ok: true; lib: Libpetal; path: string } | { ok: false; reason: string } | undefined;
+
+/**
+ * Opens libpetal once per process. Sets OMP_NUM_THREADS to the core count when unset,
+ * before the OpenMP runtime (libgomp, via oneDNN) reads it at load time.
+ */
+export function loadLibpetal():
+  | { ok: true; lib: Libpetal; path: string }
+  | { ok: false; reason: string } {
+  if (loaded) return loaded;
+  const path = libpetalPath();
+  try {
+    Deno.statSync(path);
+  } catch {
+    return loaded = {
+      ok: false,
+      reason: `${path} not found: run native/build.sh (needs libdnnl-dev, g++)`,
+    };
+  }
+  try {
+    if (!Deno.env.get("OMP_NUM_THREADS")) {
+      Deno.env.set("OMP_NUM_THREADS", String(navigator.hardwareConcurrency || 2));
+    }
+    const dl = Deno.dlopen(path, SYMBOLS);
+    const fields = dl.symbols.petal_conv_params();
+    if (fields !== CONV_PARAMS) {
+      dl.close();
+      return loaded = {
+        ok: false,
+        reason: `${path} is stale (conv params ${fields} != ${CONV_PARAMS}): rerun native/build.sh`,
+      };
+    }
+    return loaded = { ok: true, lib: dl.symbols, path };
+  } catch (e) {
+    const why = (e instanceof Error ? e.message : String(e)).split("\n")[0];
+    return loaded = { ok: false, reason: `${path} did not load (${why}): rerun native/build.sh` };
+  }
+}

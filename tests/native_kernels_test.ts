@@ -1,0 +1,427 @@
+/**
+ * Parity of the native backend (libpetal over FFI) with tfjs's cpu backend: every routed
+ * kernel on random inputs with odd sizes, strides 1 and 2, 'same'/'valid'/explicit padding
+ * and batch 1, plus gradients through tf.grad. Each case also asserts the kernel really ran
+ * on libpetal (nativeCallCount), so a silent fallback to cpu fails the test.
+ * Skipped, with the reason printed, when native/build/libpetal.so is not built.
+ */
+import * as tf from "@tensorflow/tfjs";
+import assert from "node:assert";
+import { nativeCallCount, registerNativeBackend } from "../pipeline/backends/native.ts";
+
+const registered = await registerNativeBackend();
+const available = registered.ok;
+if (!registered.ok) console.log(`native kernel tests skipped: ${registered.reason}`);
+
+const TOL = 1e-4;
+
+/** Deterministic inputs (mulberry32), identical for both backends. */
+function rand(shape: number[], seed: number): { shape: number[]; values: Float32Array } {
+  let s = seed >>> 0;
+  const n = shape.reduce((a, b) => a * b, 1);
+  const values = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    values[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
+  }
+  return { shape, values };
+}
+
+type Input = { shape: number[]; values: Float32Array };
+
+/** Runs `fn` on `backend` with fresh tensors of `inputs`; returns every output's values. */
+async function runOn(
+  backend: string,
+  inputs: Input[],
+  fn: (...xs: tf.Tensor[]) => tf.Tensor | tf.Tensor[],
+): Promise<{ shape: number[]; values: Float32Array }[]> {
+  await tf.setBackend(backend);
+  const xs = inputs.map((i) => tf.tensor(i.values, i.shape));
+  const r = fn(...xs);
+  const outs = Array.isArray(r) ? r : [r];
+  const got = outs.map((t) => ({ shape: t.shape, values: Float32Array.from(t.dataSync()) }));
+  tf.dispose([...xs, ...outs]);
+  return got;
+}
+
+/** max |a - b| / max |b| over all outputs must stay within TOL; shapes must match. */
+async function parity(
+  inputs: Input[],
+  fn: (...xs: tf.Tensor[]) => tf.Tensor | tf.Tensor[],
+  kernels: string[],
+): Promise<void> {
+  const ref = await runOn("cpu", inputs, fn);
+  const before = kernels.map(nativeCallCount);
+  const got = await runOn("native", inputs, fn);
+  kernels.forEach((k, i) =>
+    assert(nativeCallCount(k) > before[i], `${k} did not run on libpetal (fell back to cpu)`)
+  );
+  assert.strictEqual(got.length, ref.length);
+  for (let o = 0; o < ref.length; o++) {
+    assert.deepStrictEqual(got[o].shape, ref[o].shape);
+    let diff = 0, scale = 0;
+    for (let i = 0; i < ref[o].values.length; i++) {
+      diff = Math.max(diff, Math.abs(got[o].values[i] - ref[o].values[i]));
+      scale = Math.max(scale, Math.abs(ref[o].values[i]));
+    }
+    assert(scale > 0, "reference output is all zero: the case tests nothing");
+    assert(diff / scale <= TOL, `output ${o}: relative error ${diff / scale} > ${TOL}`);
+  }
+}
+
+type Pad = "same" | "valid" | number;
+type ConvCase = {
+  n: number;
+  h: number;
+  w: number;
+  c: number;
+  k: [number, number];
+  oc: number;
+  stride: number;
+  pad: Pad;
+  dilation?: number;
+};
+
+const convCases: ConvCase[] = [
+  { n: 1, h: 7, w: 9, c: 3, k: [3, 3], oc: 5, stride: 1, pad: "same" },
+  { n: 1, h: 7, w: 9, c: 3, k: [3, 3], oc: 5, stride: 2, pad: "same" },
+  { n: 2, h: 11, w: 6, c: 4, k: [4, 4], oc: 3, stride: 2, pad: "same" },
+  { n: 1, h: 9, w: 7, c: 5, k: [3, 2], oc: 6, stride: 1, pad: "valid" },
+  { n: 3, h: 10, w: 9, c: 2, k: [4, 4], oc: 7, stride: 2, pad: "valid" },
+  { n: 1, h: 8, w: 8, c: 16, k: [4, 4], oc: 8, stride: 2, pad: 1 },
+  { n: 2, h: 9, w: 9, c: 3, k: [3, 3], oc: 4, stride: 1, pad: "same", dilation: 2 },
+  { n: 2, h: 5, w: 5, c: 13, k: [1, 1], oc: 9, stride: 1, pad: "valid" },
+];
+
+const label = (c: ConvCase) =>
+  `${c.n}x${c.h}x${c.w}x${c.c} k${c.k.join("x")} oc${c.oc} s${c.stride} ${c.pad}` +
+  (c.dilation ? ` d${c.dilation}` : "");
+
+for (const [i, c] of convCases.entries()) {
+  Deno.test({
+    name: `native Conv2D forward ${label(c)}`,
+    ignore: !available,
+    fn: () =>
+      parity(
+        [rand([c.n, c.h, c.w, c.c], 10 + i), rand([...c.k, c.c, c.oc], 20 + i)],
+        (x, f) =>
+          tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, c.stride, c.pad, "NHWC", c.dilation ?? 1),
+        ["Conv2D"],
+      ),
+  });
+  // tfjs has no conv2d gradient for dilations > 1 on any backend.
+  if (c.dilation) continue;
+  Deno.test({
+    name: `native Conv2D gradients (BackpropInput, BackpropFilter) ${label(c)}`,
+    ignore: !available,
+    fn: async () => {
+      // Weight the output by a random tensor so every dy element differs.
+      const outShape = await runOn(
+        "cpu",
+        [rand([c.n, c.h, c.w, c.c], 1), rand([...c.k, c.c, c.oc], 2)],
+        (x, f) =>
+          tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, c.stride, c.pad, "NHWC", c.dilation ?? 1),
+      );
+      await parity(
+        [
+          rand([c.n, c.h, c.w, c.c], 30 + i),
+          rand([...c.k, c.c, c.oc], 40 + i),
+          rand(outShape[0].shape, 50 + i),
+        ],
+        (x, f, r) =>
+          tf.grads((xx: tf.Tensor, ff: tf.Tensor) =>
+            tf.sum(
+              tf.mul(
+                tf.conv2d(
+                  xx as tf.Tensor4D,
+                  ff as tf.Tensor4D,
+                  c.stride,
+                  c.pad,
+                  "NHWC",
+                  c.dilation ?? 1,
+                ),
+                r,
+              ),
+            )
+          )([x, f]),
+        ["Conv2DBackpropInput", "Conv2DBackpropFilter"],
+      );
+    },
+  });
+}
+
+const transposeCases: {
+  n: number;
+  h: number;
+  w: number;
+  c: number;
+  oc: number;
+  k: number;
+  s: number;
+  pad: "same" | "valid";
+}[] = [
+  { n: 1, h: 4, w: 4, c: 8, oc: 5, k: 4, s: 2, pad: "same" },
+  { n: 2, h: 5, w: 3, c: 3, oc: 4, k: 3, s: 2, pad: "valid" },
+  { n: 1, h: 7, w: 7, c: 6, oc: 2, k: 3, s: 1, pad: "same" },
+];
+for (const [i, c] of transposeCases.entries()) {
+  const outH = c.pad === "same" ? c.h * c.s : (c.h - 1) * c.s + c.k;
+  const outW = c.pad === "same" ? c.w * c.s : (c.w - 1) * c.s + c.k;
+  Deno.test({
+    name: `native conv2dTranspose + gradients ${c.n}x${c.h}x${c.w}x${c.c} k${c.k} s${c.s} ${c.pad}`,
+    ignore: !available,
+    fn: () =>
+      parity(
+        [
+          rand([c.n, c.h, c.w, c.c], 60 + i),
+          rand([c.k, c.k, c.oc, c.c], 70 + i),
+          rand([c.n, outH, outW, c.oc], 80 + i),
+        ],
+        (x, f, r) => {
+          const up = (xx: tf.Tensor, ff: tf.Tensor) =>
+            tf.conv2dTranspose(
+              xx as tf.Tensor4D,
+              ff as tf.Tensor4D,
+              [c.n, outH, outW, c.oc],
+              c.s,
+              c.pad,
+            );
+          const [gx, gf] = tf.grads((xx: tf.Tensor, ff: tf.Tensor) =>
+            tf.sum(tf.mul(up(xx, ff), r))
+          )([x, f]);
+          return [up(x, f), gx, gf];
+        },
+        ["Conv2DBackpropInput", "Conv2D", "Conv2DBackpropFilter"],
+      ),
+  });
+}
+
+const matmulCases: { a: number[]; b: number[]; ta: boolean; tb: boolean }[] = [
+  { a: [7, 5], b: [5, 3], ta: false, tb: false },
+  { a: [5, 7], b: [5, 3], ta: true, tb: false },
+  { a: [7, 5], b: [3, 5], ta: false, tb: true },
+  { a: [5, 7], b: [3, 5], ta: true, tb: true },
+  { a: [4, 7, 5], b: [4, 5, 3], ta: false, tb: false },
+  { a: [4, 7, 5], b: [1, 5, 3], ta: false, tb: false },
+  { a: [1, 33, 65], b: [65, 17], ta: false, tb: false },
+];
+for (const [i, c] of matmulCases.entries()) {
+  Deno.test({
+    name: `native BatchMatMul ${c.a} x ${c.b} tA=${c.ta} tB=${c.tb} + gradients`,
+    ignore: !available,
+    fn: () =>
+      parity(
+        [rand(c.a, 90 + i), rand(c.b, 100 + i)],
+        (a, b) => {
+          const mm = (x: tf.Tensor, y: tf.Tensor) => tf.matMul(x, y, c.ta, c.tb);
+          // tfjs's BatchMatMul gradient does not reduce a broadcast batch: forward only.
+          if (c.a.length !== c.b.length || c.a[0] !== c.b[0]) return mm(a, b);
+          return [
+            mm(a, b),
+            ...tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.square(mm(x, y))))([a, b]),
+          ];
+        },
+        ["BatchMatMul"],
+      ),
+  });
+}
+
+Deno.test({
+  name: "native fused matMul (bias + relu) and fused conv2d (bias + leakyrelu)",
+  ignore: !available,
+  fn: async () => {
+    await parity(
+      [rand([9, 6], 1), rand([6, 5], 2), rand([5], 3)],
+      (a, b, bias) =>
+        tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, bias, activation: "relu" }),
+      ["_FusedMatMul"],
+    );
+    await parity(
+      [rand([2, 7, 7, 3], 4), rand([3, 3, 3, 5], 5), rand([5], 6)],
+      (x, f, bias) =>
+        tf.fused.conv2d({
+          x: x as tf.Tensor4D,
+          filter: f as tf.Tensor4D,
+          strides: 2,
+          pad: "same",
+          bias,
+          activation: "leakyrelu",
+          leakyreluAlpha: 0.2,
+        }),
+      ["FusedConv2D"],
+    );
+  },
+});
+
+const binaryOps: [string, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor][] = [
+  ["Add", tf.add],
+  ["Sub", tf.sub],
+  ["Multiply", tf.mul],
+  ["RealDiv", tf.div],
+  ["SquaredDifference", tf.squaredDifference],
+  ["Maximum", tf.maximum],
+  ["Minimum", tf.minimum],
+];
+// [full, other] shape pairs: same shape, scalar, per-channel, per-sample, and swapped.
+const broadcastPairs: [number[], number[]][] = [
+  [[2, 5, 3, 7], [2, 5, 3, 7]],
+  [[2, 5, 3, 7], []],
+  [[2, 5, 3, 7], [7]],
+  [[2, 5, 3, 7], [1, 1, 1, 7]],
+  [[2, 5, 3, 7], [2, 1, 1, 7]],
+  [[7], [3, 7]],
+  [[], [4, 9]],
+];
+for (const [name, op] of binaryOps) {
+  Deno.test({
+    name: `native ${name} with broadcasts`,
+    ignore: !available,
+    fn: async () => {
+      for (const [i, [sa, sb]] of broadcastPairs.entries()) {
+        // Keep divisors away from zero so RealDiv's reference is well conditioned.
+        const b = rand(sb, 200 + i);
+        if (name === "RealDiv") {
+          b.values.forEach((v, j) => (b.values[j] = v < 0 ? v - 0.5 : v + 0.5));
+        }
+        await parity([rand(sa, 100 + i), b], op, [name]);
+      }
+    },
+  });
+}
+
+Deno.test({
+  name: "native comparisons and where (select)",
+  ignore: !available,
+  fn: async () => {
+    const cmp: [string, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor][] = [
+      ["Greater", tf.greater],
+      ["GreaterEqual", tf.greaterEqual],
+      ["Less", tf.less],
+      ["LessEqual", tf.lessEqual],
+      ["Equal", tf.equal],
+      ["NotEqual", tf.notEqual],
+    ];
+    for (const [name, op] of cmp) {
+      // Quantised inputs so Equal/NotEqual see both outcomes; scalar on the left too.
+      const a = rand([3, 4, 5], 7), b = rand([5], 8), s = rand([], 9);
+      for (const t of [a, b, s]) t.values.forEach((v, j) => (t.values[j] = Math.round(v * 2)));
+      await parity([a, b, s], (x, y, z) => [
+        tf.cast(op(x, y), "float32"),
+        tf.cast(op(z, x), "float32"),
+        tf.where(op(x, y), x, tf.neg(x)),
+      ], [name, "Select"]);
+    }
+  },
+});
+
+const unaryOps: [string, (x: tf.Tensor) => tf.Tensor, boolean][] = [
+  ["Relu", tf.relu, false],
+  ["LeakyRelu", (x) => tf.leakyRelu(x, 0.2), false],
+  ["Tanh", tf.tanh, false],
+  ["Sigmoid", tf.sigmoid, false],
+  ["Exp", tf.exp, false],
+  ["Log", tf.log, true],
+  ["Sqrt", tf.sqrt, true],
+  ["Rsqrt", tf.rsqrt, true],
+  ["Square", tf.square, false],
+  ["Neg", tf.neg, false],
+  ["Abs", tf.abs, false],
+  ["Step", (x) => tf.step(x, 0.3), false],
+  ["Reciprocal", tf.reciprocal, true],
+  ["Elu", tf.elu, false],
+  ["Relu6", (x) => tf.relu6(tf.mul(x, 8)), false],
+];
+for (const [name, op, positive] of unaryOps) {
+  Deno.test({
+    name: `native ${name} and its gradient`,
+    ignore: !available,
+    fn: async () => {
+      // Large enough (> 32768) to take the OpenMP path in libpetal.
+      const x = rand([3, 33, 17, 21], 300);
+      if (positive) x.values.forEach((v, j) => (x.values[j] = Math.abs(v) + 0.1));
+      // Step's gradient is zero by definition: nothing to compare there.
+      await parity([x], (t) => (name === "Step" ? op(t) : [op(t), tf.grad(op)(t)]), [name]);
+    },
+  });
+}
+
+Deno.test({
+  name: "native Sum/Mean/Max/Min over leading, trailing and middle axes",
+  ignore: !available,
+  fn: async () => {
+    const x = rand([6, 17, 19, 24], 400);
+    const axesList: (number | number[])[] = [[0, 1, 2], 3, [1, 2], 0, [0, 1, 2, 3], -1];
+    for (const axes of axesList) {
+      for (const keep of [false, true]) {
+        await parity([x], (t) => [
+          tf.sum(t, axes, keep),
+          tf.mean(t, axes, keep),
+          tf.max(t, axes, keep),
+          tf.min(t, axes, keep),
+        ], ["Sum", "Mean", "Max", "Min"]);
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: "native Tile and AddN",
+  ignore: !available,
+  fn: async () => {
+    await parity([rand([1, 1, 1, 5], 500)], (t) => tf.tile(t, [3, 4, 6, 1]), ["Tile"]);
+    await parity([rand([2, 3, 1], 501)], (t) => tf.tile(t, [2, 1, 7]), ["Tile"]);
+    await parity(
+      [rand([4, 9], 502), rand([4, 9], 503), rand([4, 9], 504)],
+      (a, b, c) => tf.addN([a, b, c]),
+      ["AddN"],
+    );
+  },
+});
+
+Deno.test({
+  name: "native batch norm with training-mode moments, and its gradients",
+  ignore: !available,
+  fn: async () => {
+    const shape = [4, 9, 7, 12];
+    await parity(
+      [rand(shape, 600), rand([12], 601), rand([12], 602), rand(shape, 603)],
+      (x, gamma, beta, r) => {
+        const bn = (xx: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+          const { mean, variance } = tf.moments(xx, [0, 1, 2], false);
+          return tf.batchNorm(xx, mean, variance, b, g, 1e-5);
+        };
+        const grads = tf.grads((xx: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+          tf.sum(tf.mul(tf.leakyRelu(bn(xx, g, b), 0.2), r))
+        )([x, gamma, beta]);
+        return [bn(x, gamma, beta), ...grads];
+      },
+      ["FusedBatchNorm", "Mean", "Tile", "Sum"],
+    );
+  },
+});
+
+Deno.test({
+  name: "native Adam step on a conv layer matches cpu",
+  ignore: !available,
+  fn: () =>
+    parity(
+      [rand([2, 9, 9, 3], 700), rand([4, 4, 3, 6], 701)],
+      (x, f0) => {
+        const f = tf.variable(f0.clone());
+        const opt = tf.train.adam(2e-4, 0.5, 0.999);
+        for (let i = 0; i < 3; i++) {
+          opt.minimize(() =>
+            tf.mean(tf.square(tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, 2, "same")))
+          );
+        }
+        const result = f.clone();
+        opt.dispose();
+        f.dispose();
+        return result;
+      },
+      ["Conv2D", "Conv2DBackpropFilter"],
+    ),
+});
