@@ -1,0 +1,258 @@
+/**
+ * The bench model of ../shared/peer/README.md, op for op as torch_gan_step.py builds it
+ * (GAN-INT-CLS DCGAN, NHWC): one training step (D then G, Adam 2e-4, β 0.5/0.999, BN in
+ * training mode) and G inference. `deno task bench` times it on every backend against
+ * the PyTorch peer, so it is plain tfjs ops and nothing petal-specific.
+ *
+ * On backends without Conv2DBackpropFilter (wasm), and on cpu where that kernel is
+ * pathologically slow, the filter gradient goes through conv2d inside tf.customGrad
+ * (../shared/notes/tfjs-on-deno.md).
+ *
+ * @example
+ * ```ts
+ * import { benchModel } from "./bench_model.ts";
+ * const m = benchModel(64);
+ * m.step();            // one D + G training step
+ * m.infer(819, 64);    // 819 images in chunks of 64
+ * m.dispose();
+ * ```
+ */
+import * as tf from "@tensorflow/tfjs";
+
+const ZD = 100, ED = 1024, TD = 128, K = 4;
+const G_CH = [512, 256, 128, 64];
+const D_CH = [3, 64, 128, 256, 512];
+
+/** A built bench model: call step() / infer() on the current tfjs backend. */
+export interface BenchModel {
+  /** One training step of the peer's recipe; returns [lossD, lossG]. */
+  step(): [number, number];
+  /** Generates `count` images in chunks of `chunk`; returns how many. */
+  infer(count: number, chunk: number): number;
+  dispose(): void;
+}
+
+type Vars = Record<string, tf.Variable>;
+type T4 = tf.Tensor4D;
+type SaveFn = (tensors: tf.Tensor[]) => void;
+
+const routeFilterGrad = () =>
+  tf.getBackend() === "cpu" ||
+  tf.getKernel("Conv2DBackpropFilter", tf.getBackend()) === undefined;
+
+/**
+ * dL/dW of conv2d(x, W, stride, 'same'|'valid') as a stride-1 conv2d of x^T with dy^T,
+ * dilated by the stride: x [n,h,w,ci], dy [n,oh,ow,co] -> [k,k,ci,co].
+ */
+function filterGrad(x: T4, dy: T4, k: number, stride: number, padTop: number): T4 {
+  return tf.tidy(() => {
+    const [, h, w] = x.shape, [, oh, ow] = dy.shape;
+    // The conv reads rows [-padTop, k + (oh-1)·stride - padTop): pad or crop x to that.
+    const needH = k + (oh - 1) * stride - padTop, needW = k + (ow - 1) * stride - padTop;
+    const xs = x.slice([0, 0, 0, 0], [-1, Math.min(h, needH), Math.min(w, needW), -1]);
+    const pad: [[0, 0], [number, number], [number, number], [0, 0]] = [
+      [0, 0],
+      [padTop, Math.max(0, needH - h)],
+      [padTop, Math.max(0, needW - w)],
+      [0, 0],
+    ];
+    const g = tf.conv2d(
+      xs.transpose([3, 1, 2, 0]) as T4,
+      dy.transpose([1, 2, 0, 3]) as T4,
+      1,
+      pad,
+      "NHWC",
+      [stride, stride],
+    );
+    return g.transpose([1, 2, 0, 3]) as T4;
+  });
+}
+
+const samePadTop = (inSize: number, outSize: number, stride: number) =>
+  Math.floor(Math.max((outSize - 1) * stride + K - inSize, 0) / 2);
+
+/** conv2d with the filter gradient routed through conv2d where needed. */
+function conv(x: T4, w: T4, stride: number, pad: "same" | "valid"): T4 {
+  if (!routeFilterGrad()) return tf.conv2d(x, w, stride, pad);
+  return tf.customGrad((xi, wi, save) => {
+    (save as SaveFn)([xi as T4, wi as T4]);
+    return {
+      value: tf.conv2d(xi as T4, wi as T4, stride, pad),
+      gradFunc: (dy, saved) => {
+        const [sx, sw] = saved as [T4, T4];
+        const k = sw.shape[0];
+        const top = pad === "same" ? samePadTop(sx.shape[1], (dy as T4).shape[1], stride) : 0;
+        return [
+          tf.conv2dTranspose(dy as T4, sw, sx.shape, stride, pad),
+          k === 1 && stride === 1
+            ? tf.matMul(sx.reshape([-1, sx.shape[3]]), (dy as T4).reshape([-1, sw.shape[3]]), true)
+              .reshape(sw.shape)
+            : filterGrad(sx, dy as T4, k, stride, top),
+        ];
+      },
+    };
+  })(x, w) as T4;
+}
+
+/** Transposed conv k4 s2 'same' (PyTorch k4 s2 p1): [n,h,w,ci] -> [n,2h,2w,co]. */
+function convT(x: T4, w: T4): T4 {
+  const [n, h, wd] = x.shape;
+  const out: [number, number, number, number] = [n, 2 * h, 2 * wd, w.shape[2]];
+  if (!routeFilterGrad()) return tf.conv2dTranspose(x, w, out, 2, "same");
+  return tf.customGrad((xi, wi, save) => {
+    (save as SaveFn)([xi as T4, wi as T4]);
+    return {
+      value: tf.conv2dTranspose(xi as T4, wi as T4, out, 2, "same"),
+      gradFunc: (dy, saved) => {
+        const [sx, sw] = saved as [T4, T4];
+        // convT is the input-gradient of conv(·, W): dx = conv(dy, W), and dW is that
+        // conv's filter gradient with input dy and output-gradient x.
+        return [
+          tf.conv2d(dy as T4, sw, 2, "same"),
+          filterGrad(dy as T4, sx, K, 2, samePadTop(out[1], h, 2)),
+        ];
+      },
+    };
+  })(x, w) as T4;
+}
+
+/** BatchNorm in training mode: batch statistics over N, H, W (rank-1 moments). */
+function bn(x: tf.Tensor, v: Vars, name: string): tf.Tensor {
+  const axes = x.shape.map((_, i) => i).slice(0, -1);
+  const { mean, variance } = tf.moments(x, axes, false);
+  return tf.batchNorm(x, mean, variance, v[`${name}.beta`], v[`${name}.gamma`], 1e-5);
+}
+
+const lrelu = (x: tf.Tensor) => tf.leakyRelu(x, 0.2);
+
+function initVars(prefix: string, shapes: Record<string, number[]>, seed: number): Vars {
+  const v: Vars = {};
+  let i = 0;
+  for (const [name, shape] of Object.entries(shapes)) {
+    const init = name.endsWith(".gamma")
+      ? tf.ones(shape)
+      : name.endsWith(".beta") || name.endsWith(".b")
+      ? tf.zeros(shape)
+      : tf.randomNormal(shape, 0, 0.02, "float32", seed + i++);
+    v[name] = tf.variable(init, true, `${prefix}/${name}`);
+  }
+  return v;
+}
+
+let instances = 0;
+
+function initG(seed: number): Vars {
+  const s: Record<string, number[]> = {
+    "proj.w": [ED, TD],
+    "proj.b": [TD],
+    "fc.w": [ZD + TD, 16 * G_CH[0]],
+    "bn0.gamma": [G_CH[0]],
+    "bn0.beta": [G_CH[0]],
+  };
+  for (let i = 0; i < 3; i++) {
+    s[`up${i}.w`] = [K, K, G_CH[i + 1], G_CH[i]]; // tfjs convT filter: [k, k, out, in]
+    s[`bn${i + 1}.gamma`] = [G_CH[i + 1]];
+    s[`bn${i + 1}.beta`] = [G_CH[i + 1]];
+  }
+  s["out.w"] = [K, K, 3, G_CH[3]];
+  s["out.b"] = [3];
+  return initVars(`benchG${++instances}`, s, seed);
+}
+
+function initD(seed: number): Vars {
+  const s: Record<string, number[]> = {};
+  for (let i = 0; i < 4; i++) {
+    s[`down${i}.w`] = [K, K, D_CH[i], D_CH[i + 1]];
+    if (i > 0) {
+      s[`bn${i}.gamma`] = [D_CH[i + 1]];
+      s[`bn${i}.beta`] = [D_CH[i + 1]];
+    }
+  }
+  Object.assign(s, {
+    "proj.w": [ED, TD],
+    "proj.b": [TD],
+    "fuse.w": [1, 1, 512 + TD, 512],
+    "bn5.gamma": [512],
+    "bn5.beta": [512],
+    "out.w": [K, K, 512, 1],
+    "out.b": [1],
+  });
+  return initVars(`benchD${++instances}`, s, seed);
+}
+
+function generator(v: Vars, z: tf.Tensor2D, e: tf.Tensor2D): T4 {
+  const t = lrelu(tf.add(tf.matMul(e, v["proj.w"]), v["proj.b"]));
+  let h = tf.matMul(tf.concat([z, t], 1), v["fc.w"]).reshape([-1, 4, 4, G_CH[0]]) as T4;
+  h = tf.relu(bn(h, v, "bn0")) as T4;
+  for (let i = 0; i < 3; i++) h = tf.relu(bn(convT(h, v[`up${i}.w`] as T4), v, `bn${i + 1}`)) as T4;
+  return tf.tanh(tf.add(convT(h, v["out.w"] as T4), v["out.b"])) as T4;
+}
+
+function discriminator(v: Vars, x: T4, e: tf.Tensor2D): tf.Tensor1D {
+  let h = lrelu(conv(x, v["down0.w"] as T4, 2, "same")) as T4;
+  for (let i = 1; i < 4; i++) {
+    h = lrelu(bn(conv(h, v[`down${i}.w`] as T4, 2, "same"), v, `bn${i}`)) as T4;
+  }
+  const b = x.shape[0];
+  const t = lrelu(tf.add(tf.matMul(e, v["proj.w"]), v["proj.b"])).reshape([b, 1, 1, TD]);
+  h = tf.concat([h, tf.tile(t, [1, 4, 4, 1])], 3) as T4;
+  h = lrelu(bn(conv(h, v["fuse.w"] as T4, 1, "valid"), v, "bn5")) as T4;
+  return tf.add(conv(h, v["out.w"] as T4, 1, "valid"), v["out.b"]).reshape([b]) as tf.Tensor1D;
+}
+
+const bce = (logits: tf.Tensor, target: 0 | 1) =>
+  tf.losses.sigmoidCrossEntropy(target ? tf.onesLike(logits) : tf.zerosLike(logits), logits);
+
+/** Builds G, D, both Adams and the peer's fixed random inputs on the current backend. */
+export function benchModel(batch: number, seed = 0): BenchModel {
+  const g = initG(seed + 1), d = initD(seed + 100);
+  const optG = tf.train.adam(2e-4, 0.5, 0.999), optD = tf.train.adam(2e-4, 0.5, 0.999);
+  const real = tf.randomUniform([batch, 64, 64, 3], -1, 1, "float32", seed + 2) as T4;
+  const right = tf.randomNormal([batch, ED], 0, 1, "float32", seed + 3) as tf.Tensor2D;
+  const wrong = tf.randomNormal([batch, ED], 0, 1, "float32", seed + 4) as tf.Tensor2D;
+  let stepNo = 0;
+  return {
+    step() {
+      const z = tf.randomNormal([batch, ZD], 0, 1, "float32", seed + 10 + stepNo++) as tf.Tensor2D;
+      const fake = tf.tidy(() => generator(g, z, right)); // no gradient, as torch.no_grad()
+      const lossD = optD.minimize(
+        () =>
+          tf.add(
+            bce(discriminator(d, real, right), 1),
+            tf.mul(
+              0.5,
+              tf.add(bce(discriminator(d, fake, right), 0), bce(discriminator(d, real, wrong), 0)),
+            ),
+          ) as tf.Scalar,
+        true,
+        Object.values(d),
+      )!;
+      const lossG = optG.minimize(
+        () => bce(discriminator(d, generator(g, z, right), right), 1) as tf.Scalar,
+        true,
+        Object.values(g),
+      )!;
+      const losses: [number, number] = [lossD.dataSync()[0], lossG.dataSync()[0]];
+      tf.dispose([z, fake, lossD, lossG]);
+      return losses;
+    },
+    infer(count, chunk) {
+      let done = 0;
+      for (let i = 0; done < count; i++) {
+        const n = Math.min(chunk, count - done);
+        tf.tidy(() => {
+          const z = tf.randomNormal([n, ZD], 0, 1, "float32", seed + 1000 + i) as tf.Tensor2D;
+          const e = tf.randomNormal([n, ED], 0, 1, "float32", seed + 2000 + i) as tf.Tensor2D;
+          generator(g, z, e).dataSync(); // force the work on every backend
+        });
+        done += n;
+      }
+      return done;
+    },
+    dispose() {
+      tf.dispose([real, right, wrong, ...Object.values(g), ...Object.values(d)]);
+      optG.dispose();
+      optD.dispose();
+    },
+  };
+}

@@ -1,0 +1,88 @@
+/**
+ * discriminate: the matching-aware D(x, φ(t)) of GAN-INT-CLS. It scores an image with a
+ * sentence vector: high for (real, right text), low for (fake, right text) and for
+ * (real, wrong text), so it learns both realism and text–image agreement.
+ *
+ * x → [conv 4×4 s2 → (BN) → leaky ReLU] × 4 → 4×4 map; text → dense → leaky ReLU, tiled
+ * 4×4 and concatenated → conv 1×1 → (BN) → leaky ReLU → conv 4×4 valid → one logit.
+ * With `size: "reed"` it is the bench model's discriminator. WGAN-GP takes it without
+ * batch norm (the penalty is per sample).
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { discriminate, initDiscriminator } from "./discriminate.ts";
+ * import { modelConfig } from "./config.ts";
+ * import { newContext } from "./layers.ts";
+ * const cfg = modelConfig("small", 100);
+ * const d = initDiscriminator(cfg, 128, 1, true);
+ * discriminate(d, cfg, tf.zeros([2, 64, 64, 3]), tf.zeros([2, 128]), newContext(true)); // [2]
+ * ```
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { ModelConfig } from "./config.ts";
+import {
+  batchNorm,
+  type Context,
+  conv2d,
+  glorotInit,
+  initBatchNorm,
+  leakyRelu,
+  nextInstancePrefix,
+  normalInit,
+  type Params,
+  variable,
+} from "./layers.ts";
+
+export function initDiscriminator(
+  cfg: ModelConfig,
+  textDim: number,
+  seed: number,
+  batchNormed: boolean,
+): Params {
+  const pre = nextInstancePrefix("D");
+  const ch = [3, ...cfg.dChannels];
+  const p: Params = {};
+  for (let i = 0; i < cfg.dChannels.length; i++) {
+    p[`down${i}.w`] = variable(`${pre}down${i}.w`, normalInit([4, 4, ch[i], ch[i + 1]], seed + i));
+    if (i === 0 || !batchNormed) {
+      p[`down${i}.b`] = variable(`${pre}down${i}.b`, tf.zeros([ch[i + 1]]));
+    } else Object.assign(p, initBatchNorm(pre, `bn${i}`, ch[i + 1], false));
+  }
+  const last = ch[ch.length - 1];
+  p["text.w"] = variable(`${pre}text.w`, glorotInit([textDim, cfg.dTextDim], seed + 10));
+  p["text.b"] = variable(`${pre}text.b`, tf.zeros([cfg.dTextDim]));
+  p["fuse.w"] = variable(`${pre}fuse.w`, normalInit([1, 1, last + cfg.dTextDim, last], seed + 11));
+  if (batchNormed) Object.assign(p, initBatchNorm(pre, "bnFuse", last, false));
+  else p["fuse.b"] = variable(`${pre}fuse.b`, tf.zeros([last]));
+  p["out.w"] = variable(`${pre}out.w`, normalInit([4, 4, last, 1], seed + 12));
+  p["out.b"] = variable(`${pre}out.b`, tf.zeros([1]));
+  return p;
+}
+
+/** Bias or batch norm, whichever the layer has, then leaky ReLU 0.2. */
+function normAct(h: tf.Tensor4D, p: Params, bias: string, bn: string, ctx: Context): tf.Tensor4D {
+  const y = p[bias] ? tf.add(h, p[bias]) : batchNorm(h, p, bn, ctx);
+  return leakyRelu(y, 0.2) as tf.Tensor4D;
+}
+
+/** Logits [B] for images [B, 64, 64, 3] paired with sentence vectors [B, textDim]. */
+export function discriminate(
+  p: Params,
+  cfg: ModelConfig,
+  images: tf.Tensor4D,
+  text: tf.Tensor2D,
+  ctx: Context,
+): tf.Tensor1D {
+  let h = images;
+  for (let i = 0; i < cfg.dChannels.length; i++) {
+    h = normAct(conv2d(h, p[`down${i}.w`] as tf.Tensor4D, 2), p, `down${i}.b`, `bn${i}`, ctx);
+  }
+  const [B, s] = h.shape;
+  const t = leakyRelu(tf.add(tf.matMul(text, p["text.w"] as tf.Tensor2D), p["text.b"]), 0.2);
+  const tiled = tf.tile(t.reshape([B, 1, 1, cfg.dTextDim]), [1, s, s, 1]);
+  h = tf.concat([h, tiled], 3) as tf.Tensor4D;
+  h = normAct(conv2d(h, p["fuse.w"] as tf.Tensor4D, 1), p, "fuse.b", "bnFuse", ctx);
+  const out = tf.add(conv2d(h, p["out.w"] as tf.Tensor4D, 1, "valid"), p["out.b"]);
+  return out.reshape([B]) as tf.Tensor1D;
+}

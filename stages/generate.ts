@@ -1,0 +1,90 @@
+/**
+ * generate: G(z, φ(t)) with conditioning augmentation (Zhang et al., StackGAN).
+ *
+ * φ(t) → dense → (μ, log σ²); c = μ + σ·ε; KL(N(μ, σ²) ‖ N(0, 1)) joins the G loss.
+ * concat(z, c) → dense → 4×4×C₀ → BN → ReLU → [transposed conv ×2, BN, ReLU]… → tanh.
+ * With `size: "reed"` this is the bench model's generator.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { generate, initGenerator } from "./generate.ts";
+ * import { modelConfig } from "./config.ts";
+ * import { newContext } from "./layers.ts";
+ * const cfg = modelConfig("small", 100);
+ * const g = initGenerator(cfg, 128, 1);
+ * const { images } = generate(g, cfg, tf.randomNormal([2, cfg.zDim]), tf.zeros([2, 128]),
+ *   tf.zeros([2, cfg.condDim]), newContext(false)); // [2, 64, 64, 3] in [-1, 1]
+ * ```
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { ModelConfig } from "./config.ts";
+import {
+  batchNorm,
+  type Context,
+  conv2dTranspose,
+  glorotInit,
+  initBatchNorm,
+  nextInstancePrefix,
+  normalInit,
+  type Params,
+  variable,
+} from "./layers.ts";
+
+export function initGenerator(cfg: ModelConfig, textDim: number, seed: number): Params {
+  const pre = nextInstancePrefix("G");
+  const ch = cfg.gChannels;
+  const p: Params = {
+    "ca.w": variable(`${pre}ca.w`, glorotInit([textDim, 2 * cfg.condDim], seed)),
+    "ca.b": variable(`${pre}ca.b`, tf.zeros([2 * cfg.condDim])),
+    "fc.w": variable(`${pre}fc.w`, normalInit([cfg.zDim + cfg.condDim, 16 * ch[0]], seed + 1)),
+    ...initBatchNorm(pre, "bn0", ch[0]),
+  };
+  for (let i = 0; i < ch.length; i++) {
+    const out = i + 1 < ch.length ? ch[i + 1] : 3;
+    // tfjs transposed-conv filters are [kh, kw, out, in].
+    p[`up${i}.w`] = variable(`${pre}up${i}.w`, normalInit([4, 4, out, ch[i]], seed + 2 + i));
+    if (i + 1 < ch.length) Object.assign(p, initBatchNorm(pre, `bn${i + 1}`, out));
+  }
+  p["out.b"] = variable(`${pre}out.b`, tf.zeros([3]));
+  return p;
+}
+
+/** Conditioning augmentation: μ, log σ² from the sentence vector. */
+export function conditioning(p: Params, text: tf.Tensor2D) {
+  const h = tf.leakyRelu(tf.add(tf.matMul(text, p["ca.w"] as tf.Tensor2D), p["ca.b"]), 0.2);
+  const [mu, logVar] = tf.split(h, 2, 1) as [tf.Tensor2D, tf.Tensor2D];
+  return { mu, logVar };
+}
+
+/** Mean KL(N(μ, σ²) ‖ N(0, I)) per sample. */
+export const klDivergence = (mu: tf.Tensor2D, logVar: tf.Tensor2D): tf.Scalar =>
+  tf.mean(tf.sum(tf.mul(0.5, tf.sub(tf.add(tf.square(mu), tf.exp(logVar)), tf.add(logVar, 1))), 1));
+
+/**
+ * Images [B, 64, 64, 3] in [-1, 1] from noise z [B, zDim], sentence vectors [B, textDim]
+ * and CA noise eps [B, condDim] (zeros give the mean condition, as at inference).
+ */
+export function generate(
+  p: Params,
+  cfg: ModelConfig,
+  z: tf.Tensor2D,
+  text: tf.Tensor2D,
+  eps: tf.Tensor2D,
+  ctx: Context,
+): { images: tf.Tensor4D; kl: tf.Scalar } {
+  const { mu, logVar } = conditioning(p, text);
+  const c = tf.add(mu, tf.mul(tf.exp(tf.mul(logVar, 0.5)), eps));
+  const ch = cfg.gChannels;
+  const B = z.shape[0];
+  let h: tf.Tensor4D = tf.matMul(tf.concat([z, c], 1), p["fc.w"] as tf.Tensor2D)
+    .reshape([B, 4, 4, ch[0]]);
+  h = tf.relu(batchNorm(h, p, "bn0", ctx)) as tf.Tensor4D;
+  for (let i = 0; i < ch.length; i++) {
+    h = conv2dTranspose(h, p[`up${i}.w`] as tf.Tensor4D, 2);
+    h = i + 1 < ch.length
+      ? tf.relu(batchNorm(h, p, `bn${i + 1}`, ctx)) as tf.Tensor4D
+      : tf.tanh(tf.add(h, p["out.b"])) as tf.Tensor4D;
+  }
+  return { images: h, kl: klDivergence(mu, logVar) };
+}

@@ -1,0 +1,257 @@
+/**
+ * The building blocks of every model here, as plain functions over named parameters.
+ *
+ * A model is a {@link Params} record of tf.Variables; a forward pass is a function of
+ * (params, inputs, ctx). Batch-norm running statistics are not mutated in the forward
+ * pass: in training mode it records the new values in `ctx.updates`, and the train loop
+ * assigns them after the optimiser step — so the forward pass stays a pure function.
+ *
+ * Convolutions route their filter gradient through conv2d on backends where
+ * Conv2DBackpropFilter is missing (wasm) or pathologically slow (cpu); see
+ * ../shared/notes/tfjs-on-deno.md.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { conv2d, initConv, newContext } from "./layers.ts";
+ * const params = { c1: initConv("c1", 4, 3, 8, 1) };
+ * const y = conv2d(tf.zeros([1, 8, 8, 3]), params.c1, 2); // [1, 4, 4, 8]
+ * ```
+ */
+import * as tf from "@tensorflow/tfjs";
+
+export type Params = Record<string, tf.Variable>;
+
+/** Per-call state of a forward pass. */
+export interface Context {
+  readonly training: boolean;
+  /** Batch-norm running averages to assign after the step (training mode only). */
+  readonly updates: Array<[tf.Variable, tf.Tensor]>;
+}
+
+export const newContext = (training: boolean): Context => ({ training, updates: [] });
+
+// ---------------------------------------------------------------- initialisation
+
+/** Parameter names are global in tfjs; each model instance gets its own prefix. */
+let instanceCounter = 0;
+export const nextInstancePrefix = (kind: string) => `${kind}${++instanceCounter}/`;
+
+export const variable = (name: string, value: tf.Tensor, trainable = true): tf.Variable =>
+  tf.variable(value, trainable, name);
+
+/** DCGAN init: N(0, 0.02) weights. `seed` makes it repeatable. */
+export const normalInit = (shape: number[], seed: number, std = 0.02) =>
+  tf.randomNormal(shape, 0, std, "float32", seed);
+
+/** Glorot-uniform, for dense and recurrent layers. */
+export const glorotInit = (shape: number[], seed: number) => {
+  const limit = Math.sqrt(6 / (shape[0] + shape[shape.length - 1]));
+  return tf.randomUniform(shape, -limit, limit, "float32", seed);
+};
+
+// ---------------------------------------------------------------- convolutions
+
+/** True where the conv filter gradient must go through conv2d (see module doc). */
+export const filterGradViaConv2d = (): boolean => {
+  const backend = tf.getBackend();
+  return backend === "wasm" || backend === "cpu" ||
+    tf.getKernel("Conv2DBackpropFilter", backend) === undefined;
+};
+
+type Pad = "same" | "valid";
+
+/** Pads (top, left) that tfjs uses for a conv of `inSize` → `outSize`. */
+function padBefore(inSize: number, outSize: number, k: number, stride: number, pad: Pad) {
+  if (pad === "valid") return 0;
+  return Math.floor(Math.max((outSize - 1) * stride + k - inSize, 0) / 2);
+}
+
+/**
+ * dL/dW of `y = conv2d(x, W, stride, pad)`, written as a stride-1 conv2d of the
+ * transposed input with the transposed output gradient (dilation = stride).
+ * x: [n, h, w, ci], dy: [n, oh, ow, co] → [kh, kw, ci, co].
+ */
+export function conv2dFilterGrad(
+  x: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  kernel: [number, number],
+  stride: number,
+  pad: Pad,
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [, h, w] = x.shape;
+    const [, oh, ow] = dy.shape;
+    const [kh, kw] = kernel;
+    const top = padBefore(h, oh, kh, stride, pad);
+    const left = padBefore(w, ow, kw, stride, pad);
+    // Rows of x the conv reads: top-padded, then exactly kh + (oh-1)·stride of them.
+    const needH = kh + (oh - 1) * stride - top;
+    const needW = kw + (ow - 1) * stride - left;
+    let xs = x;
+    if (needH < h || needW < w) {
+      xs = x.slice([0, 0, 0, 0], [-1, Math.min(h, needH), Math.min(w, needW), -1]);
+    }
+    const bottom = Math.max(0, needH - h);
+    const right = Math.max(0, needW - w);
+    const input = xs.transpose([3, 1, 2, 0]) as tf.Tensor4D; // [ci, h, w, n]
+    const filter = dy.transpose([1, 2, 0, 3]) as tf.Tensor4D; // [oh, ow, n, co]
+    const out = tf.conv2d(
+      input,
+      filter,
+      1,
+      [[0, 0], [top, bottom], [left, right], [0, 0]],
+      "NHWC",
+      [
+        stride,
+        stride,
+      ],
+    ); // [ci, kh, kw, co]
+    return out.transpose([1, 2, 0, 3]) as tf.Tensor4D;
+  });
+}
+
+/** conv2d, NHWC, filter [kh, kw, ci, co]. */
+export function conv2d(
+  x: tf.Tensor4D,
+  w: tf.Tensor4D,
+  stride: number,
+  pad: Pad = "same",
+): tf.Tensor4D {
+  if (!filterGradViaConv2d()) return tf.conv2d(x, w, stride, pad);
+  const f = tf.customGrad((xi, wi, save) => {
+    const xx = xi as tf.Tensor4D;
+    const ww = wi as tf.Tensor4D;
+    save([xx, ww]);
+    return {
+      value: tf.conv2d(xx, ww, stride, pad),
+      gradFunc: (dy, saved) => {
+        const [sx, sw] = saved as [tf.Tensor4D, tf.Tensor4D];
+        // Our own wrapped ops, so a gradient of this gradient (WGAN-GP) stays routable.
+        return [
+          conv2dTranspose(dy as tf.Tensor4D, sw, stride, sx.shape, pad),
+          conv2dFilterGrad(sx, dy as tf.Tensor4D, [sw.shape[0], sw.shape[1]], stride, pad),
+        ];
+      },
+    };
+  });
+  return f(x, w) as tf.Tensor4D;
+}
+
+/**
+ * Transposed conv (up-sampling), NHWC, filter [kh, kw, co, ci] as tfjs wants it; by
+ * default the output is `stride`× the input in height and width ('same' padding).
+ */
+export function conv2dTranspose(
+  x: tf.Tensor4D,
+  w: tf.Tensor4D,
+  stride: number,
+  outShape: [number, number, number, number] = [
+    x.shape[0],
+    x.shape[1] * stride,
+    x.shape[2] * stride,
+    w.shape[2],
+  ],
+  pad: Pad = "same",
+): tf.Tensor4D {
+  if (!filterGradViaConv2d()) return tf.conv2dTranspose(x, w, outShape, stride, pad);
+  const f = tf.customGrad((xi, wi, save) => {
+    const xx = xi as tf.Tensor4D;
+    const ww = wi as tf.Tensor4D;
+    save([xx, ww]);
+    return {
+      value: tf.conv2dTranspose(xx, ww, outShape, stride, pad),
+      gradFunc: (dy, saved) => {
+        const [sx, sw] = saved as [tf.Tensor4D, tf.Tensor4D];
+        const g = dy as tf.Tensor4D;
+        // y = convT(x) is the input-gradient of a conv with the same filter, so:
+        // dx = conv(dy, W); dW = filter-gradient of that conv with input dy and output x.
+        return [
+          conv2d(g, sw, stride, pad),
+          conv2dFilterGrad(g, sx, [sw.shape[0], sw.shape[1]], stride, pad),
+        ];
+      },
+    };
+  });
+  return f(x, w) as tf.Tensor4D;
+}
+
+// ---------------------------------------------------------------- other layers
+
+export interface Dense {
+  readonly w: tf.Variable;
+  readonly b?: tf.Variable;
+}
+
+export const dense = (x: tf.Tensor2D, w: tf.Tensor, b?: tf.Tensor): tf.Tensor2D => {
+  const y = tf.matMul(x, w as tf.Tensor2D);
+  return b ? tf.add(y, b) : y;
+};
+
+/**
+ * Batch norm over all axes but the last. Training: batch statistics, and the running
+ * averages (momentum 0.9) are recorded in ctx.updates. Eval: running statistics.
+ */
+export function batchNorm(
+  x: tf.Tensor,
+  p: Params,
+  name: string,
+  ctx: Context,
+  momentum = 0.9,
+  epsilon = 1e-5,
+): tf.Tensor {
+  const gamma = p[`${name}.gamma`];
+  const beta = p[`${name}.beta`];
+  const runMean = p[`${name}.mean`];
+  const runVar = p[`${name}.var`];
+  if (!ctx.training && runMean) return tf.batchNorm(x, runMean, runVar, beta, gamma, epsilon);
+  const axes = x.shape.map((_, i) => i).slice(0, -1);
+  // Rank-1 moments (keepDims false): the batchNorm gradient wants them so (see notes).
+  const { mean, variance } = tf.moments(x, axes, false);
+  if (!runMean) return tf.batchNorm(x, mean, variance, beta, gamma, epsilon);
+  ctx.updates.push(
+    [runMean, tf.keep(tf.tidy(() => runMean.mul(momentum).add(mean.mul(1 - momentum))))],
+    [runVar, tf.keep(tf.tidy(() => runVar.mul(momentum).add(variance.mul(1 - momentum))))],
+  );
+  return tf.batchNorm(x, mean, variance, beta, gamma, epsilon);
+}
+
+/**
+ * The variables of a batch-norm layer over `channels`. Without `running` (the
+ * discriminator, which never runs in eval mode) it keeps no running statistics.
+ */
+export function initBatchNorm(
+  prefix: string,
+  name: string,
+  channels: number,
+  running = true,
+): Params {
+  const p: Params = {
+    [`${name}.gamma`]: variable(`${prefix}${name}.gamma`, tf.ones([channels])),
+    [`${name}.beta`]: variable(`${prefix}${name}.beta`, tf.zeros([channels])),
+  };
+  if (running) {
+    p[`${name}.mean`] = variable(`${prefix}${name}.mean`, tf.zeros([channels]), false);
+    p[`${name}.var`] = variable(`${prefix}${name}.var`, tf.ones([channels]), false);
+  }
+  return p;
+}
+
+/** Applies the recorded running-average updates and frees them. */
+export function applyUpdates(ctx: Context): void {
+  for (const [v, value] of ctx.updates) {
+    v.assign(value);
+    value.dispose();
+  }
+  ctx.updates.length = 0;
+}
+
+export const trainable = (p: Params): tf.Variable[] => Object.values(p).filter((v) => v.trainable);
+
+/**
+ * Leaky ReLU as relu(x) − α·relu(−x): the same values as tf.leakyRelu, but its gradient
+ * is itself differentiable in tfjs (tf.leakyRelu's uses `greater`, which has no gradient),
+ * as WGAN-GP's gradient penalty needs.
+ */
+export const leakyRelu = (x: tf.Tensor, alpha = 0.2): tf.Tensor =>
+  tf.sub(tf.relu(x), tf.mul(alpha, tf.relu(tf.neg(x))));

@@ -1,0 +1,229 @@
+/**
+ * One GAN-INT-CLS training step, as the algorithm reads: a discriminator step on
+ * (real, right), (fake, right), (real, wrong), then a generator step (with conditioning
+ * augmentation's KL term and, with GAN-INT, the loss on interpolated text), then the EMA
+ * of the generator. The text encoder learns with the discriminator.
+ *
+ * @example
+ * ```ts
+ * import { createGan, trainStep } from "./train_step.ts";
+ * import { defaultTrainConfig, modelConfig } from "./config.ts";
+ * const gan = createGan(modelConfig("small", 100), defaultTrainConfig(), 1);
+ * // const losses = trainStep(gan, batch, padId); // batch: see BatchTensors
+ * ```
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { ModelConfig, TrainConfig } from "./config.ts";
+import { encodeText, initTextEncoder, sentenceDim } from "./embed.ts";
+import { generate, initGenerator } from "./generate.ts";
+import { discriminate, initDiscriminator } from "./discriminate.ts";
+import { discriminatorLoss, generatorLoss, gradientPenalty } from "./losses.ts";
+import {
+  applyUpdates,
+  type Context,
+  newContext,
+  type Params,
+  trainable,
+  variable,
+} from "./layers.ts";
+
+export interface Gan {
+  readonly model: ModelConfig;
+  readonly train: TrainConfig;
+  readonly text: Params;
+  readonly g: Params;
+  readonly d: Params;
+  /** Exponential moving average of g: what samples and inference use. */
+  readonly ema: Params;
+  readonly optD: tf.Optimizer;
+  readonly optG: tf.Optimizer;
+}
+
+/** Fresh models and optimisers; `seed` fixes every initial weight. */
+export function createGan(model: ModelConfig, train: TrainConfig, seed: number): Gan {
+  const textDim = sentenceDim(model);
+  const text = initTextEncoder(model, seed);
+  const g = initGenerator(model, textDim, seed + 100);
+  const d = initDiscriminator(model, textDim, seed + 200, train.loss !== "wgan-gp");
+  const prefix = Object.values(g)[0].name.split("/")[0];
+  const ema: Params = Object.fromEntries(
+    Object.entries(g).map(([k, v]) => [k, variable(`${prefix}.ema/${k}`, v.clone(), false)]),
+  );
+  return {
+    model,
+    train,
+    text,
+    g,
+    d,
+    ema,
+    optD: tf.train.adam(train.lrD, train.beta1, train.beta2),
+    optG: tf.train.adam(train.lrG, train.beta1, train.beta2),
+  };
+}
+
+/** One batch, as tensors. Noise is drawn by the caller (randomness lives in pipeline/). */
+export interface BatchTensors {
+  /** [B, 64, 64, 3] in [-1, 1], augmented. */
+  readonly real: tf.Tensor4D;
+  /** [B, T] token ids: each image's caption, and a caption of another image. */
+  readonly right: tf.Tensor2D;
+  readonly wrong: tf.Tensor2D;
+  /** [B, zDim] and [B, condDim] standard normals, twice (GAN-INT uses the second pair). */
+  readonly z: tf.Tensor2D;
+  readonly eps: tf.Tensor2D;
+  readonly zInt: tf.Tensor2D;
+  readonly epsInt: tf.Tensor2D;
+  /** [B] int32: the interpolation partner of each row. */
+  readonly partners: tf.Tensor1D;
+  /** [B, 1, 1, 1] uniform, for WGAN-GP. */
+  readonly alpha: tf.Tensor4D;
+}
+
+export const disposeBatch = (b: BatchTensors) => tf.dispose(Object.values(b));
+
+export interface StepLosses {
+  readonly d: number;
+  readonly g: number;
+  readonly kl: number;
+}
+
+const discard = (ctx: Context) => {
+  tf.dispose(ctx.updates.map(([, t]) => t));
+  ctx.updates.length = 0;
+};
+
+/** D step: returns the D loss. Updates D and the text encoder. */
+export function discriminatorStep(gan: Gan, b: BatchTensors, padId: number): tf.Scalar {
+  const { model, train } = gan;
+  const fake = tf.tidy(() => {
+    const ctx = newContext(true);
+    // Outside minimize(): nothing here is taped, so no gradient reaches G or the encoder.
+    const e = encodeText(gan.text, b.right, padId);
+    const images = generate(gan.g, model, b.z, e, b.eps, ctx).images;
+    discard(ctx);
+    return images;
+  });
+  const vars = [...trainable(gan.d), ...trainable(gan.text)];
+  const loss = gan.optD.minimize(
+    () => {
+      const ctx = newContext(true);
+      const eRight = encodeText(gan.text, b.right, padId);
+      const eWrong = encodeText(gan.text, b.wrong, padId);
+      const critic = (x: tf.Tensor4D, e: tf.Tensor2D) => discriminate(gan.d, model, x, e, ctx);
+      const penalty = train.loss === "wgan-gp"
+        ? tf.mul(
+          train.gpWeight,
+          gradientPenalty((x) => critic(x, eRight), b.real, fake, b.alpha),
+        ) as tf.Scalar
+        : undefined;
+      return discriminatorLoss(
+        train.loss,
+        critic(b.real, eRight),
+        critic(fake, eRight),
+        critic(b.real, eWrong),
+        penalty,
+      );
+    },
+    true,
+    vars,
+  )!;
+  fake.dispose();
+  return loss;
+}
+
+/** G step: returns [total G loss, KL]. Updates G and its batch-norm running statistics. */
+export function generatorStep(gan: Gan, b: BatchTensors, padId: number): [tf.Scalar, tf.Scalar] {
+  const { model, train } = gan;
+  // Computed before minimize(): the G loss does not train the text encoder.
+  const eRight = encodeText(gan.text, b.right, padId);
+  const ctx = newContext(true);
+  let kl: tf.Scalar | undefined;
+  const loss = gan.optG.minimize(
+    () => {
+      const dCtx = newContext(true);
+      const out = generate(gan.g, model, b.z, eRight, b.eps, ctx);
+      kl = tf.keep(out.kl);
+      let total = tf.add(
+        generatorLoss(train.loss, discriminate(gan.d, model, out.images, eRight, dCtx)),
+        tf.mul(train.klWeight, out.kl),
+      );
+      if (train.interpolate) {
+        // GAN-INT: text between two captions still has to give a convincing image.
+        const beta = train.interpBeta;
+        const eInt = tf.add(
+          tf.mul(beta, eRight),
+          tf.mul(1 - beta, tf.gather(eRight, b.partners)),
+        ) as tf.Tensor2D;
+        const ctxInt = newContext(true);
+        const imgs = generate(gan.g, model, b.zInt, eInt, b.epsInt, ctxInt).images;
+        discard(ctxInt);
+        total = tf.add(
+          total,
+          generatorLoss(train.loss, discriminate(gan.d, model, imgs, eInt, dCtx)),
+        );
+      }
+      return total as tf.Scalar;
+    },
+    true,
+    trainable(gan.g),
+  )!;
+  applyUpdates(ctx);
+  eRight.dispose();
+  return [loss, kl!];
+}
+
+/**
+ * ema ← d·ema + (1−d)·g, with d warmed up as min(decay, (1+t)/(10+t)) so that a short
+ * run's EMA is not still the initial weights.
+ */
+export function updateEma(gan: Gan, step: number): void {
+  const decay = Math.min(gan.train.emaDecay, (1 + step) / (10 + step));
+  tf.tidy(() => {
+    for (const [k, v] of Object.entries(gan.g)) {
+      gan.ema[k].assign(tf.add(tf.mul(gan.ema[k], decay), tf.mul(v, 1 - decay)));
+    }
+  });
+}
+
+/** The whole step; losses are read back (one small sync per step, for the log). */
+export async function trainStep(
+  gan: Gan,
+  b: BatchTensors,
+  padId: number,
+  step: number,
+): Promise<StepLosses> {
+  const lossD = discriminatorStep(gan, b, padId);
+  const [lossG, kl] = generatorStep(gan, b, padId);
+  updateEma(gan, step);
+  const [d, g, k] = await Promise.all([lossD.data(), lossG.data(), kl.data()]);
+  tf.dispose([lossD, lossG, kl]);
+  return { d: d[0], g: g[0], kl: k[0] };
+}
+
+/** Sentence vectors for captions, for inference (no gradient, eval mode). */
+export const embedCaptions = (gan: Gan, ids: tf.Tensor2D, padId: number): tf.Tensor2D =>
+  encodeText(gan.text, ids, padId);
+
+/** Images from the EMA generator at the mean condition (eps = 0), eval-mode batch norm. */
+export function sample(gan: Gan, z: tf.Tensor2D, text: tf.Tensor2D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const eps = tf.zeros([z.shape[0], gan.model.condDim]) as tf.Tensor2D;
+    return generate(gan.ema, gan.model, z, text, eps, newContext(false)).images;
+  });
+}
+
+/** Every variable of the GAN by a stable name (for checkpoints): "text/…", "g/…", … */
+export function namedVariables(gan: Gan): Map<string, tf.Variable> {
+  const out = new Map<string, tf.Variable>();
+  for (const part of ["text", "g", "d", "ema"] as const) {
+    for (const [k, v] of Object.entries(gan[part])) out.set(`${part}/${k}`, v);
+  }
+  return out;
+}
+
+/** Frees every tensor the GAN holds. */
+export function disposeGan(gan: Gan): void {
+  for (const v of namedVariables(gan).values()) v.dispose();
+  gan.optD.dispose();
+  gan.optG.dispose();
+}
