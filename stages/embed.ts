@@ -45,7 +45,7 @@ export function initTextEncoder(cfg: ModelConfig, seed: number): Params {
 export function embedLookup(table: tf.Tensor2D, flatIds: tf.Tensor1D): tf.Tensor2D {
   if (tf.getBackend() !== "wasm") return tf.gather(table, flatIds);
   const f = tf.customGrad((t, i, save) => {
-    save([i as tf.Tensor1D]);
+    (save as tf.GradSaveFunc)([i as tf.Tensor1D]);
     return {
       value: tf.gather(t as tf.Tensor2D, i as tf.Tensor1D),
       gradFunc: (dy, saved) => {

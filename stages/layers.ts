@@ -122,7 +122,7 @@ export function conv2d(
   const f = tf.customGrad((xi, wi, save) => {
     const xx = xi as tf.Tensor4D;
     const ww = wi as tf.Tensor4D;
-    save([xx, ww]);
+    (save as tf.GradSaveFunc)([xx, ww]);
     return {
       value: tf.conv2d(xx, ww, stride, pad),
       gradFunc: (dy, saved) => {
@@ -158,7 +158,7 @@ export function conv2dTranspose(
   const f = tf.customGrad((xi, wi, save) => {
     const xx = xi as tf.Tensor4D;
     const ww = wi as tf.Tensor4D;
-    save([xx, ww]);
+    (save as tf.GradSaveFunc)([xx, ww]);
     return {
       value: tf.conv2dTranspose(xx, ww, outShape, stride, pad),
       gradFunc: (dy, saved) => {
@@ -177,16 +177,6 @@ export function conv2dTranspose(
 }
 
 // ---------------------------------------------------------------- other layers
-
-export interface Dense {
-  readonly w: tf.Variable;
-  readonly b?: tf.Variable;
-}
-
-export const dense = (x: tf.Tensor2D, w: tf.Tensor, b?: tf.Tensor): tf.Tensor2D => {
-  const y = tf.matMul(x, w as tf.Tensor2D);
-  return b ? tf.add(y, b) : y;
-};
 
 /**
  * Batch norm over all axes but the last. Training: batch statistics, and the running

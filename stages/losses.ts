@@ -66,7 +66,7 @@ export function gradientPenalty(
   alpha: tf.Tensor4D,
 ): tf.Scalar {
   const xHat = tf.add(tf.mul(alpha, real), tf.mul(tf.sub(1, alpha), fake)) as tf.Tensor4D;
-  const g = tf.grad((x: tf.Tensor4D) => tf.sum(critic(x)))(xHat);
+  const g = tf.grad((x) => tf.sum(critic(x as tf.Tensor4D)))(xHat);
   const norm = tf.sqrt(tf.add(tf.sum(tf.square(g), [1, 2, 3]), 1e-12));
   return tf.mean(tf.square(tf.sub(norm, 1)));
 }

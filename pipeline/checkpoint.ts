@@ -1,0 +1,234 @@
+/**
+ * Checkpoints: one file, `checkpoint.petal`, holding everything a run needs to go on
+ * exactly where it stopped — text encoder, G, D, the EMA of G, both Adam states, the RNG
+ * state, counters, the vocabulary and the config — in a versioned format:
+ *
+ *   "PETALCK1" | u32 header length | header JSON | f32/i32 tensor bytes
+ *
+ * It is written to a temp file and renamed over the old one, so a crash mid-write never
+ * leaves a broken checkpoint, and the last good one survives a NaN stop.
+ *
+ * @example
+ * ```ts
+ * import { readCheckpoint, writeCheckpoint } from "./checkpoint.ts";
+ * // await writeCheckpoint("runs/a", gan, { step, epoch, rngState, vocabulary });
+ * // const ck = await readCheckpoint("runs/a"); // header + named tensors
+ * ```
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { ModelConfig, TrainConfig } from "../stages/config.ts";
+import { createGan, type Gan, namedVariables } from "../stages/train_step.ts";
+import { petalError, PetalFailure } from "./errors.ts";
+import { writeFileAtomic } from "./images.ts";
+
+export const CHECKPOINT_FILE = "checkpoint.petal";
+const MAGIC = "PETALCK1";
+export const FORMAT_VERSION = 1;
+
+export interface Progress {
+  readonly step: number;
+  readonly epoch: number;
+  /** Images seen, for img/s across resumes. */
+  readonly imagesSeen: number;
+  readonly rngState: number;
+  /** Wall seconds trained so far, across resumes. */
+  readonly seconds: number;
+}
+
+interface TensorEntry {
+  readonly name: string;
+  readonly shape: number[];
+  readonly dtype: "float32" | "int32";
+  readonly offset: number;
+}
+
+export interface CheckpointHeader {
+  readonly format: "petal-checkpoint";
+  readonly version: number;
+  readonly model: ModelConfig;
+  readonly train: TrainConfig;
+  /** Words in id order: the tokenizer that the text encoder was trained with. */
+  readonly vocabulary: readonly string[];
+  readonly progress: Progress;
+  readonly tensors: readonly TensorEntry[];
+  /** Optimiser weights in their order (names are stable, not tfjs's instance names). */
+  readonly optimizers: { readonly d: readonly string[]; readonly g: readonly string[] };
+  readonly savedAt: string;
+}
+
+export interface Checkpoint {
+  readonly header: CheckpointHeader;
+  readonly tensors: ReadonlyMap<string, tf.Tensor>;
+}
+
+/** `DIR` or `DIR/checkpoint.petal` → the file. */
+export const checkpointPath = (dirOrFile: string) =>
+  dirOrFile.endsWith(".petal") ? dirOrFile : `${dirOrFile.replace(/\/$/, "")}/${CHECKPOINT_FILE}`;
+
+/** tfjs variable name → stable name, for renaming optimiser slots. */
+function stableNames(gan: Gan): Map<string, string> {
+  return new Map([...namedVariables(gan)].map(([stable, v]) => [v.name, stable]));
+}
+
+const renameSlot = (name: string, names: Map<string, string>) => {
+  const cut = name.lastIndexOf("/");
+  const base = name.slice(0, cut);
+  return names.has(base) ? `${names.get(base)}${name.slice(cut)}` : name;
+};
+
+export async function writeCheckpoint(
+  dir: string,
+  gan: Gan,
+  progress: Progress,
+  vocabulary: readonly string[],
+): Promise<string> {
+  const names = stableNames(gan);
+  const entries: Array<[string, tf.Tensor]> = [...namedVariables(gan)];
+  const optimizers = { d: [] as string[], g: [] as string[] };
+  for (const part of ["d", "g"] as const) {
+    const weights = await (part === "d" ? gan.optD : gan.optG).getWeights();
+    for (const w of weights) {
+      const name = `opt.${part}/${renameSlot(w.name, names)}`;
+      optimizers[part].push(name);
+      entries.push([name, w.tensor]);
+    }
+  }
+  const tensors: TensorEntry[] = [];
+  const chunks: Uint8Array[] = [];
+  let offset = 0;
+  for (const [name, t] of entries) {
+    const data = await t.data();
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
+    tensors.push({ name, shape: t.shape, dtype: t.dtype as "float32" | "int32", offset });
+    chunks.push(bytes);
+    offset += bytes.length;
+  }
+  const header: CheckpointHeader = {
+    format: "petal-checkpoint",
+    version: FORMAT_VERSION,
+    model: gan.model,
+    train: gan.train,
+    vocabulary,
+    progress,
+    tensors,
+    optimizers,
+    savedAt: new Date().toISOString(),
+  };
+  const headerBytes = new TextEncoder().encode(JSON.stringify(header));
+  const out = new Uint8Array(8 + 4 + headerBytes.length + offset);
+  out.set(new TextEncoder().encode(MAGIC), 0);
+  new DataView(out.buffer).setUint32(8, headerBytes.length, true);
+  out.set(headerBytes, 12);
+  let at = 12 + headerBytes.length;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  await Deno.mkdir(dir, { recursive: true });
+  const path = checkpointPath(dir);
+  await writeFileAtomic(path, out);
+  return path;
+}
+
+const bad = (
+  path: string,
+  message: string,
+  fix = "train a new one, or pass the right --checkpoint",
+) => new PetalFailure(petalError("BadCheckpoint", path, message, fix));
+
+/** Reads and checks a checkpoint file; tensors are new tf.Tensors the caller disposes. */
+export async function readCheckpoint(dirOrFile: string): Promise<Checkpoint> {
+  const path = checkpointPath(dirOrFile);
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw bad(
+        path,
+        "no checkpoint here",
+        "run `deno task train --out DIR` first, or fix --checkpoint",
+      );
+    }
+    throw e;
+  }
+  if (bytes.length < 12 || new TextDecoder().decode(bytes.subarray(0, 8)) !== MAGIC) {
+    throw bad(path, "not a petal checkpoint");
+  }
+  const headerLength = new DataView(bytes.buffer, bytes.byteOffset).getUint32(8, true);
+  let header: CheckpointHeader;
+  try {
+    header = JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + headerLength)));
+  } catch {
+    throw bad(path, "header is not valid JSON (truncated file?)");
+  }
+  if (header.format !== "petal-checkpoint" || header.version !== FORMAT_VERSION) {
+    throw bad(path, `format version ${header.version}, this petal reads ${FORMAT_VERSION}`);
+  }
+  const base = 12 + headerLength;
+  const tensors = new Map<string, tf.Tensor>();
+  for (const e of header.tensors) {
+    const count = e.shape.reduce((a, b) => a * b, 1);
+    const start = base + e.offset;
+    if (start + count * 4 > bytes.length) {
+      throw bad(path, `tensor ${e.name} runs past the end (truncated file?)`);
+    }
+    const slice = bytes.slice(start, start + count * 4);
+    const data = e.dtype === "int32"
+      ? new Int32Array(slice.buffer)
+      : new Float32Array(slice.buffer);
+    tensors.set(e.name, tf.tensor(data, e.shape, e.dtype));
+  }
+  return { header, tensors };
+}
+
+const describeModel = (m: ModelConfig) =>
+  `${m.size} (G ${m.gChannels.join("-")}, D ${
+    m.dChannels.join("-")
+  }, text ${m.hiddenDim}×2, vocab ${m.vocabSize})`;
+
+/**
+ * A GAN with the checkpoint's weights and optimiser states. Fails with a clear message
+ * when the checkpoint's architecture differs from `expected` (when given) or a tensor is
+ * missing or of another shape.
+ */
+export async function restoreGan(
+  ck: Checkpoint,
+  path: string,
+  expected?: ModelConfig,
+): Promise<Gan> {
+  const { header } = ck;
+  if (expected && JSON.stringify(expected) !== JSON.stringify(header.model)) {
+    throw bad(
+      path,
+      `checkpoint is ${describeModel(header.model)}, this run wants ${describeModel(expected)}`,
+      "use the same --size and data as the checkpoint, or start without --resume",
+    );
+  }
+  const gan = createGan(header.model, header.train, 0);
+  const names = stableNames(gan);
+  const byStable = new Map([...names].map(([tfName, stable]) => [stable, tfName]));
+  for (const [name, v] of namedVariables(gan)) {
+    const t = ck.tensors.get(name);
+    if (!t) throw bad(path, `tensor ${name} is missing: another architecture`);
+    if (t.shape.join("x") !== v.shape.join("x")) {
+      throw bad(
+        path,
+        `tensor ${name} is ${t.shape.join("×")}, the model wants ${v.shape.join("×")}`,
+      );
+    }
+    v.assign(t);
+  }
+  for (const part of ["d", "g"] as const) {
+    const weights = header.optimizers[part].map((name) => {
+      const slot = name.slice(`opt.${part}/`.length);
+      const cut = slot.lastIndexOf("/");
+      const tfName = byStable.get(slot.slice(0, cut));
+      return { name: tfName ? `${tfName}${slot.slice(cut)}` : slot, tensor: ck.tensors.get(name)! };
+    });
+    if (weights.length > 0) await (part === "d" ? gan.optD : gan.optG).setWeights(weights);
+  }
+  return gan;
+}
+
+export const disposeCheckpoint = (ck: Checkpoint) => tf.dispose([...ck.tensors.values()]);
