@@ -1,0 +1,285 @@
+/**
+ * The evaluator: a 102-class CNN trained on the training images with class labels from
+ * the `text_c10/class_*` folders. It is the one module that reads labels (task rule:
+ * labels may feed the evaluator only); tests/labels_test.ts enforces that.
+ *
+ * Files in EVAL_DIR: `evaluator.json` (classes, layer list, held-out ids and accuracy,
+ * tensor table) and `evaluator.bin` (float32 weights), both written atomically.
+ *
+ * @example
+ * ```ts
+ * import { loadEvaluator, logitsOf } from "./evaluator.ts";
+ * const ev = await loadEvaluator("runs/eval");
+ * // const { logits } = await logitsOf(ev, imagesNHWC, count);
+ * ```
+ */
+import * as tf from "@tensorflow/tfjs";
+import { labelsForEvaluator, loadReedFolder } from "./data.ts";
+import { loadImageStack, writeFileAtomic } from "./images.ts";
+import { petalError, PetalFailure } from "./errors.ts";
+import { Rng } from "./rng.ts";
+import { cropAndFlip } from "../stages/augment.ts";
+import { CLASSIFIER_LAYERS, classify, initClassifier } from "../stages/classifier.ts";
+import { applyUpdates, newContext, type Params, trainable } from "../stages/layers.ts";
+
+export const EVALUATOR_FORMAT = 1;
+const IMAGE_SIZE = 64;
+const CROP_MARGIN = 4;
+
+export interface EvaluatorManifest {
+  readonly format: "petal-evaluator";
+  readonly version: number;
+  /** Class number (folder `class_CCCCC`) of each logit. */
+  readonly classes: readonly number[];
+  readonly layers: typeof CLASSIFIER_LAYERS;
+  readonly heldOutIds: readonly number[];
+  readonly heldOutAccuracy: number;
+  readonly trainAccuracy: number;
+  readonly epochs: number;
+  readonly tensors: ReadonlyArray<{ name: string; shape: number[]; offset: number }>;
+}
+
+export interface Evaluator {
+  readonly manifest: EvaluatorManifest;
+  readonly params: Params;
+}
+
+export interface EvaluatorTrainOptions {
+  readonly data: string;
+  readonly out: string;
+  readonly epochs: number;
+  readonly heldOut?: number;
+  readonly batchSize?: number;
+  readonly lr?: number;
+  readonly seed?: number;
+  readonly cacheDir?: string;
+  readonly minutes?: number;
+  readonly log?: (line: string) => void;
+}
+
+/** Stratified split: about `fraction` of each class held out (at least one per class). */
+export function stratifiedSplit(labels: ReadonlyMap<number, number>, fraction: number, rng: Rng) {
+  const byClass = new Map<number, number[]>();
+  for (const [id, c] of labels) byClass.set(c, [...(byClass.get(c) ?? []), id]);
+  const held = new Set<number>();
+  for (const ids of byClass.values()) {
+    const order = rng.permutation(ids.length);
+    const n = Math.max(1, Math.round(ids.length * fraction));
+    for (let i = 0; i < n && ids.length > 1; i++) held.add(ids[order[i]]);
+  }
+  return held;
+}
+
+async function accuracy(
+  ev: Params,
+  x: Float32Array,
+  y: Int32Array,
+  count: number,
+): Promise<number> {
+  let right = 0;
+  const per = IMAGE_SIZE * IMAGE_SIZE * 3;
+  for (let start = 0; start < count; start += 128) {
+    const n = Math.min(128, count - start);
+    const pred = tf.tidy(() => {
+      const batch = tf.tensor4d(x.subarray(start * per, (start + n) * per), [
+        n,
+        IMAGE_SIZE,
+        IMAGE_SIZE,
+        3,
+      ]);
+      return tf.argMax(classify(ev, batch, newContext(false)).logits, 1);
+    });
+    const p = await pred.data();
+    pred.dispose();
+    for (let i = 0; i < n; i++) if (p[i] === y[start + i]) right++;
+  }
+  return right / Math.max(count, 1);
+}
+
+/** Trains the evaluator and saves it; returns its manifest. */
+export async function trainEvaluator(opts: EvaluatorTrainOptions): Promise<EvaluatorManifest> {
+  const log = opts.log ?? (() => {});
+  const loaded = await loadReedFolder(opts.data)();
+  if (loaded._tag === "Left") throw new PetalFailure(loaded.left);
+  const { records } = loaded.right;
+  const labels = labelsForEvaluator(loaded.right.labels);
+  const classes = [...new Set(labels.values())].sort((a, b) => a - b);
+  const classIndex = new Map(classes.map((c, i) => [c, i]));
+  const rng = new Rng(opts.seed ?? 11);
+  const held = stratifiedSplit(labels, opts.heldOut ?? 0.1, rng);
+  const trainIdx = records.flatMap((r, i) => (held.has(r.imageId) ? [] : [i]));
+  const testIdx = records.flatMap((r, i) => (held.has(r.imageId) ? [i] : []));
+  const label = (i: number) => classIndex.get(labels.get(records[i].imageId)!)!;
+
+  const paths = records.map((r) => r.imagePath);
+  const big = await loadImageStack(paths, IMAGE_SIZE + CROP_MARGIN, opts.cacheDir)();
+  const exact = await loadImageStack(paths, IMAGE_SIZE, opts.cacheDir)();
+  if (big._tag === "Left") throw new PetalFailure(big.left);
+  if (exact._tag === "Left") throw new PetalFailure(exact.left);
+  const unaugmented = (idx: number[]) => cropAndFlip(exact.right, idx, IMAGE_SIZE, rng, false);
+  const testX = unaugmented(testIdx);
+  const testY = Int32Array.from(testIdx, label);
+
+  const params = initClassifier(classes.length, opts.seed ?? 11);
+  const B = Math.min(opts.batchSize ?? 64, trainIdx.length);
+  const optimizer = tf.train.adam(opts.lr ?? 2e-3);
+  const started = performance.now();
+  const budget = (opts.minutes ?? Infinity) * 60_000;
+  let epochsDone = 0;
+  for (let epoch = 0; epoch < opts.epochs && performance.now() - started < budget; epoch++) {
+    // Cosine decay of the learning rate over the planned epochs.
+    (optimizer as unknown as { learningRate: number }).learningRate = (opts.lr ?? 2e-3) * 0.5 *
+      (1 + Math.cos((Math.PI * epoch) / opts.epochs));
+    const order = rng.permutation(trainIdx.length);
+    let lossSum = 0;
+    let steps = 0;
+    for (let k = 0; k + B <= trainIdx.length; k += B) {
+      const idx = Array.from(order.subarray(k, k + B), (j) => trainIdx[j]);
+      const x = tf.tensor4d(cropAndFlip(big.right, idx, IMAGE_SIZE, rng), [
+        B,
+        IMAGE_SIZE,
+        IMAGE_SIZE,
+        3,
+      ]);
+      const y = tf.oneHot(tf.tensor1d(idx.map(label), "int32"), classes.length);
+      const ctx = newContext(true);
+      const loss = optimizer.minimize(
+        () =>
+          tf.losses.softmaxCrossEntropy(
+            y,
+            classify(params, x, ctx, 0.3).logits,
+            undefined,
+            0.1,
+          ) as tf.Scalar,
+        true,
+        trainable(params),
+      )!;
+      applyUpdates(ctx);
+      lossSum += (await loss.data())[0];
+      steps++;
+      tf.dispose([x, y, loss]);
+    }
+    epochsDone = epoch + 1;
+    const acc = await accuracy(params, testX, testY, testIdx.length);
+    log(
+      `epoch ${epochsDone}/${opts.epochs}: loss ${
+        (lossSum / steps).toFixed(3)
+      }, held-out accuracy ${(100 * acc).toFixed(1)}%`,
+    );
+  }
+  const sampleTrain = trainIdx.slice(0, 1000);
+  const manifest = {
+    format: "petal-evaluator" as const,
+    version: EVALUATOR_FORMAT,
+    classes,
+    layers: CLASSIFIER_LAYERS,
+    heldOutIds: testIdx.map((i) => records[i].imageId),
+    heldOutAccuracy: await accuracy(params, testX, testY, testIdx.length),
+    trainAccuracy: await accuracy(
+      params,
+      unaugmented(sampleTrain),
+      Int32Array.from(sampleTrain, label),
+      sampleTrain.length,
+    ),
+    epochs: epochsDone,
+  };
+  await saveEvaluator(opts.out, manifest, params);
+  optimizer.dispose();
+  tf.dispose(Object.values(params));
+  return { ...manifest, tensors: [] };
+}
+
+async function saveEvaluator(
+  dir: string,
+  manifest: Omit<EvaluatorManifest, "tensors">,
+  params: Params,
+) {
+  const tensors: Array<{ name: string; shape: number[]; offset: number }> = [];
+  const chunks: Float32Array[] = [];
+  let offset = 0;
+  for (const [name, v] of Object.entries(params)) {
+    const data = (await v.data()) as Float32Array;
+    tensors.push({ name, shape: v.shape, offset });
+    chunks.push(data);
+    offset += data.length;
+  }
+  const bin = new Float32Array(offset);
+  chunks.reduce((at, c) => (bin.set(c, at), at + c.length), 0);
+  await Deno.mkdir(dir, { recursive: true });
+  await writeFileAtomic(`${dir}/evaluator.bin`, new Uint8Array(bin.buffer));
+  await writeFileAtomic(`${dir}/evaluator.json`, JSON.stringify({ ...manifest, tensors }, null, 1));
+}
+
+export async function loadEvaluator(dir: string): Promise<Evaluator> {
+  const jsonPath = `${dir}/evaluator.json`;
+  let manifest: EvaluatorManifest;
+  try {
+    manifest = JSON.parse(await Deno.readTextFile(jsonPath));
+  } catch (e) {
+    throw new PetalFailure(petalError(
+      "BadCheckpoint",
+      jsonPath,
+      e instanceof Deno.errors.NotFound ? "no evaluator here" : "evaluator.json is not valid JSON",
+      "train one with `deno task evaluator --data DIR --out EVAL_DIR`",
+    ));
+  }
+  if (manifest.format !== "petal-evaluator" || manifest.version !== EVALUATOR_FORMAT) {
+    throw new PetalFailure(
+      petalError(
+        "BadCheckpoint",
+        jsonPath,
+        "not a petal evaluator of this version",
+        "train it again",
+      ),
+    );
+  }
+  const bytes = await Deno.readFile(`${dir}/evaluator.bin`);
+  const all = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  const params: Params = {};
+  for (const t of manifest.tensors) {
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    if (t.offset + n > all.length) {
+      throw new PetalFailure(
+        petalError(
+          "BadCheckpoint",
+          `${dir}/evaluator.bin`,
+          "weights file is truncated",
+          "train it again",
+        ),
+      );
+    }
+    params[t.name] = tf.variable(tf.tensor(all.slice(t.offset, t.offset + n), t.shape), false);
+  }
+  return { manifest, params };
+}
+
+/** Logits [N, K] and features [N, F] of N images (NHWC Float32 in [-1, 1]), in batches. */
+export async function logitsOf(ev: Evaluator, images: Float32Array, count: number, batch = 64) {
+  const per = IMAGE_SIZE * IMAGE_SIZE * 3;
+  const logits: Float32Array[] = [];
+  const features: Float32Array[] = [];
+  for (let start = 0; start < count; start += batch) {
+    const n = Math.min(batch, count - start);
+    const [l, f] = tf.tidy(() => {
+      const x = tf.tensor4d(images.subarray(start * per, (start + n) * per), [
+        n,
+        IMAGE_SIZE,
+        IMAGE_SIZE,
+        3,
+      ]);
+      const out = classify(ev.params, x, newContext(false));
+      return [out.logits, out.features];
+    });
+    const [ld, fd] = [await l.data() as Float32Array, await f.data() as Float32Array];
+    tf.dispose([l, f]);
+    const K = l.shape[1]!;
+    const F = f.shape[1]!;
+    for (let i = 0; i < n; i++) {
+      logits.push(ld.slice(i * K, (i + 1) * K));
+      features.push(fd.slice(i * F, (i + 1) * F));
+    }
+  }
+  return { logits, features };
+}
+
+export const disposeEvaluator = (ev: Evaluator) => tf.dispose(Object.values(ev.params));

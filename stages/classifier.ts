@@ -1,0 +1,70 @@
+/**
+ * The evaluator's image classifier: a small from-scratch CNN over 64×64 images that
+ * gives class logits (the task scores with logits and softmax) and a feature vector (for
+ * FID). The input is averaged down to 32×32 first: flowers are told apart by colour and
+ * shape, and it makes an epoch four times cheaper.
+ *
+ * 32² ×3 → conv3 16 → conv3/2 32 → conv3 32 → conv3/2 64 → conv3/2 128 → mean → dense K
+ * (each conv: batch norm + ReLU).
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { classify, initClassifier } from "./classifier.ts";
+ * import { newContext } from "./layers.ts";
+ * const p = initClassifier(102, 1);
+ * const { logits } = classify(p, tf.zeros([2, 64, 64, 3]), newContext(false)); // [2, 102]
+ * ```
+ */
+import * as tf from "@tensorflow/tfjs";
+import {
+  batchNorm,
+  type Context,
+  conv2d,
+  glorotInit,
+  initBatchNorm,
+  nextInstancePrefix,
+  type Params,
+  variable,
+} from "./layers.ts";
+
+/** [kernel, stride, out channels] of each conv. */
+export const CLASSIFIER_LAYERS: ReadonlyArray<readonly [number, number, number]> = [
+  [3, 1, 16],
+  [3, 2, 32],
+  [3, 1, 32],
+  [3, 2, 64],
+  [3, 2, 128],
+];
+
+export function initClassifier(classes: number, seed: number): Params {
+  const pre = nextInstancePrefix("eval");
+  const p: Params = {};
+  let cin = 3;
+  for (const [i, [k, , cout]] of CLASSIFIER_LAYERS.entries()) {
+    const std = Math.sqrt(2 / (k * k * cin)); // He init for ReLU
+    p[`conv${i}.w`] = variable(
+      `${pre}conv${i}.w`,
+      tf.randomNormal([k, k, cin, cout], 0, std, "float32", seed + i),
+    );
+    Object.assign(p, initBatchNorm(pre, `bn${i}`, cout));
+    cin = cout;
+  }
+  p["fc.w"] = variable(`${pre}fc.w`, glorotInit([cin, classes], seed + 100));
+  p["fc.b"] = variable(`${pre}fc.b`, tf.zeros([classes]));
+  return p;
+}
+
+/** Logits [B, K] and pooled features [B, 128] for images [B, 64, 64, 3] in [-1, 1]. */
+export function classify(p: Params, images: tf.Tensor4D, ctx: Context, dropout = 0) {
+  let h = tf.avgPool(images, 2, 2, "valid") as tf.Tensor4D;
+  for (const [i, [, stride]] of CLASSIFIER_LAYERS.entries()) {
+    h = tf.relu(
+      batchNorm(conv2d(h, p[`conv${i}.w`] as tf.Tensor4D, stride), p, `bn${i}`, ctx),
+    ) as tf.Tensor4D;
+  }
+  const features = tf.mean(h, [1, 2]) as tf.Tensor2D;
+  const dropped = ctx.training && dropout > 0 ? tf.dropout(features, dropout) : features;
+  const logits = tf.add(tf.matMul(dropped, p["fc.w"] as tf.Tensor2D), p["fc.b"]) as tf.Tensor2D;
+  return { logits, features };
+}
