@@ -425,3 +425,23 @@ Deno.test({
       ["Conv2D", "Conv2DBackpropFilter"],
     ),
 });
+
+Deno.test({
+  name: "native Slice and SplitV (non-contiguous), and concat/tile gradients through them",
+  ignore: !available,
+  fn: async () => {
+    await parity(
+      [rand([3, 5, 7, 9], 800)],
+      (x) => [tf.slice(x, [1, 2, 0, 3], [2, 3, 7, 5]), ...tf.split(x, [2, 3, 4], 3)],
+      ["Slice", "SplitV"],
+    );
+    await parity(
+      [rand([4, 3, 3, 6], 801), rand([4, 1, 1, 5], 802), rand([4, 3, 3, 11], 803)],
+      (a, t, r) =>
+        tf.grads((aa: tf.Tensor, tt: tf.Tensor) =>
+          tf.sum(tf.mul(tf.concat([aa, tf.tile(tt, [1, 3, 3, 1])], 3), r))
+        )([a, t]),
+      ["SplitV", "Slice"],
+    );
+  },
+});

@@ -2,7 +2,7 @@
 // activations NHWC, filters [kh, kw, inC, outC] (oneDNN "hwio"). oneDNN is free to pick
 // its own (blocked) layouts ("any"); the user buffers are reordered in and out when it does,
 // because its blocked AVX2 kernels are several times faster than its plain-NHWC ones.
-// Primitives, reorders and their internal buffers are cached per shape: a training loop
+// Primitives and reorders are cached per shape: a training loop
 // sees the same handful of shapes every step, and building a primitive (JIT) costs ms.
 #include "common.hpp"
 
@@ -29,21 +29,34 @@ struct ConvParams {
 };
 constexpr int kParams = sizeof(ConvParams) / sizeof(int);
 
+// Scratch for operands in oneDNN's own layout. One buffer per operand slot (input 0,
+// input 1, output), shared by every cached primitive and grown to the largest need: calls
+// run one at a time, so per-primitive buffers would only multiply peak memory.
+float *scratch(int slot, size_t bytes) {
+  static void *buf[3] = {nullptr, nullptr, nullptr};
+  static size_t cap[3] = {0, 0, 0};
+  if (bytes > cap[slot]) {
+    std::free(buf[slot]);
+    buf[slot] = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+    cap[slot] = buf[slot] ? bytes : 0;
+    if (!buf[slot]) throw std::bad_alloc();
+  }
+  return static_cast<float *>(buf[slot]);
+}
+
 // One operand of a cached primitive: the user's plain layout, the layout the primitive
-// wants, and (when they differ) a reorder plus an internal buffer of the wanted layout.
+// wants, and (when they differ) the reorder between them.
 struct Operand {
   int arg;
   memory::desc user;
   memory::desc want;
   bool reorder = false;
-  memory internal;
   dnnl::reorder to_internal;  // user -> want (inputs)
   dnnl::reorder to_user;      // want -> user (output)
 
   Operand(int a, const memory::desc &u, const memory::desc &w, bool is_output) : arg(a), user(u), want(w) {
     reorder = !(u == w);
     if (!reorder) return;
-    internal = memory(want, petal::engine());
     if (is_output) {
       to_user = dnnl::reorder(reorder::primitive_desc(petal::engine(), want, petal::engine(), user));
     } else {
@@ -145,21 +158,25 @@ int run(Kind kind, const int *params, const float *in0, const float *in1, float 
       Operand &o = op->ins[i];
       memory user(o.user, eng, const_cast<float *>(in_ptrs[i]));
       if (o.reorder) {
-        o.to_internal.execute(s, user, o.internal);
-        args.emplace(o.arg, o.internal);
+        memory internal(o.want, eng, scratch(static_cast<int>(i), o.want.get_size()));
+        o.to_internal.execute(s, user, internal);
+        args.emplace(o.arg, internal);
       } else {
         args.emplace(o.arg, user);
       }
     }
     Operand &o = op->outs[0];
     memory user_out(o.user, eng, out);
-    args.emplace(o.arg, o.reorder ? o.internal : user_out);
+    memory internal_out = o.reorder ? memory(o.want, eng, scratch(2, o.want.get_size())) : user_out;
+    args.emplace(o.arg, internal_out);
     op->prim.execute(s, args);
-    if (o.reorder) o.to_user.execute(s, o.internal, user_out);
+    if (o.reorder) o.to_user.execute(s, internal_out, user_out);
     s.wait();
     return petal::OK;
   } catch (const dnnl::error &e) {
     if (petal::debug()) std::fprintf(stderr, "petal conv kind %d: %s\n", kind, e.what());
+    return petal::DNNL_FAILED;
+  } catch (const std::bad_alloc &) {
     return petal::DNNL_FAILED;
   }
 }

@@ -293,3 +293,26 @@ PETAL_API int petal_tile(const float *x, float *out, int rank, const int *in_sha
   }
   return petal::OK;
 }
+
+// tfjs Slice for float32 (non-contiguous case; the JS side keeps tfjs's zero-copy path for
+// contiguous slices): out = x[begin : begin + size], rank <= 8, copied row by row.
+PETAL_API int petal_slice(const float *x, float *out, int rank, const int *shape, const int *begin,
+                          const int *size) {
+  if (rank < 1 || rank > 8) return petal::UNSUPPORTED;
+  int64_t stride[8];
+  stride[rank - 1] = 1;
+  for (int d = rank - 2; d >= 0; --d) stride[d] = stride[d + 1] * shape[d + 1];
+  int64_t rows = 1;
+  for (int d = 0; d < rank - 1; ++d) rows *= size[d];
+  const int64_t inner = size[rank - 1];
+#pragma omp parallel for if (rows * inner >= kParallelMin) schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t rem = r, src = begin[rank - 1];
+    for (int d = rank - 2; d >= 0; --d) {
+      src += (rem % size[d] + begin[d]) * stride[d];
+      rem /= size[d];
+    }
+    std::memcpy(out + r * inner, x + src, sizeof(float) * inner);
+  }
+  return petal::OK;
+}

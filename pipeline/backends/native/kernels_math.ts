@@ -282,6 +282,52 @@ export function mathKernels(lib: Libpetal, ew: ElementwiseOps): Record<string, F
     check(status, "tile");
     return out(backend, shape, y);
   };
+  // Non-contiguous slices (tile and concat gradients) cost tfjs's cpu kernel ~0.4 µs per
+  // element (an index array per element); contiguous ones stay zero-copy views there.
+  const slice = (backend: MathBackendCPU, x: tf.TensorInfo, begin: number[], size: number[]) => {
+    const xv = f32(backend, x);
+    const rank = x.shape.length;
+    if (!xv || rank === 0 || rank > 8 || tf.slice_util.isSliceContinous(x.shape, begin, size)) {
+      return null;
+    }
+    const y = new Float32Array(sizeOf(size));
+    if (y.length === 0) return null;
+    const b = new Int32Array(begin), sz = new Int32Array(size);
+    check(lib.petal_slice(xv, y, rank, new Int32Array(x.shape), b, sz), "slice");
+    return out(backend, size.slice(), y);
+  };
+  kernels.Slice = ({ inputs, backend, attrs }) => {
+    const x = inputs.x;
+    const [begin, size] = tf.slice_util.parseSliceParams(
+      x as tf.Tensor,
+      attrs.begin as number | number[],
+      attrs.size as number | number[],
+    );
+    return slice(backend, x, begin, size);
+  };
+  kernels.SplitV = ({ inputs, backend, attrs }) => {
+    const x = inputs.x;
+    const axis = tf.util.parseAxisParam(attrs.axis as number, x.shape)[0];
+    const sizes = tf.backend_util.prepareSplitSize(
+      x as tf.Tensor,
+      attrs.numOrSizeSplits as number | number[],
+      axis,
+    );
+    const begin = x.shape.map(() => 0);
+    const parts: tf.TensorInfo[] = [];
+    for (const s of sizes) {
+      const size = x.shape.slice();
+      size[axis] = s;
+      const part = slice(backend, x, begin.slice(), size);
+      if (!part) {
+        parts.forEach((p) => backend.disposeIntermediateTensorInfo(p));
+        return null;
+      }
+      parts.push(part);
+      begin[axis] += s;
+    }
+    return parts;
+  };
   kernels.FusedBatchNorm = ({ inputs, backend, attrs }) => {
     const { x, mean, variance, offset, scale } = inputs;
     const xv = f32(backend, x), mv = f32(backend, mean), vv = f32(backend, variance);

@@ -13,7 +13,7 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 
-type Entry = { calls: number; ms: number; native: number };
+type Entry = { calls: number; ms: number; native: number; elems: number };
 const stats = new Map<string, Entry>();
 
 /** True when PETAL_PROFILE asks for kernel timing. */
@@ -31,19 +31,35 @@ export function timed(
   return (args) => {
     const t0 = performance.now();
     const r = fn(args);
-    const e = stats.get(name) ?? { calls: 0, ms: 0, native: 0 };
+    const e = stats.get(name) ?? { calls: 0, ms: 0, native: 0, elems: 0 };
     e.calls++;
     e.ms += performance.now() - t0;
+    for (const t of Array.isArray(r) ? r : [r]) e.elems += t.shape.reduce((a, b) => a * b, 1);
     if (ranNative()) e.native++;
     stats.set(name, e);
     return r;
   };
 }
 
-/** Kernels sorted by total time: name, calls, total ms, calls that ran on libpetal. */
-export function kernelProfile(): { kernel: string; calls: number; ms: number; native: number }[] {
+/** One kernel's totals: calls, ms, calls that ran on libpetal, output elements (millions). */
+export type KernelStats = {
+  kernel: string;
+  calls: number;
+  ms: number;
+  native: number;
+  melems: number;
+};
+
+/** Kernels sorted by total time. */
+export function kernelProfile(): KernelStats[] {
   return [...stats.entries()]
-    .map(([kernel, e]) => ({ kernel, calls: e.calls, ms: Math.round(e.ms), native: e.native }))
+    .map(([kernel, e]) => ({
+      kernel,
+      calls: e.calls,
+      ms: e.ms,
+      native: e.native,
+      melems: e.elems / 1e6,
+    }))
     .sort((a, b) => b.ms - a.ms);
 }
 

@@ -1,0 +1,172 @@
+/**
+ * `deno task bench`: the bench model of ../shared/peer/README.md (one training step at
+ * batch 64, and G inference of 819 images) on every available tfjs backend, and the
+ * PyTorch peer (torch_gan_step.py, 2 threads) in the same run; prints one table with
+ * s/step, img/s, ratio vs PyTorch, % of the machine's fp32 peak and peak RSS.
+ *
+ * Each backend runs in its own subprocess (`--worker NAME`) so its peak RSS (VmHWM) is its
+ * own. cpu (~500 s/step) runs only with --with-cpu. With --profile, native also prints
+ * its per-kernel time (PETAL_PROFILE).
+ *
+ * @example
+ * ```sh
+ * deno task bench                         # native, wasm and PyTorch
+ * deno task bench --backends native --steps 5 --profile
+ * ```
+ */
+import * as tf from "@tensorflow/tfjs";
+import { main, numberFlag, parse, SHARED } from "./cli.ts";
+import { type BackendChoice, useBackend } from "../pipeline/backend.ts";
+import { benchModel } from "../stages/bench_model.ts";
+import { type BenchResult, formatTable } from "./bench_table.ts";
+
+const BATCH = 64;
+const INFER_IMAGES = 819;
+/** Backends slower than ~30 s/step get one warm-up and one timed step. */
+const SLOW = new Set(["wasm", "cpu"]);
+
+const options = {
+  worker: { type: "string" },
+  backends: { type: "string", default: "native,wasm" },
+  "with-cpu": { type: "boolean", default: false },
+  steps: { type: "string" },
+  warmup: { type: "string" },
+  batch: { type: "string" },
+  profile: { type: "boolean", default: false },
+  "no-torch": { type: "boolean", default: false },
+} as const;
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** Peak resident set of this process in MiB (Linux VmHWM). */
+function peakRssMiB(): number | null {
+  try {
+    const m = Deno.readTextFileSync("/proc/self/status").match(/VmHWM:\s+(\d+)\s+kB/);
+    return m ? Number(m[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The worker: times the bench model on one backend and prints one JSON line. */
+async function worker(backend: string, steps: number, warmup: number, batch: number) {
+  const name = await useBackend(backend as BackendChoice);
+  const native = name === "native" ? await import("../pipeline/backends/native.ts") : null;
+  const model = benchModel(batch);
+  const times: number[] = [];
+  for (let i = 0; i < warmup + steps; i++) {
+    if (i === warmup) native?.resetKernelProfile();
+    const t0 = performance.now();
+    model.step();
+    if (i >= warmup) times.push((performance.now() - t0) / 1000);
+  }
+  const profile = native?.kernelProfile().map((k) => ({
+    ...k,
+    calls: k.calls / steps,
+    native: k.native / steps,
+    ms: Math.round(k.ms / steps),
+    melems: Math.round(k.melems / steps),
+  }));
+  const t0 = performance.now();
+  model.infer(INFER_IMAGES, batch);
+  const inferS = (performance.now() - t0) / 1000;
+  model.dispose();
+  const result: BenchResult = {
+    engine: name,
+    stepS: median(times),
+    steps: times,
+    infer819S: inferS,
+    peakRssMiB: peakRssMiB(),
+    tensorsLeft: tf.memory().numTensors,
+    profile: profile?.length ? profile : undefined,
+  };
+  console.log(`BENCH ${JSON.stringify(result)}`);
+}
+
+/** Runs `cmd` and returns the JSON of its last line starting with `prefix`, or the error. */
+async function runJson(
+  cmd: string,
+  args: string[],
+  prefix: string,
+  env: Record<string, string> = {},
+): Promise<{ ok: true; json: Record<string, unknown> } | { ok: false; reason: string }> {
+  const out = await new Deno.Command(cmd, { args, env, stdout: "piped", stderr: "piped" }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  const line = text.split("\n").reverse().find((l) => l.startsWith(prefix));
+  if (out.success && line) return { ok: true, json: JSON.parse(line.slice(prefix.length)) };
+  const err = new TextDecoder().decode(out.stderr).trim().split("\n").filter(Boolean);
+  return { ok: false, reason: err.at(-1) ?? `exit ${out.code}` };
+}
+
+/** The PyTorch peer, with its peak RSS read by a runpy wrapper (ru_maxrss, KiB on Linux). */
+async function torchPeer(batch: number): Promise<BenchResult | { engine: string; error: string }> {
+  const script = `${SHARED}/peer/torch_gan_step.py`;
+  const wrapper = [
+    "import json, resource, runpy, sys",
+    `sys.argv = [${JSON.stringify(script)}, "--threads", "2", "--batch", "${batch}"]`,
+    `runpy.run_path(${JSON.stringify(script)}, run_name="__main__")`,
+    'print("RSS " + json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))',
+  ].join("\n");
+  const out = await new Deno.Command("/usr/bin/python3", {
+    args: ["-c", wrapper],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const lines = new TextDecoder().decode(out.stdout).split("\n");
+  const json = lines.find((l) => l.startsWith("{"));
+  const rss = lines.find((l) => l.startsWith("RSS "));
+  if (!out.success || !json) {
+    const err = new TextDecoder().decode(out.stderr).trim().split("\n").at(-1);
+    return { engine: "torch", error: err ?? `exit ${out.code}` };
+  }
+  const r = JSON.parse(json);
+  return {
+    engine: `${r.engine} (${r.threads} threads)`,
+    stepS: r.step_s,
+    steps: r.steps_s,
+    infer819S: r.infer819_s,
+    peakRssMiB: rss ? Number(rss.slice(4)) / 1024 : null,
+  };
+}
+
+await main(async () => {
+  const { values: a } = parse("bench", options);
+  const batch = numberFlag("batch", a.batch, BATCH);
+  if (a.worker) {
+    const slow = SLOW.has(a.worker);
+    await worker(
+      a.worker,
+      numberFlag("steps", a.steps, slow ? 1 : 5),
+      numberFlag("warmup", a.warmup, slow ? 1 : 2),
+      batch,
+    );
+    return;
+  }
+  const backends = a.backends.split(",").map((s) => s.trim()).filter(Boolean);
+  if (a["with-cpu"] && !backends.includes("cpu")) backends.push("cpu");
+  const rows: (BenchResult | { engine: string; error: string })[] = [];
+  if (!a["no-torch"]) {
+    console.error("bench: PyTorch peer ...");
+    rows.push(await torchPeer(batch));
+  }
+  const self = new URL(import.meta.url).pathname;
+  for (const b of backends) {
+    console.error(`bench: ${b} ...`);
+    const args = ["run", "-A", self, "--worker", b, "--batch", String(batch)];
+    if (a.steps) args.push("--steps", a.steps);
+    if (a.warmup) args.push("--warmup", a.warmup);
+    const env: Record<string, string> = a.profile && b === "native" ? { PETAL_PROFILE: "1" } : {};
+    const got = await runJson(Deno.execPath(), args, "BENCH ", env);
+    rows.push(got.ok ? (got.json as BenchResult) : { engine: b, error: got.reason });
+  }
+  console.log(formatTable(rows, batch));
+  for (const r of rows) {
+    if ("profile" in r && r.profile) {
+      console.log(`\nper-kernel profile, ${r.engine}, ms per training step:`);
+      console.table(r.profile.slice(0, 25));
+    }
+  }
+});
