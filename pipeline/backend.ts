@@ -15,7 +15,7 @@ import * as tf from "@tensorflow/tfjs";
 // Imported for its side effect: registers the "wasm" backend (a namespace import that is
 // never used gets dropped by TypeScript; see ../shared/notes/tfjs-on-deno.md).
 import "@tensorflow/tfjs-backend-wasm";
-import { PetalFailure, petalError } from "./errors.ts";
+import { petalError, PetalFailure } from "./errors.ts";
 
 export const BACKEND_CHOICES = ["auto", "tensorflow", "native", "wasm", "cpu"] as const;
 export type BackendChoice = typeof BACKEND_CHOICES[number];

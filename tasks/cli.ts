@@ -11,7 +11,7 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import * as E from "fp-ts/Either";
 import type * as TE from "fp-ts/TaskEither";
-import { type PetalError, PetalFailure, petalError } from "../pipeline/errors.ts";
+import { type PetalError, petalError, PetalFailure } from "../pipeline/errors.ts";
 import { type BackendChoice, isBackendChoice, useBackend } from "../pipeline/backend.ts";
 
 /** Runs a task body; a PetalFailure becomes `error: PATH: WHAT — FIX` and exit code 1. */

@@ -5,7 +5,7 @@
 import { loadReedFolder, summarize } from "../pipeline/data.ts";
 import { buildVocabulary, words } from "../stages/tokenize.ts";
 import { main, orFail, parse } from "./cli.ts";
-import { PetalFailure, petalError } from "../pipeline/errors.ts";
+import { petalError, PetalFailure } from "../pipeline/errors.ts";
 
 await main(async () => {
   const { positionals } = parse("data", {});

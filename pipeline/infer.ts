@@ -1,0 +1,210 @@
+/**
+ * The infer pipeline: checkpoint + captions → one 64×64 JPEG per caption,
+ * `inference_{id:04d}.jpg`, generated in batches by the EMA generator. Optional extras:
+ * the task's report grid (5 captions × 5 noises) and an interpolation strip between two
+ * captions.
+ *
+ * @example
+ * ```ts
+ * import { infer } from "./infer.ts";
+ * await infer({ checkpoint: "runs/latest", captions: "test_captions.csv", out: "inference" })();
+ * ```
+ */
+import * as tf from "@tensorflow/tfjs";
+import * as TE from "fp-ts/TaskEither";
+import { encodeJpeg, toBytes, writeFileAtomic } from "./images.ts";
+import { ioError, type PetalError, PetalFailure } from "./errors.ts";
+import { disposeCheckpoint, readCheckpoint, restoreGan } from "./checkpoint.ts";
+import { Rng } from "./rng.ts";
+import { renderGrid } from "./grid.ts";
+import { loadCaptions } from "./task_files.ts";
+import type { TestCaption } from "./data.ts";
+import { tokenizeAll, type Vocabulary, vocabularyFromJson } from "../stages/tokenize.ts";
+import { disposeGan, embedCaptions, type Gan, sample } from "../stages/train_step.ts";
+
+/** The task's report ids, used when the captions hold them. */
+export const REPORT_IDS = [5685, 5883, 7547, 253, 6519];
+
+export interface InferOptions {
+  readonly checkpoint: string;
+  readonly captions?: string;
+  readonly out: string;
+  readonly batch?: number;
+  readonly seed?: number;
+  readonly dictionary?: string;
+  readonly report?: boolean;
+  readonly interpolate?: readonly [string, string];
+  readonly log?: (line: string) => void;
+}
+
+export interface InferResult {
+  readonly written: number;
+  readonly report?: string;
+  readonly interpolation?: string;
+  readonly seconds: number;
+}
+
+/** A loaded generator: the EMA G and the text encoder of a checkpoint, with its vocabulary. */
+export interface Generator {
+  readonly gan: Gan;
+  readonly vocab: Vocabulary;
+}
+
+export async function loadGenerator(checkpoint: string): Promise<Generator> {
+  const ck = await readCheckpoint(checkpoint);
+  try {
+    return {
+      gan: await restoreGan(ck, checkpoint),
+      vocab: vocabularyFromJson(ck.header.vocabulary),
+    };
+  } finally {
+    disposeCheckpoint(ck);
+  }
+}
+
+export const disposeGenerator = (g: Generator) => disposeGan(g.gan);
+
+/**
+ * RGB bytes of one image per caption. Row i uses noise row i of `noise` (zDim each);
+ * text embeddings may be mixed: `mix` gives each row as weights over two captions.
+ */
+export async function generateImages(
+  gen: Generator,
+  captions: readonly string[],
+  noise: Float32Array,
+  batch = 64,
+): Promise<Uint8Array[]> {
+  const { gan, vocab } = gen;
+  const { zDim, seqLen, imageSize } = gan.model;
+  const out: Uint8Array[] = [];
+  const per = imageSize * imageSize * 3;
+  for (let start = 0; start < captions.length; start += batch) {
+    const part = captions.slice(start, start + batch);
+    const n = part.length;
+    const pixels = tf.tidy(() => {
+      const ids = tf.tensor2d(tokenizeAll(vocab, part, seqLen), [n, seqLen], "int32");
+      const z = tf.tensor2d(noise.subarray(start * zDim, (start + n) * zDim), [n, zDim]);
+      return sample(gan, z, embedCaptions(gan, ids, vocab.padId));
+    });
+    const data = await pixels.data();
+    pixels.dispose();
+    for (let i = 0; i < n; i++) out.push(toBytes(data.subarray(i * per, (i + 1) * per)));
+  }
+  return out;
+}
+
+/** Images along the straight line between two captions' embeddings, fixed noise. */
+export async function interpolateCaptions(
+  gen: Generator,
+  a: string,
+  b: string,
+  steps: number,
+  noise: Float32Array,
+) {
+  const { gan, vocab } = gen;
+  const { zDim, seqLen, imageSize } = gan.model;
+  const pixels = tf.tidy(() => {
+    const ids = tf.tensor2d(tokenizeAll(vocab, [a, b], seqLen), [2, seqLen], "int32");
+    const e = embedCaptions(gan, ids, vocab.padId);
+    const w = tf.linspace(0, 1, steps).reshape([steps, 1]);
+    const mixed = tf.add(
+      tf.mul(tf.sub(1, w), e.slice([0, 0], [1, -1])),
+      tf.mul(w, e.slice([1, 0], [1, -1])),
+    );
+    const z = tf.tile(tf.tensor2d(noise.subarray(0, zDim), [1, zDim]), [steps, 1]);
+    return sample(gan, z as tf.Tensor2D, mixed as tf.Tensor2D);
+  });
+  const data = await pixels.data();
+  pixels.dispose();
+  const per = imageSize * imageSize * 3;
+  return Array.from({ length: steps }, (_, i) => toBytes(data.subarray(i * per, (i + 1) * per)));
+}
+
+/**
+ * Extras go beside the inference folder (`inference_report.png`), never in it: the
+ * task's scorer reads every file of that folder as an image to score.
+ */
+const sibling = (out: string) => out.replace(/\/+$/, "");
+
+export const inferenceName = (id: number) => `inference_${String(id).padStart(4, "0")}.jpg`;
+
+async function runInference(opts: InferOptions): Promise<InferResult> {
+  const started = performance.now();
+  const log = opts.log ?? (() => {});
+  const rows: TestCaption[] = [];
+  if (opts.captions) {
+    const loaded = await loadCaptions(opts.captions, opts.dictionary)();
+    if (loaded._tag === "Left") throw new PetalFailure(loaded.left);
+    rows.push(...loaded.right);
+  }
+  const gen = await loadGenerator(opts.checkpoint);
+  try {
+    const { zDim, imageSize } = gen.gan.model;
+    const rng = new Rng(opts.seed ?? 0);
+    await Deno.mkdir(opts.out, { recursive: true });
+    let written = 0;
+    const batch = opts.batch ?? 64;
+    for (let start = 0; start < rows.length; start += batch) {
+      const part = rows.slice(start, start + batch);
+      const images = await generateImages(
+        gen,
+        part.map((r) => r.caption),
+        rng.normals(part.length * zDim),
+        batch,
+      );
+      for (const [i, r] of part.entries()) {
+        await writeFileAtomic(
+          `${opts.out}/${inferenceName(r.id)}`,
+          await encodeJpeg(images[i], imageSize),
+        );
+      }
+      written += part.length;
+      log(`generated ${written}/${rows.length}`);
+    }
+    let report: string | undefined;
+    if (opts.report && rows.length > 0) {
+      const byId = new Map(rows.map((r) => [r.id, r.caption]));
+      const ids = REPORT_IDS.every((id) => byId.has(id))
+        ? REPORT_IDS
+        : rows.slice(0, 5).map((r) => r.id);
+      const noise = new Rng((opts.seed ?? 0) + 1).normals(5 * zDim);
+      const gridRows = [];
+      for (const id of ids) {
+        const caption = byId.get(id)!;
+        gridRows.push({
+          label: `${id}: ${caption}`,
+          images: await generateImages(gen, Array(5).fill(caption), noise),
+        });
+      }
+      report = `${sibling(opts.out)}_report.png`;
+      await writeFileAtomic(report, await renderGrid(gridRows, imageSize, { labelWidth: 300 }));
+      log(`report: ${report} (ids ${ids.join(", ")})`);
+    }
+    let interpolation: string | undefined;
+    if (opts.interpolate) {
+      const [a, b] = opts.interpolate;
+      const images = await interpolateCaptions(
+        gen,
+        a,
+        b,
+        8,
+        new Rng((opts.seed ?? 0) + 2).normals(zDim),
+      );
+      interpolation = `${sibling(opts.out)}_interpolation.png`;
+      await writeFileAtomic(
+        interpolation,
+        await renderGrid([{ label: `${a} → ${b}`, images }], imageSize),
+      );
+      log(`interpolation: ${interpolation}`);
+    }
+    return { written, report, interpolation, seconds: (performance.now() - started) / 1000 };
+  } finally {
+    disposeGenerator(gen);
+  }
+}
+
+export const infer = (opts: InferOptions): TE.TaskEither<PetalError, InferResult> =>
+  TE.tryCatch(
+    () => runInference(opts),
+    (e) => (e instanceof PetalFailure ? e.error : ioError(opts.out, "see the message above")(e)),
+  );
