@@ -343,7 +343,12 @@ for (const [name, op, positive] of unaryOps) {
       const x = rand([3, 33, 17, 21], 300);
       if (positive) x.values.forEach((v, j) => (x.values[j] = Math.abs(v) + 0.1));
       // Step's gradient is zero by definition: nothing to compare there.
-      await parity([x], (t) => (name === "Step" ? op(t) : [op(t), tf.grad(op)(t)]), [name]);
+      const fusedGrad = name === "Relu" || name === "LeakyRelu" ? ["PetalActivationGrad"] : [];
+      await parity(
+        [x],
+        (t) => (name === "Step" ? op(t) : [op(t), tf.grad(op)(t)]),
+        [name, ...fusedGrad],
+      );
     },
   });
 }
@@ -398,7 +403,7 @@ Deno.test({
         )([x, gamma, beta]);
         return [bn(x, gamma, beta), ...grads];
       },
-      ["FusedBatchNorm", "Mean", "Tile", "Sum"],
+      ["FusedBatchNorm", "Mean", "Tile", "Sum", "PetalBatchNormGrad", "PetalActivationGrad"],
     );
   },
 });
@@ -443,5 +448,40 @@ Deno.test({
         )([a, t]),
       ["SplitV", "Slice"],
     );
+  },
+});
+
+Deno.test({
+  // (tfjs itself cannot differentiate batchNorm without scale and offset, on any backend.)
+  name: "native batch norm gradient on a rank-2 input",
+  ignore: !available,
+  fn: () =>
+    parity(
+      [rand([37, 10], 900), rand([37, 10], 901), rand([10], 902), rand([10], 903)],
+      (x, r, g, b) =>
+        tf.grads((xx: tf.Tensor, gg: tf.Tensor) => {
+          const { mean, variance } = tf.moments(xx, [0], false);
+          return tf.sum(tf.mul(tf.batchNorm(xx, mean, variance, b, gg), r));
+        })([x, g]),
+      ["FusedBatchNorm", "PetalBatchNormGrad"],
+    ),
+});
+
+Deno.test({
+  name: "native Mean/Sum gradients over several axes",
+  ignore: !available,
+  fn: async () => {
+    for (const axes of [[0, 1, 2], [1, 2], 3, [0, 1, 2, 3]]) {
+      for (const keep of [false, true]) {
+        await parity(
+          [rand([5, 6, 7, 8], 910)],
+          (x) => [
+            tf.grad((t: tf.Tensor) => tf.sum(tf.square(tf.mean(t, axes, keep))))(x),
+            tf.grad((t: tf.Tensor) => tf.sum(tf.square(tf.sum(t, axes, keep))))(x),
+          ],
+          ["Mean", "Sum", "Tile"],
+        );
+      }
+    }
   },
 });

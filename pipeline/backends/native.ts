@@ -17,10 +17,16 @@
 import * as tf from "@tensorflow/tfjs";
 import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import { loadLibpetal } from "./native/ffi.ts";
-import type { FastKernel, KernelArgs } from "./native/kernel_util.ts";
+import {
+  fastCallCount,
+  type FastKernel,
+  type KernelArgs,
+  recordFast,
+} from "./native/kernel_util.ts";
 import { convKernels } from "./native/kernels_conv.ts";
 import { elementwiseOps, mathKernels } from "./native/kernels_math.ts";
 import { profilingOn, timed } from "./native/profile.ts";
+import { installNativeGradients } from "./native/gradients.ts";
 
 export { kernelProfile, resetKernelProfile } from "./native/profile.ts";
 
@@ -33,8 +39,6 @@ let registration: Registered | undefined;
 /** Names of the kernels libpetal accelerates (the rest are plain tfjs cpu kernels). */
 export let nativeKernelNames: readonly string[] = [];
 
-const fastCalls = new Map<string, number>();
-
 /**
  * How many calls of each kernel ran on libpetal (not the cpu fallback) so far: tests use it
  * to prove a case took the fast path.
@@ -46,7 +50,7 @@ const fastCalls = new Map<string, number>();
  * console.assert(nativeCallCount("Conv2D") === before + 1);
  * ```
  */
-export const nativeCallCount = (kernel: string): number => fastCalls.get(kernel) ?? 0;
+export const nativeCallCount = (kernel: string): number => fastCallCount(kernel);
 
 function register(): Registered {
   const loaded = loadLibpetal();
@@ -72,7 +76,7 @@ function register(): Registered {
         const r = body(args as unknown as KernelArgs);
         ranNative = r !== null;
         if (r === null) return k.kernelFunc(args);
-        fastCalls.set(k.kernelName, (fastCalls.get(k.kernelName) ?? 0) + 1);
+        recordFast(k.kernelName);
         return r;
       }
       : k.kernelFunc;
@@ -85,6 +89,7 @@ function register(): Registered {
     });
   }
   nativeKernelNames = Object.keys(fast).filter((n) => tf.getKernel(n, "cpu"));
+  installNativeGradients(lib);
   return { ok: true };
 }
 

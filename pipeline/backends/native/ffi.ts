@@ -75,6 +75,28 @@ const SYMBOLS = {
     parameters: ["buffer", "buffer", "i32", "buffer", "buffer", "buffer"],
     result: "i32",
   },
+  petal_act_grad: {
+    parameters: ["i32", "buffer", "buffer", "buffer", "i32", "f32"],
+    result: "i32",
+  },
+  petal_batchnorm_grad: {
+    parameters: [
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "f32",
+      "i32",
+      "i32",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+    ],
+    result: "i32",
+  },
   petal_tile: { parameters: ["buffer", "buffer", "i32", "buffer", "buffer"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 

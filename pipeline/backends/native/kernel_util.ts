@@ -45,3 +45,13 @@ export function out(
 export function check(status: number, what: string): void {
   if (status !== 0) throw new Error(`libpetal ${what} failed with status ${status}`);
 }
+
+const fastCalls = new Map<string, number>();
+
+/** Counts one call of `kernel` that ran on libpetal (see nativeCallCount in ../native.ts). */
+export function recordFast(kernel: string): void {
+  fastCalls.set(kernel, (fastCalls.get(kernel) ?? 0) + 1);
+}
+
+/** How many calls of `kernel` ran on libpetal so far. */
+export const fastCallCount = (kernel: string): number => fastCalls.get(kernel) ?? 0;
