@@ -196,6 +196,7 @@ export async function restoreGan(
   ck: Checkpoint,
   path: string,
   expected?: ModelConfig,
+  trainOverrides: Partial<TrainConfig> = {},
 ): Promise<Gan> {
   const { header } = ck;
   if (expected && JSON.stringify(expected) !== JSON.stringify(header.model)) {
@@ -205,7 +206,7 @@ export async function restoreGan(
       "use the same --size and data as the checkpoint, or start without --resume",
     );
   }
-  const gan = createGan(header.model, header.train, 0);
+  const gan = createGan(header.model, { ...header.train, ...trainOverrides }, 0);
   const names = stableNames(gan);
   const byStable = new Map([...names].map(([tfName, stable]) => [stable, tfName]));
   for (const [name, v] of namedVariables(gan)) {

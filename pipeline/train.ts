@@ -242,7 +242,12 @@ export const train = (opts: TrainOptions): TE.TaskEither<PetalError, TrainResult
 async function runTraining(opts: TrainOptions): Promise<TrainResult> {
   const log = opts.log ?? (() => {});
   const ck = opts.resume ? await readCheckpoint(opts.out) : undefined;
-  const trainCfg = ck ? ck.header.train : defaultTrainConfig(opts.train);
+  // A resume keeps the run's settings; only the learning rates may be changed (e.g. lower
+  // after a NaN stop).
+  const lrOverrides = Object.fromEntries(
+    Object.entries(opts.train ?? {}).filter(([k]) => k === "lrG" || k === "lrD"),
+  ) as Partial<TrainConfig>;
+  const trainCfg = ck ? { ...ck.header.train, ...lrOverrides } : defaultTrainConfig(opts.train);
   const size = opts.size ?? ck?.header.model.size ?? "small";
   const seqLen = ck?.header.model.seqLen ?? modelConfig(size, 1).seqLen;
   const imageSize = modelConfig(size, 1).imageSize;
@@ -259,7 +264,7 @@ async function runTraining(opts: TrainOptions): Promise<TrainResult> {
   let gan: Gan;
   let progress: Progress;
   if (ck) {
-    gan = await restoreGan(ck, checkpointPath(opts.out), model);
+    gan = await restoreGan(ck, checkpointPath(opts.out), model, lrOverrides);
     progress = ck.header.progress;
     disposeCheckpoint(ck);
     log(

@@ -22,6 +22,7 @@ import { progressLine } from "./progress.ts";
 export const TRAIN_HELP = `deno task train [flags]
   --data DIR        Reed-layout folder (images/ + text_c10/); default ../shared/oxford102,
                     else the built-in synthetic set
+  --synthetic       train on the built-in synthetic flowers (written to .cache/synthetic)
   --out DIR         where checkpoint, losses.csv and samples/ go (default runs/latest)
   --epochs N        stop after N epochs (default 20)
   --minutes M       stop after M minutes (whichever budget ends first)
@@ -43,6 +44,7 @@ if (import.meta.main) {
   await main(async () => {
     const { values } = parse("train", {
       data: { type: "string" },
+      synthetic: { type: "boolean", default: false },
       out: { type: "string", default: "runs/latest" },
       epochs: { type: "string" },
       minutes: { type: "string" },
@@ -81,7 +83,10 @@ if (import.meta.main) {
     }
     await selectBackend(values.backend);
     let data = values.data;
-    if (!data) {
+    if (values.synthetic) {
+      data = await ensureSyntheticData(SYNTHETIC_DIR);
+      console.log(`data: ${data} (built-in synthetic flowers)`);
+    } else if (!data) {
       if (await exists(`${DEFAULT_DATA}/images`)) {
         data = DEFAULT_DATA;
         console.log(`data: ${data} (Oxford-102, found beside the project)`);

@@ -1,0 +1,119 @@
+import * as tf from "@tensorflow/tfjs";
+import "@tensorflow/tfjs-backend-wasm";
+import { assert } from "./assert.ts";
+import { conv2d, conv2dTranspose, filterGradViaConv2d } from "../stages/layers.ts";
+import { leakyRelu } from "../stages/layers.ts";
+
+/** Runs `f` on a backend and returns plain arrays (so they survive the switch). */
+async function on(backend: string, f: () => tf.Tensor[]): Promise<Float32Array[]> {
+  await tf.setBackend(backend);
+  const out = tf.tidy(f);
+  const arrays = await Promise.all(out.map((t) => t.data() as Promise<Float32Array>));
+  tf.dispose(out);
+  return arrays;
+}
+
+const maxRelError = (a: Float32Array, b: Float32Array) => {
+  let scale = 1e-6;
+  let err = 0;
+  for (let i = 0; i < a.length; i++) {
+    scale = Math.max(scale, Math.abs(b[i]));
+    err = Math.max(err, Math.abs(a[i] - b[i]));
+  }
+  return err / scale;
+};
+
+const data = (n: number, seed: number) =>
+  Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + seed) * 0.5);
+
+const cases = [
+  {
+    name: "3×3 stride 1 same, odd size",
+    x: [2, 7, 9, 3],
+    k: [3, 3, 3, 5],
+    stride: 1,
+    pad: "same" as const,
+  },
+  { name: "4×4 stride 2 same", x: [3, 8, 8, 4], k: [4, 4, 4, 6], stride: 2, pad: "same" as const },
+  {
+    name: "3×3 stride 2 same, odd size",
+    x: [1, 9, 7, 2],
+    k: [3, 3, 2, 4],
+    stride: 2,
+    pad: "same" as const,
+  },
+  {
+    name: "4×4 valid, batch 1",
+    x: [1, 4, 4, 5],
+    k: [4, 4, 5, 1],
+    stride: 1,
+    pad: "valid" as const,
+  },
+  {
+    name: "3×3 stride 2 valid, odd size",
+    x: [2, 9, 8, 3],
+    k: [3, 3, 3, 2],
+    stride: 2,
+    pad: "valid" as const,
+  },
+];
+
+for (const c of cases) {
+  Deno.test(`conv2d gradients routed through conv2d match tfjs cpu: ${c.name}`, async () => {
+    const run = (useOurs: boolean) => () => {
+      const x = tf.tensor4d(
+        data(c.x.reduce((a, b) => a * b), 1),
+        c.x as [number, number, number, number],
+      );
+      const w = tf.tensor4d(
+        data(c.k.reduce((a, b) => a * b), 2),
+        c.k as [number, number, number, number],
+      );
+      const f = (xx: tf.Tensor, ww: tf.Tensor) =>
+        tf.sum(tf.square(
+          useOurs
+            ? conv2d(xx as tf.Tensor4D, ww as tf.Tensor4D, c.stride, c.pad)
+            : tf.conv2d(xx as tf.Tensor4D, ww as tf.Tensor4D, c.stride, c.pad),
+        ));
+      return tf.grads(f)([x, w]);
+    };
+    const expected = await on("cpu", run(false));
+    const ours = await on("wasm", run(true));
+    assert(filterGradViaConv2d(), "wasm must take the conv2d route");
+    for (let i = 0; i < 2; i++) {
+      const e = maxRelError(ours[i], expected[i]);
+      assert(e <= 1e-4, `${["dx", "dW"][i]} relative error ${e}`);
+    }
+  });
+}
+
+Deno.test("transposed conv gradients match tfjs cpu (G's 4×4 stride-2 up-sampling)", async () => {
+  const run = (useOurs: boolean) => () => {
+    const x = tf.tensor4d(data(2 * 4 * 4 * 6, 3), [2, 4, 4, 6]);
+    const w = tf.tensor4d(data(4 * 4 * 3 * 6, 4), [4, 4, 3, 6]);
+    const f = (xx: tf.Tensor, ww: tf.Tensor) =>
+      tf.sum(tf.square(
+        useOurs
+          ? conv2dTranspose(xx as tf.Tensor4D, ww as tf.Tensor4D, 2)
+          : tf.conv2dTranspose(xx as tf.Tensor4D, ww as tf.Tensor4D, [2, 8, 8, 3], 2, "same"),
+      ));
+    return [...tf.grads(f)([x, w]), f(x, w)];
+  };
+  const expected = await on("cpu", run(false));
+  const ours = await on("wasm", run(true));
+  for (let i = 0; i < 3; i++) {
+    const e = maxRelError(ours[i], expected[i]);
+    assert(e <= 1e-4, `${["dx", "dW", "value"][i]} relative error ${e}`);
+  }
+});
+
+Deno.test("leakyRelu as relu difference equals tf.leakyRelu and has a second derivative", async () => {
+  const [ours, theirs, second] = await on("cpu", () => {
+    const x = tf.tensor1d([-2, -0.5, 0.25, 3]);
+    const g2 = tf.grad((v) => tf.sum(tf.grad((u) => tf.sum(tf.square(leakyRelu(u))))(v)))(x);
+    return [leakyRelu(x), tf.leakyRelu(x, 0.2), g2];
+  });
+  assert(maxRelError(ours, theirs) < 1e-7);
+  // d²/dx² of leaky(x)² is 2·slope²: 0.08 left of zero, 2 right of it.
+  assert(maxRelError(second, Float32Array.from([0.08, 0.08, 2, 2])) < 1e-6, String(second));
+});

@@ -1,0 +1,170 @@
+import * as tf from "@tensorflow/tfjs";
+import { assert, assertAlmostEquals, assertEquals, assertMatch, assertRejects } from "./assert.ts";
+import { useBackend } from "../pipeline/backend.ts";
+import { train, type TrainOptions } from "../pipeline/train.ts";
+import {
+  checkpointPath,
+  disposeCheckpoint,
+  readCheckpoint,
+  restoreGan,
+} from "../pipeline/checkpoint.ts";
+import { PetalFailure } from "../pipeline/errors.ts";
+import { Rng } from "../pipeline/rng.ts";
+import { defaultTrainConfig, modelConfig } from "../stages/config.ts";
+import {
+  type BatchTensors,
+  createGan,
+  disposeBatch,
+  disposeGan,
+  trainStep,
+} from "../stages/train_step.ts";
+import { syntheticFixture } from "./fixtures.ts";
+
+await useBackend("auto");
+
+/** A deliberately tiny model so the loop tests take seconds. */
+const tiny = { size: "small" as const, train: { batchSize: 8, seed: 3 } };
+
+function randomBatch(
+  B: number,
+  zDim: number,
+  condDim: number,
+  vocab: number,
+  rng: Rng,
+): BatchTensors {
+  const ids = () =>
+    tf.tensor2d(Int32Array.from({ length: B * 20 }, () => rng.int(vocab)), [B, 20], "int32");
+  return {
+    real: tf.tensor4d(Float32Array.from({ length: B * 64 * 64 * 3 }, () => rng.uniform() * 2 - 1), [
+      B,
+      64,
+      64,
+      3,
+    ]),
+    right: ids(),
+    wrong: ids(),
+    z: tf.tensor2d(rng.normals(B * zDim), [B, zDim]),
+    eps: tf.tensor2d(rng.normals(B * condDim), [B, condDim]),
+    zInt: tf.tensor2d(rng.normals(B * zDim), [B, zDim]),
+    epsInt: tf.tensor2d(rng.normals(B * condDim), [B, condDim]),
+    partners: tf.tensor1d(rng.permutation(B), "int32"),
+    alpha: tf.tensor4d(Float32Array.from({ length: B }, () => rng.uniform()), [B, 1, 1, 1]),
+  };
+}
+
+for (const loss of ["bce", "hinge", "wgan-gp"] as const) {
+  Deno.test(`${loss}: live tensor count stays flat across training steps`, async () => {
+    const cfg = modelConfig("small", 50);
+    const gan = createGan(cfg, defaultTrainConfig({ loss, batchSize: 4 }), 1);
+    const rng = new Rng(1);
+    const counts: number[] = [];
+    const losses = [];
+    for (let step = 0; step < 4; step++) {
+      const b = randomBatch(4, cfg.zDim, cfg.condDim, 50, rng);
+      losses.push(await trainStep(gan, b, 0, step));
+      disposeBatch(b);
+      counts.push(tf.memory().numTensors);
+    }
+    // Step 1 creates the Adam slots; from then on nothing may accumulate.
+    assertEquals(counts.slice(1), [counts[1], counts[1], counts[1]]);
+    assert(
+      losses.every((l) => Number.isFinite(l.d) && Number.isFinite(l.g)),
+      JSON.stringify(losses),
+    );
+    disposeGan(gan);
+  });
+}
+
+const csvRows = async (dir: string) =>
+  (await Deno.readTextFile(`${dir}/losses.csv`)).trim().split("\n").slice(1).map((l) =>
+    l.split(",")
+  );
+
+Deno.test("interrupted-and-resumed training gives the same losses as one run", async () => {
+  const data = await syntheticFixture(24, 2);
+  const base = await Deno.makeTempDir();
+  const opts = (out: string, extra: Partial<TrainOptions>): TrainOptions => ({
+    data,
+    out,
+    ...tiny,
+    ...extra,
+  });
+  const whole = await train(opts(`${base}/whole`, { maxSteps: 5 }))();
+  assert(whole._tag === "Right");
+  // Stop after 2 steps (mid-epoch: 3 steps per epoch), then resume to 5.
+  const first = await train(opts(`${base}/split`, { maxSteps: 2 }))();
+  assert(first._tag === "Right");
+  assertEquals(first.right.progress.step, 2);
+  const second = await train(opts(`${base}/split`, { maxSteps: 5, resume: true }))();
+  assert(second._tag === "Right");
+  assertEquals(second.right.progress.step, 5);
+  const a = await csvRows(`${base}/whole`);
+  const b = await csvRows(`${base}/split`);
+  assertEquals(a.length, 5);
+  assertEquals(b.map((r) => r[0]), ["1", "2", "3", "4", "5"]);
+  for (let i = 0; i < 5; i++) {
+    for (const col of [2, 3, 4]) {
+      assertAlmostEquals(
+        Number(b[i][col]),
+        Number(a[i][col]),
+        1e-5 * Math.max(1, Math.abs(Number(a[i][col]))),
+        `row ${i + 1} col ${col}`,
+      );
+    }
+  }
+  // What a run leaves: checkpoint, loss log, sample grids.
+  const files = [...Deno.readDirSync(`${base}/whole/samples`)].map((e) => e.name).sort();
+  assertEquals(files, ["epoch_0001.png", "latest.png"]);
+  const ck = await readCheckpoint(`${base}/whole`);
+  assertEquals(ck.header.progress.step, 5);
+  assertEquals(ck.header.format, "petal-checkpoint");
+  assert(
+    ck.tensors.has("ema/fc.w") && ck.tensors.has("opt.d/d/out.w/m"),
+    [...ck.tensors.keys()].slice(0, 5).join(),
+  );
+  disposeCheckpoint(ck);
+});
+
+Deno.test("a checkpoint of another architecture fails with a clear message", async () => {
+  const data = await syntheticFixture(16, 2);
+  const out = await Deno.makeTempDir();
+  const r = await train({ data, out, ...tiny, maxSteps: 1 })();
+  assert(r._tag === "Right");
+  const ck = await readCheckpoint(out);
+  const other = modelConfig("reed", ck.header.model.vocabSize);
+  const err = await assertRejects(() => restoreGan(ck, checkpointPath(out), other));
+  assert(err instanceof PetalFailure);
+  assertMatch(err.message, /checkpoint is small .* this run wants reed/);
+  disposeCheckpoint(ck);
+  const resumed = await train({ data, out, size: "reed", resume: true, maxSteps: 2 })();
+  assert(resumed._tag === "Left");
+  assertEquals(resumed.left.kind, "BadCheckpoint");
+});
+
+Deno.test("a non-finite loss stops with the step named and keeps the last good checkpoint", async () => {
+  const data = await syntheticFixture(16, 2);
+  const out = await Deno.makeTempDir();
+  const ok = await train({ data, out, ...tiny, maxSteps: 2 })();
+  assert(ok._tag === "Right");
+  const before = await Deno.readFile(checkpointPath(out));
+  // Adam's step is about lr whatever the gradient: 1e30 overflows the weights at once.
+  const blown = await train({
+    data,
+    out,
+    resume: true,
+    maxSteps: 6,
+    train: { lrD: 1e30, lrG: 1e30 },
+  })();
+  assert(blown._tag === "Left");
+  assertMatch(blown.left.message, /loss is not finite at step [2-5]/);
+  assertEquals(await Deno.readFile(checkpointPath(out)), before);
+});
+
+Deno.test("not a checkpoint: one clear error", async () => {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${dir}/checkpoint.petal`, "hello");
+  const err = await assertRejects(() => readCheckpoint(dir));
+  assertMatch(err.message, /checkpoint\.petal: not a petal checkpoint/);
+  const none = await assertRejects(() => readCheckpoint(`${dir}/nowhere`));
+  assertMatch(none.message, /no checkpoint here — run `deno task train --out DIR` first/);
+});
