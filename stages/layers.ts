@@ -111,6 +111,48 @@ export function conv2dFilterGrad(
   });
 }
 
+/**
+ * A transposed conv computed as a stride-1 conv2d: the input is dilated with zeros,
+ * padded, and correlated with the spatially flipped, channel-swapped filter. wasm's
+ * Conv2DBackpropInput is a slow reference loop while its Conv2D is XNNPACK, so this is
+ * several times faster there despite the zeros.
+ * x: [n, h, w, ci], filter [kh, kw, co, ci] → [n, H, W, co] = outShape.
+ */
+export function conv2dTransposeAsConv(
+  x: tf.Tensor4D,
+  w: tf.Tensor4D,
+  stride: number,
+  outShape: [number, number, number, number],
+  pad: Pad,
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [n, h, wd, ci] = x.shape;
+    const [kh, kw] = w.shape;
+    const [, H, W] = outShape;
+    let u: tf.Tensor4D = x;
+    if (stride > 1) {
+      u = x.reshape([n, h, 1, wd, 1, ci])
+        .pad([[0, 0], [0, 0], [0, stride - 1], [0, 0], [0, stride - 1], [0, 0]])
+        .reshape([n, h * stride, wd * stride, ci]);
+    }
+    // Padding around the dilated input (length (h−1)·stride + 1) so that a 'valid' conv
+    // gives H rows; the stride − 1 trailing zeros of the dilation count toward it.
+    const side = (inner: number, out: number, k: number) => {
+      const before = padBefore(out, inner, k, stride, pad);
+      const dilated = (inner - 1) * stride + 1;
+      return [k - 1 - before, out - dilated + before - (stride - 1)];
+    };
+    const [top, bottom] = side(h, H, kh);
+    const [left, right] = side(wd, W, kw);
+    if (bottom < 0 || right < 0) {
+      u = u.slice([0, 0, 0, 0], [-1, u.shape[1] + Math.min(bottom, 0), u.shape[2] + Math.min(right, 0), -1]);
+    }
+    u = u.pad([[0, 0], [top, Math.max(bottom, 0)], [left, Math.max(right, 0)], [0, 0]]);
+    const flipped = tf.reverse(w, [0, 1]).transpose([0, 1, 3, 2]) as tf.Tensor4D;
+    return tf.conv2d(u, flipped, 1, "valid");
+  });
+}
+
 /** conv2d, NHWC, filter [kh, kw, ci, co]. */
 export function conv2d(
   x: tf.Tensor4D,
@@ -160,7 +202,7 @@ export function conv2dTranspose(
     const ww = wi as tf.Tensor4D;
     (save as tf.GradSaveFunc)([xx, ww]);
     return {
-      value: tf.conv2dTranspose(xx, ww, outShape, stride, pad),
+      value: conv2dTransposeAsConv(xx, ww, stride, outShape, pad),
       gradFunc: (dy, saved) => {
         const [sx, sw] = saved as [tf.Tensor4D, tf.Tensor4D];
         const g = dy as tf.Tensor4D;
@@ -198,12 +240,15 @@ export function batchNorm(
   const axes = x.shape.map((_, i) => i).slice(0, -1);
   // Rank-1 moments (keepDims false): the batchNorm gradient wants them so (see notes).
   const { mean, variance } = tf.moments(x, axes, false);
-  if (!runMean) return tf.batchNorm(x, mean, variance, beta, gamma, epsilon);
+  // Written out rather than tf.batchNorm: its gradient tiles full-size tensors, which
+  // costs more than the whole forward pass on wasm.
+  const normalized = tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, epsilon))), gamma), beta);
+  if (!runMean) return normalized;
   ctx.updates.push(
     [runMean, tf.keep(tf.tidy(() => runMean.mul(momentum).add(mean.mul(1 - momentum))))],
     [runVar, tf.keep(tf.tidy(() => runVar.mul(momentum).add(variance.mul(1 - momentum))))],
   );
-  return tf.batchNorm(x, mean, variance, beta, gamma, epsilon);
+  return normalized;
 }
 
 /**
