@@ -16,7 +16,10 @@ if [[ ! -f /usr/include/oneapi/dnnl/dnnl.hpp ]]; then
 fi
 # -march=haswell: AVX2 + FMA for the elementwise loops (oneDNN dispatches its own ISA at
 # run time). -fopenmp links libgomp, the same OpenMP runtime Debian's oneDNN uses.
-CXXFLAGS=(-O3 -march=haswell -mtune=znver3 -std=c++17 -fPIC -fopenmp -fvisibility=hidden -Wall -Wextra)
+# -fno-trapping-math lets GCC if-convert (and so vectorise) select-style loops like
+# leaky relu; nothing here relies on floating-point exception flags.
+CXXFLAGS=(-O3 -march=haswell -mtune=znver3 -fno-trapping-math -std=c++17 -fPIC -fopenmp
+  -fvisibility=hidden -Wall -Wextra)
 tmp="$out.tmp.$$"
 g++ "${CXXFLAGS[@]}" -shared -o "$tmp" "$here"/src/*.cpp -ldnnl
 mv "$tmp" "$out"

@@ -31,4 +31,16 @@ inline bool debug() {
   return on;
 }
 
+// Threads for the memory-bound elementwise kernels: PETAL_EW_THREADS, default 1. A second
+// thread buys little bandwidth here, and when another process holds the other core an
+// OpenMP barrier waits for a scheduler tick: measured 10x slower than one thread.
+inline int ew_threads() {
+  static const int n = [] {
+    const char *v = std::getenv("PETAL_EW_THREADS");
+    const int t = v ? std::atoi(v) : 1;
+    return t > 0 ? t : 1;
+  }();
+  return n;
+}
+
 }  // namespace petal

@@ -1,14 +1,16 @@
-// Sizes cross the FFI as int (a JS typed array of float32 stays far below 2^31 elements
-// here) and are widened to int64_t for index arithmetic.
-// Elementwise and reduction kernels on flat float32 buffers, OpenMP-parallel over both
-// cores. tfjs's cpu kernels run these single-threaded in JS and compute broadcast indices
-// per element; on the 4-16 M element activations of a GAN step that costs seconds.
+// Elementwise and reduction kernels on flat float32 buffers: vectorised loops, on
+// petal::ew_threads() threads (see common.hpp for why the default is one). tfjs's cpu
+// kernels run these in JS and compute broadcast indices per element; on the 4-16 M
+// element activations of a GAN step that costs seconds.
 // Broadcasting is described by the JS side as out[outer, mid, inner] with the broadcast
 // operand b[outer, 1, inner] (mid = 1: same shape; outer = inner = 1: scalar).
+// Sizes cross the FFI as int (a float32 typed array stays far below 2^31 elements) and
+// are widened to int64_t for index arithmetic.
 #include "common.hpp"
 
 #include <cmath>
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <vector>
 #include <omp.h>
@@ -17,6 +19,11 @@ namespace {
 
 // Below this many elements a parallel region costs more than it saves.
 constexpr int64_t kParallelMin = 1 << 15;
+// Work is handed out in chunks (rows or elements, 64 Ki-ish) rather than one static half per
+// thread: on a 2-core box shared with other processes a descheduled thread then delays
+// one chunk, not half the op.
+constexpr int kChunk = 1 << 16;
+inline int row_chunk(int64_t row_len) { return static_cast<int>(std::max<int64_t>(1, kChunk / std::max<int64_t>(1, row_len))); }
 
 enum Binary { ADD, SUB, MUL, DIV, SQDIFF, MAX, MIN, RSUB, RDIV };
 
@@ -43,12 +50,12 @@ void broadcast_loop(const float *a, const float *b, Out *out, int64_t outer, int
       const float bv = b[o];
       const float *ao = a + o * mid;
       Out *oo = out + o * mid;
-#pragma omp parallel for if (mid >= kParallelMin) schedule(static)
+#pragma omp parallel for if (mid >= kParallelMin && petal::ew_threads() > 1) num_threads(petal::ew_threads()) schedule(dynamic, kChunk)
       for (int64_t i = 0; i < mid; ++i) oo[i] = f(ao[i], bv);
     }
     return;
   }
-#pragma omp parallel for if (rows * inner >= kParallelMin) schedule(static)
+#pragma omp parallel for if (rows * inner >= kParallelMin && petal::ew_threads() > 1) num_threads(petal::ew_threads()) schedule(dynamic, row_chunk(inner))
   for (int64_t r = 0; r < rows; ++r) {
     const float *br = b + (r / mid) * inner;
     const float *ar = a + r * inner;
@@ -84,7 +91,10 @@ enum Unary { RELU, LEAKY, TANH, SIGMOID, EXP, LOG, SQRT, RSQRT, SQUARE, NEG, ABS
 template <int OP>
 inline float un(float x, float alpha) {
   if constexpr (OP == RELU) return x < 0.f ? 0.f : x;  // NaN passes, as in tfjs
-  if constexpr (OP == LEAKY) return x < 0.f ? alpha * x : x;
+  if constexpr (OP == LEAKY) {
+    const float scaled = alpha * x;  // computed unconditionally so the loop vectorises
+    return x < 0.f ? scaled : x;
+  }
   if constexpr (OP == TANH) return std::tanh(x);
   if constexpr (OP == SIGMOID) return 1.f / (1.f + std::exp(-x));
   if constexpr (OP == EXP) return std::exp(x);
@@ -104,7 +114,7 @@ inline float un(float x, float alpha) {
 
 template <int OP>
 void unary_op(const float *x, float *out, int64_t n, float alpha) {
-#pragma omp parallel for if (n >= kParallelMin) schedule(static)
+#pragma omp parallel for if (n >= kParallelMin && petal::ew_threads() > 1) num_threads(petal::ew_threads()) schedule(dynamic, kChunk)
   for (int64_t i = 0; i < n; ++i) out[i] = un<OP>(x[i], alpha);
 }
 
@@ -171,7 +181,7 @@ PETAL_API int petal_unary(int op, const float *x, float *out, int n, float alpha
 
 // out[i] = cond[i] ? a[i] : b[i] (tfjs Select with same-shape operands).
 PETAL_API int petal_select(const uint8_t *cond, const float *a, const float *b, float *out, int n) {
-#pragma omp parallel for if (n >= kParallelMin) schedule(static)
+#pragma omp parallel for if (n >= kParallelMin && petal::ew_threads() > 1) num_threads(petal::ew_threads()) schedule(dynamic, kChunk)
   for (int64_t i = 0; i < n; ++i) out[i] = cond[i] ? a[i] : b[i];
   return petal::OK;
 }
@@ -192,7 +202,7 @@ PETAL_API int petal_batchnorm(const float *x, const float *mean, int n_mean, con
   }
   const int64_t rows = n / channels;
   const float *m = mul.data(), *ad = add.data();
-#pragma omp parallel for if (n >= kParallelMin) schedule(static)
+#pragma omp parallel for if (n >= kParallelMin && petal::ew_threads() > 1) num_threads(petal::ew_threads()) schedule(dynamic, row_chunk(channels))
   for (int64_t r = 0; r < rows; ++r) {
     const float *xr = x + r * channels;
     float *orow = out + r * channels;
@@ -214,7 +224,7 @@ PETAL_API int petal_reduce(int op, const float *x, float *out, int outer, int re
     float *oo = out + o * inner;
     if (inner == 1) {
       double acc = is_sum ? 0.0 : xo[0];
-#pragma omp parallel for if (red >= kParallelMin) reduction(+ : acc) schedule(static)
+#pragma omp parallel for if (red >= kParallelMin && petal::ew_threads() > 1) num_threads(petal::ew_threads()) reduction(+ : acc) schedule(dynamic, kChunk)
       for (int64_t r = 0; r < red; ++r) {
         if (is_sum) acc += xo[r];
       }
@@ -226,41 +236,45 @@ PETAL_API int petal_reduce(int op, const float *x, float *out, int outer, int re
       oo[0] = static_cast<float>(op == MEAN ? acc / red : acc);
       continue;
     }
-    const int threads = red * inner >= kParallelMin ? omp_get_max_threads() : 1;
+    const int threads = red * inner >= kParallelMin ? petal::ew_threads() : 1;
     std::vector<double> part(static_cast<size_t>(threads) * inner);
+    std::vector<char> used(threads, 0);
+    // Blocks of 64 rows handed out dynamically; each thread folds its blocks into its own
+    // double accumulator (sums) or running extreme (max/min).
+    const int64_t blocks = (red + 63) / 64;
 #pragma omp parallel num_threads(threads)
     {
-      const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+      const int t = omp_get_thread_num();
       double *acc = part.data() + static_cast<size_t>(t) * inner;
-      const int64_t lo = red * t / nt, hi = red * (t + 1) / nt;
-      if (is_sum) {
-        // Accumulate rows in float blocks of 64 then fold into double: vectorises, and
-        // keeps the rounding error of a 262144-term sum near double's.
-        std::vector<float> blk(inner);
-        for (int64_t r0 = lo; r0 < hi; r0 += 64) {
-          std::memset(blk.data(), 0, sizeof(float) * inner);
-          const int64_t r1 = r0 + 64 < hi ? r0 + 64 : hi;
+      std::vector<float> blk(inner);
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t b = 0; b < blocks; ++b) {
+        const int64_t r0 = b * 64, r1 = std::min(red, r0 + 64);
+        if (is_sum) {
+          std::fill(blk.begin(), blk.end(), 0.f);
           for (int64_t r = r0; r < r1; ++r) {
             const float *xr = xo + r * inner;
             for (int64_t i = 0; i < inner; ++i) blk[i] += xr[i];
           }
           for (int64_t i = 0; i < inner; ++i) acc[i] += blk[i];
+        } else {
+          if (!used[t]) {
+            for (int64_t i = 0; i < inner; ++i) acc[i] = xo[r0 * inner + i];
+          }
+          for (int64_t r = r0; r < r1; ++r) {
+            const float *xr = xo + r * inner;
+            for (int64_t i = 0; i < inner; ++i) acc[i] = op == RMAX ? std::fmax(acc[i], xr[i]) : std::fmin(acc[i], xr[i]);
+          }
         }
-      } else if (hi > lo) {
-        for (int64_t i = 0; i < inner; ++i) acc[i] = xo[lo * inner + i];
-        for (int64_t r = lo + 1; r < hi; ++r) {
-          const float *xr = xo + r * inner;
-          for (int64_t i = 0; i < inner; ++i) acc[i] = op == RMAX ? std::fmax(acc[i], xr[i]) : std::fmin(acc[i], xr[i]);
-        }
+        used[t] = 1;
       }
     }
     for (int64_t i = 0; i < inner; ++i) {
-      double v = part[i];
-      for (int t = 1; t < threads; ++t) {
-        const int64_t lo = red * t / threads, hi = red * (t + 1) / threads;
-        if (hi <= lo) continue;
+      double v = is_sum ? 0.0 : std::nan("");
+      for (int t = 0; t < threads; ++t) {
+        if (!used[t]) continue;
         const double p = part[static_cast<size_t>(t) * inner + i];
-        v = is_sum ? v + p : (op == RMAX ? std::fmax(v, p) : std::fmin(v, p));
+        v = is_sum ? v + p : (std::isnan(v) ? p : (op == RMAX ? std::fmax(v, p) : std::fmin(v, p)));
       }
       oo[i] = static_cast<float>(op == MEAN ? v / red : v);
     }
@@ -278,7 +292,7 @@ PETAL_API int petal_tile(const float *x, float *out, int rank, const int *in_sha
   for (int d = rank - 2; d >= 0; --d) in_stride[d] = in_stride[d + 1] * in_shape[d + 1];
   for (int d = 0; d < rank - 1; ++d) rows *= out_shape[d];
   const int64_t in_last = in_shape[rank - 1], out_last = out_shape[rank - 1];
-#pragma omp parallel for if (rows * out_last >= kParallelMin) schedule(static)
+#pragma omp parallel for if (rows * out_last >= kParallelMin && petal::ew_threads() > 1) num_threads(petal::ew_threads()) schedule(dynamic, row_chunk(out_last))
   for (int64_t r = 0; r < rows; ++r) {
     // Decompose the row index into output coordinates, wrap each into the input.
     int64_t rem = r, src = 0;
@@ -305,7 +319,7 @@ PETAL_API int petal_slice(const float *x, float *out, int rank, const int *shape
   int64_t rows = 1;
   for (int d = 0; d < rank - 1; ++d) rows *= size[d];
   const int64_t inner = size[rank - 1];
-#pragma omp parallel for if (rows * inner >= kParallelMin) schedule(static)
+#pragma omp parallel for if (rows * inner >= kParallelMin && petal::ew_threads() > 1) num_threads(petal::ew_threads()) schedule(dynamic, row_chunk(inner))
   for (int64_t r = 0; r < rows; ++r) {
     int64_t rem = r, src = begin[rank - 1];
     for (int d = rank - 2; d >= 0; --d) {

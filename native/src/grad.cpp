@@ -4,6 +4,7 @@
 // here, same formulas.
 #include "common.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -11,6 +12,10 @@
 
 namespace {
 constexpr int64_t kParallelMin = 1 << 15;
+// Work is handed out in chunks (rows or elements, 64 Ki-ish) rather than one static half per
+// thread: on a 2-core box shared with other processes a descheduled thread then delays
+// one chunk, not half the op.
+constexpr int kChunk = 1 << 16;
 }
 
 // Gradient of relu (op 0: dy * step(x), NaN x gives NaN as tfjs's step does) and of leaky
@@ -18,13 +23,16 @@ constexpr int64_t kParallelMin = 1 << 15;
 PETAL_API int petal_act_grad(int op, const float *x, const float *dy, float *out, int n_, float alpha) {
   const int64_t n = n_;
   if (op == 0) {
-#pragma omp parallel for if (n >= kParallelMin) schedule(static)
+#pragma omp parallel for if (n >= kParallelMin && petal::ew_threads() > 1) num_threads(petal::ew_threads()) schedule(dynamic, kChunk)
     for (int64_t i = 0; i < n; ++i) out[i] = dy[i] * (std::isnan(x[i]) ? x[i] : (x[i] > 0.f ? 1.f : 0.f));
     return petal::OK;
   }
   if (op == 1) {
-#pragma omp parallel for if (n >= kParallelMin) schedule(static)
-    for (int64_t i = 0; i < n; ++i) out[i] = x[i] > 0.f ? dy[i] : dy[i] * alpha;
+#pragma omp parallel for if (n >= kParallelMin && petal::ew_threads() > 1) num_threads(petal::ew_threads()) schedule(dynamic, kChunk)
+    for (int64_t i = 0; i < n; ++i) {
+      const float scaled = dy[i] * alpha;  // unconditional: lets the loop vectorise
+      out[i] = x[i] > 0.f ? dy[i] : scaled;
+    }
     return petal::OK;
   }
   return petal::UNSUPPORTED;
@@ -47,17 +55,19 @@ PETAL_API int petal_batchnorm_grad(const float *x, const float *dy, const float 
     r[c] = 1.f / std::sqrt(var[c] + eps);
     k[c] = r[c] * (scale ? scale[c] : 1.f);
   }
-  const int threads = n >= kParallelMin ? omp_get_max_threads() : 1;
+  const int threads = n >= kParallelMin ? petal::ew_threads() : 1;
   std::vector<double> acc(static_cast<size_t>(threads) * 2 * C, 0.0);
+  const int64_t blocks = (rows + 31) / 32;
 #pragma omp parallel num_threads(threads)
   {
-    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const int t = omp_get_thread_num();
     double *s1 = acc.data() + static_cast<size_t>(t) * 2 * C, *s2 = s1 + C;
-    const int64_t lo = rows * t / nt, hi = rows * (t + 1) / nt;
     std::vector<float> b1(C), b2(C);
-    // Float partial sums over blocks of 32 rows (vectorises), folded into double.
-    for (int64_t r0 = lo; r0 < hi; r0 += 32) {
-      const int64_t r1 = r0 + 32 < hi ? r0 + 32 : hi;
+    // Blocks of 32 rows, handed out dynamically: float partial sums (vectorise) folded
+    // into this thread's double accumulators.
+#pragma omp for schedule(dynamic, 4)
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t r0 = b * 32, r1 = std::min(rows, r0 + 32);
       for (int64_t c = 0; c < C; ++c) b1[c] = b2[c] = 0.f;
       for (int64_t row = r0; row < r1; ++row) {
         const float *xr = x + row * C, *dr = dy + row * C;
