@@ -22,6 +22,7 @@ import { type ImageStack, loadImageStack, toBytes, writeFileAtomic } from "./ima
 import { ioError, type PetalError, petalError, PetalFailure } from "./errors.ts";
 import { Rng } from "./rng.ts";
 import { renderGrid } from "./grid.ts";
+import { writeLossPlot } from "./plots.ts";
 import {
   checkpointPath,
   disposeCheckpoint,
@@ -301,6 +302,7 @@ async function runTraining(opts: TrainOptions): Promise<TrainResult> {
   const secondsBefore = progress.seconds;
   const save = async () => {
     progress = { ...progress, seconds: secondsBefore + elapsed() };
+    await writeLossPlot(opts.out); // OUT/losses.png at each epoch end and at the end
     return await writeCheckpoint(opts.out, gan, progress, vocabularyToJson(prep.vocab));
   };
   const losses: StepLosses[] = [];
