@@ -198,5 +198,6 @@ export function frechetDistance(a: Rows, b: Rows): number {
   const trSqrt = symmetricEigen(middle).values.reduce((s, l) => s + Math.sqrt(Math.max(l, 0)), 0);
   let dist = 0;
   for (let j = 0; j < d; j++) dist += (A.mean[j] - B.mean[j]) ** 2 + A.cov[j][j] + B.cov[j][j];
-  return dist - 2 * trSqrt;
+  // Equal sets give 0 up to rounding; never report a negative distance.
+  return Math.max(0, dist - 2 * trSqrt);
 }

@@ -1,0 +1,34 @@
+/**
+ * `deno task score-check --evaluator EVAL_DIR [--images DIR]`: scores the evaluator's
+ * held-out real images as if generated — against themselves, shuffled across ids, and
+ * against noise — and prints the three mean scores (they must come in that order).
+ */
+import { scoreSanity } from "../pipeline/sanity.ts";
+import { DEFAULT_DATA, main, parse, selectBackend } from "./cli.ts";
+
+await main(async () => {
+  const { values } = parse("score-check", {
+    evaluator: { type: "string", default: "runs/evaluator" },
+    images: { type: "string", default: `${DEFAULT_DATA}/images` },
+    backend: { type: "string", default: "auto" },
+  });
+  await selectBackend(values.backend);
+  const rows = await scoreSanity({ evaluator: values.evaluator, images: values.images });
+  console.log("| inference | images | mean score | mean cosine | IS | FID | R-precision |");
+  console.log("|---|---|---|---|---|---|---|");
+  for (const r of rows) {
+    console.log(
+      `| ${r.name} | ${r.images} | ${r.meanScore.toFixed(4)} | ${r.meanCosine.toFixed(4)} | ` +
+        `${r.inceptionScore.toFixed(2)} | ${r.fid?.toFixed(2) ?? "-"} | ${
+          (100 * r.rPrecision).toFixed(1)
+        }% |`,
+    );
+  }
+  const ordered = rows[0].meanScore < rows[1].meanScore && rows[1].meanScore < rows[2].meanScore;
+  console.log(
+    ordered
+      ? "order holds: real < shuffled < noise"
+      : "ORDER BROKEN: real < shuffled < noise fails",
+  );
+  if (!ordered) Deno.exit(1);
+});
