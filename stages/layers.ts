@@ -145,7 +145,12 @@ export function conv2dTransposeAsConv(
     const [top, bottom] = side(h, H, kh);
     const [left, right] = side(wd, W, kw);
     if (bottom < 0 || right < 0) {
-      u = u.slice([0, 0, 0, 0], [-1, u.shape[1] + Math.min(bottom, 0), u.shape[2] + Math.min(right, 0), -1]);
+      u = u.slice([0, 0, 0, 0], [
+        -1,
+        u.shape[1] + Math.min(bottom, 0),
+        u.shape[2] + Math.min(right, 0),
+        -1,
+      ]);
     }
     u = u.pad([[0, 0], [top, Math.max(bottom, 0)], [left, Math.max(right, 0)], [0, 0]]);
     const flipped = tf.reverse(w, [0, 1]).transpose([0, 1, 3, 2]) as tf.Tensor4D;
@@ -242,7 +247,10 @@ export function batchNorm(
   const { mean, variance } = tf.moments(x, axes, false);
   // Written out rather than tf.batchNorm: its gradient tiles full-size tensors, which
   // costs more than the whole forward pass on wasm.
-  const normalized = tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, epsilon))), gamma), beta);
+  const normalized = tf.add(
+    tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, epsilon))), gamma),
+    beta,
+  );
   if (!runMean) return normalized;
   ctx.updates.push(
     [runMean, tf.keep(tf.tidy(() => runMean.mul(momentum).add(mean.mul(1 - momentum))))],

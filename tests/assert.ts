@@ -25,11 +25,18 @@ export function assertEquals<T>(actual: T, expected: T, message?: string): void 
 
 export function assertMatch(actual: string, pattern: RegExp, message?: string): void {
   if (!pattern.test(actual)) {
-    throw new AssertionError(`${message ? message + ": " : ""}${show(actual)} does not match ${pattern}`);
+    throw new AssertionError(
+      `${message ? message + ": " : ""}${show(actual)} does not match ${pattern}`,
+    );
   }
 }
 
-export function assertAlmostEquals(actual: number, expected: number, tolerance = 1e-6, message?: string) {
+export function assertAlmostEquals(
+  actual: number,
+  expected: number,
+  tolerance = 1e-6,
+  message?: string,
+) {
   if (!(Math.abs(actual - expected) <= tolerance)) {
     throw new AssertionError(
       message ?? `expected ${actual} to be within ${tolerance} of ${expected}`,

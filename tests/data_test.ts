@@ -44,7 +44,9 @@ Deno.test("missing folder, no images, image without captions, empty captions", a
   await Deno.remove(`${dir}/images/image_00999.jpg`);
 
   const [captionFile] = [...Deno.readDirSync(`${dir}/text_c10`)].flatMap((c) =>
-    [...Deno.readDirSync(`${dir}/text_c10/${c.name}`)].map((f) => `${dir}/text_c10/${c.name}/${f.name}`)
+    [...Deno.readDirSync(`${dir}/text_c10/${c.name}`)].map((f) =>
+      `${dir}/text_c10/${c.name}/${f.name}`
+    )
   );
   await Deno.writeTextFile(captionFile, "\n  \n");
   const blank = left(await loadReedFolder(dir)());
@@ -53,7 +55,7 @@ Deno.test("missing folder, no images, image without captions, empty captions", a
 });
 
 Deno.test("test-caption CSV: header, duplicate ids, bad ids", () => {
-  const ok = parseTestCaptions("id,caption\n7,a red flower\n9,\"a, quoted one\"\n", "t.csv");
+  const ok = parseTestCaptions('id,caption\n7,a red flower\n9,"a, quoted one"\n', "t.csv");
   assert(E.isRight(ok));
   assertEquals(ok.right, [{ id: 7, caption: "a red flower" }, { id: 9, caption: "a, quoted one" }]);
 

@@ -23,10 +23,14 @@ function sourceFiles(dir: string): string[] {
 Deno.test("only the evaluator reads class labels", () => {
   const files = ["stages", "pipeline", "tasks"].flatMap(sourceFiles).concat(["mod.ts"]);
   assert(files.includes("pipeline/train.ts") && files.includes("stages/embed.ts"));
-  const readers = files.filter((f) => /labelsForEvaluator\s*\(/.test(Deno.readTextFileSync(`${ROOT}${f}`)));
+  const readers = files.filter((f) =>
+    /labelsForEvaluator\s*\(/.test(Deno.readTextFileSync(`${ROOT}${f}`))
+  );
   assertEquals(readers.sort(), ALLOWED_READERS);
   // Nothing on the GAN side even names the label type or the dataset's labels field.
-  const ganSide = files.filter((f) => f.startsWith("stages/") || f === "pipeline/train.ts" || f === "pipeline/infer.ts");
+  const ganSide = files.filter((f) =>
+    f.startsWith("stages/") || f === "pipeline/train.ts" || f === "pipeline/infer.ts"
+  );
   for (const f of ganSide) {
     const text = Deno.readTextFileSync(`${ROOT}${f}`);
     assert(!/ClassLabels|\.labels\b|classCount|class_/.test(text), `${f} mentions class labels`);
@@ -36,7 +40,9 @@ Deno.test("only the evaluator reads class labels", () => {
 Deno.test("training records carry no class; labels stay opaque", async () => {
   const data = await loadReedFolder(await syntheticFixture(6, 1))();
   assert(data._tag === "Right");
-  for (const r of data.right.records) assertEquals(Object.keys(r).sort(), ["captions", "imageId", "imagePath"]);
+  for (const r of data.right.records) {
+    assertEquals(Object.keys(r).sort(), ["captions", "imageId", "imagePath"]);
+  }
   // The opaque value has no enumerable class fields to stumble on.
   assertEquals(Object.keys(data.right.labels), []);
 });

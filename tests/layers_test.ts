@@ -1,7 +1,12 @@
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { assert } from "./assert.ts";
-import { conv2d, conv2dTranspose, conv2dTransposeAsConv, filterGradViaConv2d } from "../stages/layers.ts";
+import {
+  conv2d,
+  conv2dTranspose,
+  conv2dTransposeAsConv,
+  filterGradViaConv2d,
+} from "../stages/layers.ts";
 import { leakyRelu } from "../stages/layers.ts";
 
 /** Runs `f` on a backend and returns plain arrays (so they survive the switch). */
@@ -118,19 +123,65 @@ Deno.test("leakyRelu as relu difference equals tf.leakyRelu and has a second der
   assert(maxRelError(second, Float32Array.from([0.08, 0.08, 2, 2])) < 1e-6, String(second));
 });
 
-for (const c of [
-  { name: "4×4 stride 2 same", x: [2, 4, 4, 6], k: [4, 4, 3, 6], stride: 2, out: [2, 8, 8, 3], pad: "same" as const },
-  { name: "3×3 stride 2 same, odd", x: [1, 5, 4, 2], k: [3, 3, 4, 2], stride: 2, out: [1, 9, 7, 4], pad: "same" as const },
-  { name: "3×3 stride 1 same", x: [2, 5, 5, 3], k: [3, 3, 2, 3], stride: 1, out: [2, 5, 5, 2], pad: "same" as const },
-  { name: "4×4 valid (D's last layer)", x: [3, 1, 1, 4], k: [4, 4, 5, 4], stride: 1, out: [3, 4, 4, 5], pad: "valid" as const },
-  { name: "3×3 stride 2 valid, leftover row", x: [1, 4, 3, 2], k: [3, 3, 2, 2], stride: 2, out: [1, 10, 8, 2], pad: "valid" as const },
-]) {
+for (
+  const c of [
+    {
+      name: "4×4 stride 2 same",
+      x: [2, 4, 4, 6],
+      k: [4, 4, 3, 6],
+      stride: 2,
+      out: [2, 8, 8, 3],
+      pad: "same" as const,
+    },
+    {
+      name: "3×3 stride 2 same, odd",
+      x: [1, 5, 4, 2],
+      k: [3, 3, 4, 2],
+      stride: 2,
+      out: [1, 9, 7, 4],
+      pad: "same" as const,
+    },
+    {
+      name: "3×3 stride 1 same",
+      x: [2, 5, 5, 3],
+      k: [3, 3, 2, 3],
+      stride: 1,
+      out: [2, 5, 5, 2],
+      pad: "same" as const,
+    },
+    {
+      name: "4×4 valid (D's last layer)",
+      x: [3, 1, 1, 4],
+      k: [4, 4, 5, 4],
+      stride: 1,
+      out: [3, 4, 4, 5],
+      pad: "valid" as const,
+    },
+    {
+      name: "3×3 stride 2 valid, leftover row",
+      x: [1, 4, 3, 2],
+      k: [3, 3, 2, 2],
+      stride: 2,
+      out: [1, 10, 8, 2],
+      pad: "valid" as const,
+    },
+  ]
+) {
   Deno.test(`transposed conv as conv2d equals tf.conv2dTranspose: ${c.name}`, async () => {
     const [ours, theirs] = await on("cpu", () => {
-      const x = tf.tensor4d(data(c.x.reduce((a, b) => a * b), 5), c.x as [number, number, number, number]);
-      const w = tf.tensor4d(data(c.k.reduce((a, b) => a * b), 6), c.k as [number, number, number, number]);
+      const x = tf.tensor4d(
+        data(c.x.reduce((a, b) => a * b), 5),
+        c.x as [number, number, number, number],
+      );
+      const w = tf.tensor4d(
+        data(c.k.reduce((a, b) => a * b), 6),
+        c.k as [number, number, number, number],
+      );
       const out = c.out as [number, number, number, number];
-      return [conv2dTransposeAsConv(x, w, c.stride, out, c.pad), tf.conv2dTranspose(x, w, out, c.stride, c.pad)];
+      return [
+        conv2dTransposeAsConv(x, w, c.stride, out, c.pad),
+        tf.conv2dTranspose(x, w, out, c.stride, c.pad),
+      ];
     });
     assert(maxRelError(ours, theirs) <= 1e-5, `relative error ${maxRelError(ours, theirs)}`);
   });

@@ -16,7 +16,10 @@ Deno.test("IS of identical one-hot predictions is 1", () => {
 
 Deno.test("IS of K equally used one-hot classes is K", () => {
   for (const K of [2, 5, 102]) {
-    const probs = Array.from({ length: 3 * K }, (_, i) => Array.from({ length: K }, (_, k) => (k === i % K ? 1 : 0)));
+    const probs = Array.from(
+      { length: 3 * K },
+      (_, i) => Array.from({ length: K }, (_, k) => (k === i % K ? 1 : 0)),
+    );
     assertAlmostEquals(inceptionScore(probs), K, 1e-9 * K);
   }
 });
