@@ -1,0 +1,412 @@
+/**
+ * The local web server behind `deno task serve`: a generate page (caption → images,
+ * caption interpolation) and a training page (loss curves, sample grids, img/s, ETA,
+ * scores), over a small JSON API. `createApp` gives the request handler (tests call it
+ * directly); `startServer` puts it on Deno.serve.
+ *
+ * Every API error is a 4xx/5xx with `{"error": "..."}`, one line a person can act on.
+ *
+ * @example
+ * ```ts
+ * import { createApp, startServer } from "./serve.ts";
+ * const app = createApp({ runs: "runs" });
+ * const res = await app.handler(new Request("http://localhost/api/runs"));
+ * const server = startServer({ runs: "runs", port: 8000, hostname: "127.0.0.1" });
+ * await server.shutdown();
+ * ```
+ */
+import { Buffer } from "node:buffer";
+import { CHECKPOINT_FILE } from "./checkpoint.ts";
+import { PetalFailure } from "./errors.ts";
+import { GeneratorCache } from "./generator_cache.ts";
+import { encodePng } from "./images.ts";
+import { generateImages, interpolateCaptions } from "./infer.ts";
+import { downsample, renderLossSvg } from "./plots.ts";
+import { Rng } from "./rng.ts";
+import { isSafeName, listRuns, readRun } from "./run_info.ts";
+
+export const MAX_COUNT = 16;
+export const MAX_STEPS = 16;
+export const MAX_CAPTION = 300;
+/** Requests are a few short fields; anything bigger is a mistake or an abuse. */
+const MAX_BODY = 64 * 1024;
+
+/** An error with the HTTP status it answers with. */
+export class HttpError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+const json = (body: unknown, status = 200) =>
+  new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" },
+  });
+
+export interface GenerateRequest {
+  readonly checkpoint: string;
+  readonly caption: string;
+  readonly count: number;
+  readonly seed: number;
+}
+
+export interface InterpolateRequest {
+  readonly checkpoint: string;
+  readonly a: string;
+  readonly b: string;
+  readonly steps: number;
+  readonly seed: number;
+}
+
+const field = (body: Record<string, unknown>, name: string) => body[name];
+
+function checkpointName(body: Record<string, unknown>): string {
+  const name = field(body, "checkpoint");
+  if (typeof name !== "string" || name === "") {
+    throw new HttpError(400, "checkpoint is missing: pick a run folder from GET /api/runs");
+  }
+  if (!isSafeName(name)) {
+    throw new HttpError(400, `bad checkpoint name "${name}": one folder name under --runs`);
+  }
+  return name;
+}
+
+function caption(body: Record<string, unknown>, name: string, label: string): string {
+  const v = field(body, name);
+  if (v !== undefined && typeof v !== "string") throw new HttpError(400, `${label} must be text`);
+  const text = (v ?? "").trim();
+  if (text === "") throw new HttpError(400, `${label} is empty: type a description of a flower`);
+  if (text.length > MAX_CAPTION) {
+    throw new HttpError(400, `${label} is too long (${text.length} > ${MAX_CAPTION} characters)`);
+  }
+  return text;
+}
+
+function integer(
+  body: Record<string, unknown>,
+  name: string,
+  lo: number,
+  hi: number,
+  fallback: number,
+): number {
+  const v = field(body, name);
+  if (v === undefined || v === null || v === "") return fallback;
+  // The form sends numbers; a numeric string from curl is fine too.
+  const n = typeof v === "string" ? Number(v) : v;
+  if (typeof n !== "number" || !Number.isInteger(n) || n < lo || n > hi) {
+    throw new HttpError(
+      400,
+      `${name} must be an integer from ${lo} to ${hi}, got ${JSON.stringify(v)}`,
+    );
+  }
+  return n;
+}
+
+/**
+ * Checks a generate request body. Pure: the checkpoint's existence is checked later.
+ *
+ * @example
+ * ```ts
+ * parseGenerateRequest({ checkpoint: "a", caption: "red petals", count: 4 });
+ * // { checkpoint: "a", caption: "red petals", count: 4, seed: 0 }
+ * ```
+ */
+export function parseGenerateRequest(body: Record<string, unknown>): GenerateRequest {
+  return {
+    checkpoint: checkpointName(body),
+    caption: caption(body, "caption", "caption"),
+    count: integer(body, "count", 1, MAX_COUNT, 4),
+    seed: integer(body, "seed", 0, 2 ** 32 - 1, 0),
+  };
+}
+
+/**
+ * Checks an interpolate request body (captions `a` → `b`, `steps` images).
+ *
+ * @example
+ * ```ts
+ * parseInterpolateRequest({ checkpoint: "a", a: "red petals", b: "white petals" }).steps; // 9
+ * ```
+ */
+export function parseInterpolateRequest(body: Record<string, unknown>): InterpolateRequest {
+  return {
+    checkpoint: checkpointName(body),
+    a: caption(body, "a", "first caption"),
+    b: caption(body, "b", "second caption"),
+    steps: integer(body, "steps", 2, MAX_STEPS, 9),
+    seed: integer(body, "seed", 0, 2 ** 32 - 1, 0),
+  };
+}
+
+async function readJsonBody(req: Request): Promise<Record<string, unknown>> {
+  // Requiring JSON makes a cross-site form post a preflighted request, which we never
+  // approve: another web page cannot make this server burn CPU.
+  if (!(req.headers.get("content-type") ?? "").includes("application/json")) {
+    throw new HttpError(415, "send the body as JSON (content-type: application/json)");
+  }
+  const text = await req.text();
+  if (text.length > MAX_BODY) throw new HttpError(413, `body over ${MAX_BODY} bytes`);
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (e) {
+    throw new HttpError(400, `malformed JSON: ${(e as Error).message}`);
+  }
+  if (!body || typeof body !== "object" || Array.isArray(body)) {
+    throw new HttpError(400, "the body must be a JSON object");
+  }
+  return body as Record<string, unknown>;
+}
+
+const dataUrl = (png: Uint8Array) => `data:image/png;base64,${Buffer.from(png).toString("base64")}`;
+
+const STATIC_TYPES: Record<string, string> = {
+  html: "text/html; charset=utf-8",
+  js: "text/javascript; charset=utf-8",
+  css: "text/css; charset=utf-8",
+  svg: "image/svg+xml",
+};
+
+export interface ServeOptions {
+  /** Folder holding run folders (each with checkpoint.petal and/or losses.csv). */
+  readonly runs: string;
+  /** Where the page files are; defaults to pipeline/web beside this module. */
+  readonly webDir?: string;
+  readonly log?: (line: string) => void;
+}
+
+export interface App {
+  readonly handler: (req: Request) => Promise<Response>;
+  /** The loaded generators, shared by all requests. */
+  readonly generators: GeneratorCache;
+  readonly dispose: () => void;
+}
+
+/**
+ * The request handler and its state (the generator cache).
+ *
+ * @example
+ * ```ts
+ * const app = createApp({ runs: "runs" });
+ * const res = await app.handler(new Request("http://x/api/generate", {
+ *   method: "POST",
+ *   headers: { "content-type": "application/json" },
+ *   body: JSON.stringify({ checkpoint: "demo", caption: "pink petals", count: 2 }),
+ * }));
+ * app.dispose();
+ * ```
+ */
+export function createApp(opts: ServeOptions): App {
+  const runs = opts.runs.replace(/\/+$/, "") || ".";
+  const webDir = (opts.webDir ?? new URL("./web", import.meta.url).pathname).replace(/\/+$/, "");
+  const generators = new GeneratorCache();
+
+  async function checkpointFile(name: string): Promise<string> {
+    const path = `${runs}/${name}/${CHECKPOINT_FILE}`;
+    try {
+      if ((await Deno.stat(path)).isFile) return path;
+    } catch { /* answered below */ }
+    throw new HttpError(
+      404,
+      `unknown checkpoint "${name}": no ${CHECKPOINT_FILE} in ${runs}/${name}`,
+    );
+  }
+
+  async function staticFile(file: string): Promise<Response> {
+    const ext = file.split(".").pop() ?? "";
+    if (!isSafeName(file) || !STATIC_TYPES[ext]) throw new HttpError(404, `no page ${file}`);
+    try {
+      return new Response(await Deno.readFile(`${webDir}/${file}`), {
+        headers: { "content-type": STATIC_TYPES[ext], "cache-control": "no-cache" },
+      });
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) throw new HttpError(404, `no page ${file}`);
+      throw e;
+    }
+  }
+
+  async function runDetail(name: string) {
+    const run = await readRun(runs, name, Date.now());
+    if (!run) {
+      throw new HttpError(
+        404,
+        `unknown run "${name}": no checkpoint or losses.csv in ${runs}/${name}`,
+      );
+    }
+    return run;
+  }
+
+  async function generate(req: Request): Promise<Response> {
+    const r = parseGenerateRequest(await readJsonBody(req));
+    const path = await checkpointFile(r.checkpoint);
+    const started = performance.now();
+    const images = await generators.use(path, async (gen) => {
+      const { zDim, imageSize } = gen.gan.model;
+      const rgb = await generateImages(
+        gen,
+        Array(r.count).fill(r.caption),
+        new Rng(r.seed).normals(r.count * zDim),
+        MAX_COUNT,
+      );
+      return await Promise.all(rgb.map((x) => encodePng(x, imageSize, imageSize)));
+    });
+    return json({
+      checkpoint: r.checkpoint,
+      caption: r.caption,
+      count: r.count,
+      seed: r.seed,
+      images: images.map(dataUrl),
+      seconds: (performance.now() - started) / 1000,
+    });
+  }
+
+  async function interpolate(req: Request): Promise<Response> {
+    const r = parseInterpolateRequest(await readJsonBody(req));
+    const path = await checkpointFile(r.checkpoint);
+    const images = await generators.use(path, async (gen) => {
+      const { zDim, imageSize } = gen.gan.model;
+      // Same noise as image 1 of a generate request with this seed: the slider's left
+      // end is the first image on the page.
+      const rgb = await interpolateCaptions(gen, r.a, r.b, r.steps, new Rng(r.seed).normals(zDim));
+      return await Promise.all(rgb.map((x) => encodePng(x, imageSize, imageSize)));
+    });
+    return json({ ...r, images: images.map(dataUrl) });
+  }
+
+  async function route(req: Request): Promise<Response> {
+    const url = new URL(req.url);
+    const parts = url.pathname.split("/").filter(Boolean).map((p) => {
+      try {
+        return decodeURIComponent(p);
+      } catch {
+        throw new HttpError(400, `bad URL escape in ${url.pathname}`);
+      }
+    });
+    const method = req.method;
+    const only = (m: string) => {
+      if (method !== m && !(m === "GET" && method === "HEAD")) {
+        throw new HttpError(405, `${url.pathname} answers ${m} only`);
+      }
+    };
+    const runName = (name: string) => {
+      if (!isSafeName(name)) throw new HttpError(400, `bad run name "${name}"`);
+      return name;
+    };
+    if (parts.length === 0) {
+      only("GET");
+      return await staticFile("index.html");
+    }
+    if (parts.length === 1 && parts[0] === "training") {
+      only("GET");
+      return await staticFile("training.html");
+    }
+    if (parts[0] === "web" && parts.length === 2) {
+      only("GET");
+      return await staticFile(parts[1]);
+    }
+    if (parts[0] !== "api") throw new HttpError(404, `no page ${url.pathname}`);
+    const [, what, name, sub, file] = parts;
+    if (what === "runs" && parts.length === 2) {
+      only("GET");
+      return json({ runs: await listRuns(runs) });
+    }
+    if (what === "generate" && parts.length === 2) {
+      only("POST");
+      return await generate(req);
+    }
+    if (what === "interpolate" && parts.length === 2) {
+      only("POST");
+      return await interpolate(req);
+    }
+    if (what === "run" && name !== undefined) {
+      only("GET");
+      const run = await runDetail(runName(name));
+      if (parts.length === 3) {
+        // The page plots from the SVG; the rows are for scripts, so cap their number.
+        return json({ ...run, losses: downsample(run.losses, 1000) });
+      }
+      if (sub === "losses.svg" && parts.length === 4) {
+        return new Response(renderLossSvg(run.losses, { title: `training losses — ${name}` }), {
+          headers: { "content-type": "image/svg+xml", "cache-control": "no-store" },
+        });
+      }
+      if (sub === "samples" && parts.length === 5) {
+        if (!run.samples.includes(file)) {
+          throw new HttpError(404, `no sample grid "${file}" in run ${name}`);
+        }
+        return new Response(await Deno.readFile(`${runs}/${name}/samples/${file}`), {
+          headers: { "content-type": "image/png", "cache-control": "no-cache" },
+        });
+      }
+    }
+    throw new HttpError(404, `no API route ${method} ${url.pathname}`);
+  }
+
+  const handler = async (req: Request): Promise<Response> => {
+    try {
+      return await route(req);
+    } catch (e) {
+      if (e instanceof HttpError) return json({ error: e.message }, e.status);
+      // A checkpoint that exists but does not load (truncated, other version) is the
+      // run's problem, not the request's: say what is wrong with it.
+      if (e instanceof PetalFailure) return json({ error: e.message }, 422);
+      opts.log?.(`error: ${req.method} ${req.url}: ${(e as Error).stack ?? e}`);
+      return json({ error: `internal error: ${(e as Error).message ?? e}` }, 500);
+    }
+  };
+
+  return { handler, generators, dispose: () => generators.dispose() };
+}
+
+export interface ServerOptions extends ServeOptions {
+  readonly port?: number;
+  readonly hostname?: string;
+  readonly signal?: AbortSignal;
+  readonly onListen?: (addr: { hostname: string; port: number; url: string }) => void;
+}
+
+export interface RunningServer {
+  readonly url: string;
+  readonly port: number;
+  readonly app: App;
+  readonly finished: Promise<void>;
+  readonly shutdown: () => Promise<void>;
+}
+
+/**
+ * Serves the app on Deno.serve (127.0.0.1:8000 unless told); port 0 picks a free port.
+ *
+ * @example
+ * ```ts
+ * const s = startServer({ runs: "runs", port: 0 });
+ * console.log(s.url); // http://127.0.0.1:40123/
+ * await s.shutdown();
+ * ```
+ */
+export function startServer(opts: ServerOptions): RunningServer {
+  const app = createApp(opts);
+  const hostname = opts.hostname ?? "127.0.0.1";
+  const server = Deno.serve({
+    port: opts.port ?? 8000,
+    hostname,
+    signal: opts.signal,
+    onListen: () => {},
+  }, app.handler);
+  const port = server.addr.port;
+  // An IPv6 literal needs brackets in a URL.
+  const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+  const url = `http://${host}:${port}/`;
+  opts.onListen?.({ hostname, port, url });
+  const finished = server.finished.finally(() => app.dispose());
+  return {
+    url,
+    port,
+    app,
+    finished,
+    shutdown: async () => {
+      await server.shutdown();
+      await finished;
+    },
+  };
+}
