@@ -6,8 +6,11 @@
 // sees the same handful of shapes every step, and building a primitive (JIT) costs ms.
 #include "common.hpp"
 
+#include <omp.h>
+
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -145,9 +148,26 @@ Op *cached(Kind kind, const ConvParams &p) {
   return raw;
 }
 
+// Layout reorders are memory-bound: they run on petal::ew_threads() threads (default one,
+// see common.hpp), the convolution itself on all of them.
+struct ReorderThreads {
+  int saved;
+  ReorderThreads() : saved(omp_get_max_threads()) { omp_set_num_threads(petal::ew_threads()); }
+  ~ReorderThreads() { omp_set_num_threads(saved); }
+};
+
+void reorder_exec(dnnl::reorder &r, memory &from, memory &to) {
+  ReorderThreads scope;
+  r.execute(petal::stream(), from, to);
+}
+
 int run(Kind kind, const int *params, const float *in0, const float *in1, float *out) {
   ConvParams p;
   std::memcpy(&p, params, sizeof p);
+  // The cache and scratch are process-wide, and `deno test --parallel` runs isolates on
+  // several threads of one process: one convolution at a time (each uses all cores anyway).
+  static std::mutex lock;
+  std::lock_guard<std::mutex> guard(lock);
   try {
     Op *op = cached(kind, p);
     auto &eng = petal::engine();
@@ -159,7 +179,7 @@ int run(Kind kind, const int *params, const float *in0, const float *in1, float 
       memory user(o.user, eng, const_cast<float *>(in_ptrs[i]));
       if (o.reorder) {
         memory internal(o.want, eng, scratch(static_cast<int>(i), o.want.get_size()));
-        o.to_internal.execute(s, user, internal);
+        reorder_exec(o.to_internal, user, internal);
         args.emplace(o.arg, internal);
       } else {
         args.emplace(o.arg, user);
@@ -170,7 +190,7 @@ int run(Kind kind, const int *params, const float *in0, const float *in1, float 
     memory internal_out = o.reorder ? memory(o.want, eng, scratch(2, o.want.get_size())) : user_out;
     args.emplace(o.arg, internal_out);
     op->prim.execute(s, args);
-    if (o.reorder) o.to_user.execute(s, internal_out, user_out);
+    if (o.reorder) reorder_exec(o.to_user, internal_out, user_out);
     s.wait();
     return petal::OK;
   } catch (const dnnl::error &e) {
