@@ -1,8 +1,8 @@
 /// <reference lib="dom" />
 /**
  * End to end in a real browser: Debian's chromium driven by playwright-core against a
- * server on a free loopback port. Saves docs/serve-generate.png and
- * docs/serve-training.png (shown in docs/serve.md).
+ * server on a free loopback port. Saves serve-generate.png and serve-training.png
+ * (to $PETAL_SCREENSHOTS, e.g. docs/, else a temp folder).
  */
 import { chromium } from "playwright-core";
 import { assert, assertEquals, assertMatch } from "./assert.ts";
@@ -23,7 +23,13 @@ if (!hasChromium) {
   );
 }
 
-const DOCS = new URL("../docs/", import.meta.url).pathname;
+/**
+ * Screenshots go to a temp folder, so a test run never rewrites tracked files;
+ * `PETAL_SCREENSHOTS=docs deno task test` refreshes the ones the docs show.
+ */
+const DOCS = Deno.env.get("PETAL_SCREENSHOTS")
+  ? `${Deno.env.get("PETAL_SCREENSHOTS")!.replace(/\/$/, "")}/`
+  : `${Deno.makeTempDirSync({ prefix: "petal-shots-" })}/`;
 
 Deno.test({
   name: "browser: generate images, interpolate, show an error, watch training",
