@@ -485,3 +485,23 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "native second-order gradients (gradient penalty through relu and batch norm)",
+  ignore: !available,
+  fn: () =>
+    parity(
+      [rand([3, 6, 6, 4], 1000), rand([3, 3, 4, 5], 1001), rand([5], 1002), rand([5], 1003)],
+      (x, f, g, b) => {
+        // WGAN-GP style: the penalty differentiates a gradient, so the backward pass of
+        // relu / batch norm is itself on the tape. (tfjs has no second-order leaky relu.)
+        const critic = (xx: tf.Tensor) => {
+          const h = tf.conv2d(xx as tf.Tensor4D, f as tf.Tensor4D, 1, "same");
+          const { mean, variance } = tf.moments(h, [0, 1, 2], false);
+          return tf.sum(tf.mul(tf.relu(tf.batchNorm(h, mean, variance, b, g, 1e-5)), h));
+        };
+        return tf.grad((xx: tf.Tensor) => tf.sum(tf.square(tf.grad(critic)(xx))))(x);
+      },
+      ["Conv2D", "Conv2DBackpropInput"],
+    ),
+});

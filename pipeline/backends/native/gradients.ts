@@ -4,7 +4,8 @@
  * chains of full-size elementwise ops (the batch-norm gradient alone is ~15 passes over
  * the activation, two of them held until the backward pass ends); here each is one pass
  * in libpetal, same formulas. On other backends, and for cases outside the fused kernels
- * (non-float32, non-per-channel statistics), tfjs's own gradient runs unchanged.
+ * (non-float32, non-per-channel statistics, higher-order gradients), tfjs's own gradient
+ * runs unchanged.
  *
  * @example
  * ```ts
@@ -35,9 +36,11 @@ function override(
     ...original,
     gradFunc: (dy, saved, attrs) => {
       const d = dy as tf.Tensor;
-      const r = tf.getBackend() === "native" && d.dtype === "float32"
-        ? fast(d, saved, attrs)
-        : null;
+      // With a tape on, this backward pass is itself being differentiated (e.g. a WGAN-GP
+      // penalty): tfjs's gradient is made of differentiable ops, the fused kernels are not.
+      const fused = tf.getBackend() === "native" && d.dtype === "float32" &&
+        !tf.engine().isTapeOn();
+      const r = fused ? fast(d, saved, attrs) : null;
       return r ?? original.gradFunc(dy, saved, attrs);
     },
   });
