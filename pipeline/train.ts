@@ -22,6 +22,7 @@ import { type ImageStack, loadImageStack, toBytes, writeFileAtomic } from "./ima
 import { ioError, type PetalError, petalError, PetalFailure } from "./errors.ts";
 import { Rng } from "./rng.ts";
 import { renderGrid } from "./grid.ts";
+import { pretrainTextEncoder } from "./pretrain.ts";
 import { writeLossPlot } from "./plots.ts";
 import {
   checkpointPath,
@@ -46,6 +47,7 @@ import {
   sampleCaptions,
 } from "../stages/augment.ts";
 import {
+  DEFAULT_LR,
   defaultTrainConfig,
   modelConfig,
   type SizeName,
@@ -75,6 +77,8 @@ export interface TrainOptions {
   readonly resume?: boolean;
   /** Where decoded images are cached between runs. */
   readonly cacheDir?: string;
+  /** Contrastive pre-training steps for the text encoder before a fresh run (0: none). */
+  readonly pretrainSteps?: number;
   /** Captions of the sample grid; defaults to captions of evenly spaced training images. */
   readonly sampleCaptions?: readonly string[];
   /** Checked between steps: true → checkpoint and stop (Ctrl-C). */
@@ -248,8 +252,10 @@ async function runTraining(opts: TrainOptions): Promise<TrainResult> {
   const lrOverrides = Object.fromEntries(
     Object.entries(opts.train ?? {}).filter(([k]) => k === "lrG" || k === "lrD"),
   ) as Partial<TrainConfig>;
-  const trainCfg = ck ? { ...ck.header.train, ...lrOverrides } : defaultTrainConfig(opts.train);
   const size = opts.size ?? ck?.header.model.size ?? "small";
+  const trainCfg = ck
+    ? { ...ck.header.train, ...lrOverrides }
+    : defaultTrainConfig({ lrG: DEFAULT_LR[size], lrD: DEFAULT_LR[size], ...opts.train });
   const seqLen = ck?.header.model.seqLen ?? modelConfig(size, 1).seqLen;
   const imageSize = modelConfig(size, 1).imageSize;
   const prepResult = await prepare(
@@ -274,6 +280,17 @@ async function runTraining(opts: TrainOptions): Promise<TrainResult> {
   } else {
     gan = createGan(model, trainCfg, trainCfg.seed);
     progress = { step: 0, epoch: 0, imagesSeen: 0, rngState: trainCfg.seed, seconds: 0 };
+    if (opts.pretrainSteps) {
+      const losses = await pretrainTextEncoder(gan, prep.images, prep.bank, prep.vocab.padId, {
+        steps: opts.pretrainSteps,
+        seed: trainCfg.seed,
+      });
+      log(
+        `text encoder pre-trained (contrastive): loss ${losses[0].toFixed(3)} → ${
+          losses.at(-1)!.toFixed(3)
+        }`,
+      );
+    }
   }
   const seed = trainCfg.seed;
   const B = Math.min(trainCfg.batchSize, prep.records.length);
@@ -310,6 +327,16 @@ async function runTraining(opts: TrainOptions): Promise<TrainResult> {
   const stepBudget = Math.min(opts.maxSteps ?? Infinity, epochs * stepsPerEpoch);
   const timeBudget = (opts.minutes ?? Infinity) * 60;
   const firstStep = progress.step;
+  // The run's budget, for the training page's ETA (docs/serve.md).
+  await writeFileAtomic(
+    `${opts.out}/budget.json`,
+    JSON.stringify({
+      ...(Number.isFinite(stepBudget) ? { totalSteps: stepBudget } : {}),
+      ...(Number.isFinite(timeBudget)
+        ? { deadline: new Date(Date.now() + timeBudget * 1000).toISOString() }
+        : {}),
+    }),
+  );
   let stoppedBy: TrainResult["stoppedBy"] = (opts.maxSteps ?? Infinity) < epochs * stepsPerEpoch
     ? "steps"
     : "epochs";

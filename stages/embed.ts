@@ -1,6 +1,6 @@
 /**
  * embed: the text encoder φ(t). Word embeddings → bidirectional GRU → masked mean over
- * the words → sentence vector of 2·hiddenDim. It learns from the discriminator's
+ * the words → sentence vector of 2·hiddenDim, scaled to norm √(2·hiddenDim). It learns from the discriminator's
  * matching-aware loss (and, optionally, a contrastive image–text pre-training); it never
  * sees class labels.
  *
@@ -110,7 +110,14 @@ export function encodeText(p: Params, ids: tf.Tensor2D, padId: number): tf.Tenso
     });
     const h = tf.concat(states, 2); // [B, T, 2H]
     const count = tf.maximum(tf.sum(mask, 1), 1); // [B, 1]
-    return tf.div(tf.sum(tf.mul(h, mask), 1), count) as tf.Tensor2D;
+    const pooled = tf.div(tf.sum(tf.mul(h, mask), 1), count) as tf.Tensor2D;
+    // Unit scale per dimension (‖e‖ = √dim): a fresh encoder's vectors are tiny next to
+    // z and the image features, and G and D would learn to ignore the text.
+    const dim = pooled.shape[1];
+    return tf.mul(
+      tf.div(pooled, tf.add(tf.norm(pooled, 2, 1, true), 1e-6)),
+      Math.sqrt(dim),
+    ) as tf.Tensor2D;
   });
 }
 

@@ -3,7 +3,12 @@
  *
  * φ(t) → dense → (μ, log σ²); c = μ + σ·ε; KL(N(μ, σ²) ‖ N(0, 1)) joins the G loss.
  * concat(z, c) → dense → 4×4×C₀ → BN → ReLU → [transposed conv ×2, BN, ReLU]… → tanh.
- * With `size: "reed"` this is the bench model's generator.
+ *
+ * Beyond GAN-INT-CLS, the condition also reaches every resolution directly: each batch
+ * norm's scale and shift are modulated by c (conditional BN, as in BigGAN and DF-GAN's
+ * text affine blocks), and c adds a colour offset before the final tanh. Both start at
+ * zero, so a fresh G is the plain DCGAN one; they let a caption's colour show in the
+ * image within a few hundred steps instead of thousands.
  *
  * @example
  * ```ts
@@ -39,15 +44,46 @@ export function initGenerator(cfg: ModelConfig, textDim: number, seed: number): 
     "ca.b": variable(`${pre}ca.b`, tf.zeros([2 * cfg.condDim])),
     "fc.w": variable(`${pre}fc.w`, normalInit([cfg.zDim + cfg.condDim, 16 * ch[0]], seed + 1)),
     ...initBatchNorm(pre, "bn0", ch[0]),
+    ...initModulation(pre, "bn0", cfg.condDim, ch[0]),
   };
   for (let i = 0; i < ch.length; i++) {
     const out = i + 1 < ch.length ? ch[i + 1] : 3;
     // tfjs transposed-conv filters are [kh, kw, out, in].
     p[`up${i}.w`] = variable(`${pre}up${i}.w`, normalInit([4, 4, out, ch[i]], seed + 2 + i));
-    if (i + 1 < ch.length) Object.assign(p, initBatchNorm(pre, `bn${i + 1}`, out));
+    if (i + 1 < ch.length) {
+      Object.assign(
+        p,
+        initBatchNorm(pre, `bn${i + 1}`, out),
+        initModulation(pre, `bn${i + 1}`, cfg.condDim, out),
+      );
+    }
   }
   p["out.b"] = variable(`${pre}out.b`, tf.zeros([3]));
+  p["out.cond"] = variable(`${pre}out.cond`, tf.zeros([cfg.condDim, 3]));
   return p;
+}
+
+/** Zero-initialised maps c → per-channel scale and shift of batch norm `name`. */
+function initModulation(pre: string, name: string, condDim: number, channels: number): Params {
+  return {
+    [`${name}.cscale`]: variable(`${pre}${name}.cscale`, tf.zeros([condDim, channels])),
+    [`${name}.cshift`]: variable(`${pre}${name}.cshift`, tf.zeros([condDim, channels])),
+  };
+}
+
+/** Batch norm whose affine part also depends on the condition c: ·(1 + c·Wₛ) + c·W_b. */
+function conditionalBatchNorm(
+  h: tf.Tensor4D,
+  p: Params,
+  name: string,
+  c: tf.Tensor2D,
+  ctx: Context,
+) {
+  const [B, , , C] = h.shape;
+  const scale = tf.matMul(c, p[`${name}.cscale`] as tf.Tensor2D).reshape([B, 1, 1, C]);
+  const shift = tf.matMul(c, p[`${name}.cshift`] as tf.Tensor2D).reshape([B, 1, 1, C]);
+  const normed = batchNorm(h, p, name, ctx);
+  return tf.add(tf.mul(normed, tf.add(1, scale)), shift) as tf.Tensor4D;
 }
 
 /** Conditioning augmentation: μ, log σ² from the sentence vector. */
@@ -74,17 +110,20 @@ export function generate(
   ctx: Context,
 ): { images: tf.Tensor4D; kl: tf.Scalar } {
   const { mu, logVar } = conditioning(p, text);
-  const c = tf.add(mu, tf.mul(tf.exp(tf.mul(logVar, 0.5)), eps));
+  const c = tf.add(mu, tf.mul(tf.exp(tf.mul(logVar, 0.5)), eps)) as tf.Tensor2D;
   const ch = cfg.gChannels;
   const B = z.shape[0];
   let h: tf.Tensor4D = tf.matMul(tf.concat([z, c], 1), p["fc.w"] as tf.Tensor2D)
     .reshape([B, 4, 4, ch[0]]);
-  h = tf.relu(batchNorm(h, p, "bn0", ctx)) as tf.Tensor4D;
+  h = tf.relu(conditionalBatchNorm(h, p, "bn0", c, ctx)) as tf.Tensor4D;
   for (let i = 0; i < ch.length; i++) {
     h = conv2dTranspose(h, p[`up${i}.w`] as tf.Tensor4D, 2);
-    h = i + 1 < ch.length
-      ? tf.relu(batchNorm(h, p, `bn${i + 1}`, ctx)) as tf.Tensor4D
-      : tf.tanh(tf.add(h, p["out.b"])) as tf.Tensor4D;
+    if (i + 1 < ch.length) {
+      h = tf.relu(conditionalBatchNorm(h, p, `bn${i + 1}`, c, ctx)) as tf.Tensor4D;
+    } else {
+      const colour = tf.matMul(c, p["out.cond"] as tf.Tensor2D).reshape([B, 1, 1, 3]);
+      h = tf.tanh(tf.add(tf.add(h, p["out.b"]), colour)) as tf.Tensor4D;
+    }
   }
   return { images: h, kl: klDivergence(mu, logVar) };
 }

@@ -44,7 +44,12 @@ export function createGan(model: ModelConfig, train: TrainConfig, seed: number):
   const textDim = sentenceDim(model);
   const text = initTextEncoder(model, seed);
   const g = initGenerator(model, textDim, seed + 100);
-  const d = initDiscriminator(model, textDim, seed + 200, train.loss !== "wgan-gp");
+  const d = initDiscriminator(
+    model,
+    textDim,
+    seed + 200,
+    train.dBatchNorm && train.loss !== "wgan-gp",
+  );
   const prefix = Object.values(g)[0].name.split("/")[0];
   const ema: Params = Object.fromEntries(
     Object.entries(g).map(([k, v]) => [k, variable(`${prefix}.ema/${k}`, v.clone(), false)]),

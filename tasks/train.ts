@@ -31,7 +31,10 @@ export const TRAIN_HELP = `deno task train [flags]
   --size S          model size: small (default) or reed
   --batch N         batch size (default 32)
   --loss L          bce (GAN-CLS, default), hinge or wgan-gp
-  --lr X            Adam learning rate of G and D (default 2e-4)
+  --lr X            Adam learning rate of G and D (default 5e-4 small, 2e-4 reed)
+  --pretrain-text N contrastive (CLIP-style) pre-training of the text encoder, N steps,
+                    before a fresh run
+  --no-d-bn         discriminator without batch norm
   --no-interp       turn off GAN-INT interpolated-text loss
   --ema X           EMA decay of the sampling generator (default 0.999)
   --seed N          random seed (default 1)
@@ -55,6 +58,8 @@ if (import.meta.main) {
       loss: { type: "string", default: "bce" },
       lr: { type: "string" },
       "no-interp": { type: "boolean", default: false },
+      "no-d-bn": { type: "boolean", default: false },
+      "pretrain-text": { type: "string" },
       ema: { type: "string" },
       seed: { type: "string" },
       cache: { type: "string", default: ".cache/images" },
@@ -117,10 +122,14 @@ if (import.meta.main) {
       minutes: values.minutes === undefined ? undefined : numberFlag("minutes", values.minutes, 0),
       maxSteps: values.steps === undefined ? undefined : numberFlag("steps", values.steps, 0),
       resume: values.resume,
+      pretrainSteps: values["pretrain-text"] === undefined
+        ? 0
+        : numberFlag("pretrain-text", values["pretrain-text"], 0),
       cacheDir: values.cache,
       train: {
         loss: values.loss as LossKind,
         interpolate: !values["no-interp"],
+        dBatchNorm: !values["no-d-bn"],
         ...(values.batch ? { batchSize: numberFlag("batch", values.batch, 32) } : {}),
         ...(lr ? { lrG: lr, lrD: lr } : {}),
         ...(values.ema ? { emaDecay: numberFlag("ema", values.ema, 0.999) } : {}),

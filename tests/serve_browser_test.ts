@@ -117,7 +117,11 @@ Deno.test({
         return latest.naturalWidth > 0 && earlier !== null && earlier.naturalWidth > 0;
       });
       assertEquals(await page.textContent("#stat-step"), "2");
-      assertEquals(await page.textContent("#stat-eta"), "unknown");
+      assertEquals(
+        await page.textContent("#stat-eta"),
+        "done",
+        "train wrote budget.json; every step done",
+      );
       assertMatch(await page.textContent("#stat-ips") ?? "", /^\d+\.\d$/);
       await page.screenshot({ path: `${DOCS}serve-training.png`, fullPage: true });
 

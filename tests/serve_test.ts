@@ -137,7 +137,7 @@ Deno.test("runs, run detail, loss SVG, sample grids, pages", async () => {
   const run = await (await call("/api/run/tiny")).json();
   assertEquals(run.summary.step, 1);
   assertEquals(run.losses.length, 1);
-  assertEquals(run.summary.eta, undefined, "no budget.json → ETA unknown");
+  assertEquals(run.summary.eta, 0, "train wrote budget.json {totalSteps: 1}: all done → ETA 0");
   assert(run.summary.imagesPerSecond > 0, "img/s from the log");
   assert(run.samples.includes("latest.png"), JSON.stringify(run.samples));
   assertEquals(run.model.imageSize, 64);
