@@ -437,8 +437,12 @@ Deno.test({
   fn: async () => {
     await parity(
       [rand([3, 5, 7, 9], 800)],
-      (x) => [tf.slice(x, [1, 2, 0, 3], [2, 3, 7, 5]), ...tf.split(x, [2, 3, 4], 3)],
-      ["Slice", "SplitV"],
+      (x) => [
+        tf.slice(x, [1, 2, 0, 3], [2, 3, 7, 5]),
+        ...tf.split(x, [2, 3, 4], 3),
+        ...tf.unstack(x, 1),
+      ],
+      ["Slice", "SplitV", "Unpack"],
     );
     await parity(
       [rand([4, 3, 3, 6], 801), rand([4, 1, 1, 5], 802), rand([4, 3, 3, 11], 803)],

@@ -328,6 +328,30 @@ export function mathKernels(lib: Libpetal, ew: ElementwiseOps): Record<string, F
     }
     return parts;
   };
+  // tf.unstack (RNN time steps): tfjs's cpu Unpack slices each item on the slow path.
+  kernels.Unpack = ({ inputs, backend, attrs }) => {
+    const x = inputs.value;
+    const axis = tf.util.parseAxisParam(attrs.axis as number, x.shape)[0];
+    const outShape = x.shape.filter((_, i) => i !== axis);
+    const size = x.shape.slice();
+    size[axis] = 1;
+    const begin = x.shape.map(() => 0);
+    const parts: tf.TensorInfo[] = [];
+    for (let i = 0; i < x.shape[axis]; i++) {
+      begin[axis] = i;
+      const part = slice(backend, x, begin.slice(), size);
+      if (!part) {
+        parts.forEach((p) => backend.disposeIntermediateTensorInfo(p));
+        return null;
+      }
+      // A slice with the unstacked axis dropped: same values, new shape, no copy.
+      parts.push(
+        out(backend, outShape.slice(), backend.data.get(part.dataId).values as Float32Array),
+      );
+      backend.disposeIntermediateTensorInfo(part);
+    }
+    return parts;
+  };
   kernels.FusedBatchNorm = ({ inputs, backend, attrs }) => {
     const { x, mean, variance, offset, scale } = inputs;
     const xv = f32(backend, x), mv = f32(backend, mean), vv = f32(backend, variance);
