@@ -94,6 +94,8 @@ const convCases: ConvCase[] = [
   { n: 1, h: 8, w: 8, c: 16, k: [4, 4], oc: 8, stride: 2, pad: 1 },
   { n: 2, h: 9, w: 9, c: 3, k: [3, 3], oc: 4, stride: 1, pad: "same", dilation: 2 },
   { n: 2, h: 5, w: 5, c: 13, k: [1, 1], oc: 9, stride: 1, pad: "valid" },
+  // ~100 MFLOP: above libpetal's one-thread cut-off, so the all-cores path is checked too.
+  { n: 2, h: 26, w: 25, c: 64, k: [3, 3], oc: 64, stride: 1, pad: "same" },
 ];
 
 const label = (c: ConvCase) =>

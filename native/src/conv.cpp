@@ -168,6 +168,20 @@ int run(Kind kind, const int *params, const float *in0, const float *in1, float 
   // several threads of one process: one convolution at a time (each uses all cores anyway).
   static std::mutex lock;
   std::lock_guard<std::mutex> guard(lock);
+  // Small convolutions (a small model, a batch of a few) run on one thread, decided per
+  // shape so the primitive is built and run with the same count: the barrier of a second
+  // thread costs more than it saves there, and much more when the other core is busy.
+  const double flops = 2.0 * p.n * p.oh * p.ow * p.oc * p.kh * p.kw * p.c;
+  const int saved = omp_get_max_threads();
+  const bool small = flops < (1 << 26);
+  if (small) omp_set_num_threads(1);
+  struct Restore {
+    bool on;
+    int n;
+    ~Restore() {
+      if (on) omp_set_num_threads(n);
+    }
+  } restore{small, saved};
   try {
     Op *op = cached(kind, p);
     auto &eng = petal::engine();
