@@ -19,7 +19,12 @@ import { loadImageStack, writeFileAtomic } from "./images.ts";
 import { petalError, PetalFailure } from "./errors.ts";
 import { Rng } from "./rng.ts";
 import { cropAndFlip } from "../stages/augment.ts";
-import { CLASSIFIER_LAYERS, classify, initClassifier } from "../stages/classifier.ts";
+import {
+  CLASSIFIER_LAYERS,
+  type ClassifierLayers,
+  classify,
+  initClassifier,
+} from "../stages/classifier.ts";
 import { applyUpdates, newContext, type Params, trainable } from "../stages/layers.ts";
 
 export const EVALUATOR_FORMAT = 1;
@@ -31,7 +36,7 @@ export interface EvaluatorManifest {
   readonly version: number;
   /** Class number (folder `class_CCCCC`) of each logit. */
   readonly classes: readonly number[];
-  readonly layers: typeof CLASSIFIER_LAYERS;
+  readonly layers: ClassifierLayers;
   readonly heldOutIds: readonly number[];
   readonly heldOutAccuracy: number;
   readonly trainAccuracy: number;
@@ -267,7 +272,7 @@ export async function logitsOf(ev: Evaluator, images: Float32Array, count: numbe
         IMAGE_SIZE,
         3,
       ]);
-      const out = classify(ev.params, x, newContext(false));
+      const out = classify(ev.params, x, newContext(false), 0, ev.manifest.layers);
       return [out.logits, out.features];
     });
     const [ld, fd] = [await l.data() as Float32Array, await f.data() as Float32Array];

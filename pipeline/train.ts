@@ -23,6 +23,7 @@ import { ioError, type PetalError, petalError, PetalFailure } from "./errors.ts"
 import { Rng } from "./rng.ts";
 import { renderGrid } from "./grid.ts";
 import { pretrainTextEncoder } from "./pretrain.ts";
+import { loadTaskVocabulary } from "./task_files.ts";
 import { writeLossPlot } from "./plots.ts";
 import {
   checkpointPath,
@@ -77,6 +78,8 @@ export interface TrainOptions {
   readonly resume?: boolean;
   /** Where decoded images are cached between runs. */
   readonly cacheDir?: string;
+  /** The task's dictionary/ folder: use its vocabulary (ids equal the task's). */
+  readonly dictionary?: string;
   /** Contrastive pre-training steps for the text encoder before a fresh run (0: none). */
   readonly pretrainSteps?: number;
   /** Captions of the sample grid; defaults to captions of evenly spaced training images. */
@@ -132,12 +135,18 @@ function prepare(
   loadSize: number,
   seqLen: number,
 ) {
+  // The vocabulary: the checkpoint's on resume, else the task's dictionary when given
+  // (ids then equal the task's), else built from the training captions.
+  const vocabulary = (records: readonly CaptionedImage[]): TE.TaskEither<PetalError, Vocabulary> =>
+    vocabFromCheckpoint
+      ? TE.right(vocabularyFromJson(vocabFromCheckpoint))
+      : opts.dictionary
+      ? loadTaskVocabulary(opts.dictionary)
+      : TE.right(buildVocabulary(records.flatMap((r) => r.captions)));
   return pipe(
     loadReedFolder(opts.data),
-    TE.map(({ records }) => {
-      const vocab = vocabFromCheckpoint
-        ? vocabularyFromJson(vocabFromCheckpoint)
-        : buildVocabulary(records.flatMap((r) => r.captions));
+    TE.chain(({ records }) => pipe(vocabulary(records), TE.map((vocab) => ({ records, vocab })))),
+    TE.map(({ records, vocab }) => {
       const bank = records.map((r) => tokenizeAll(vocab, r.captions, seqLen));
       return { records, vocab, bank };
     }),

@@ -4,7 +4,7 @@
  * FID). The input is averaged down to 32×32 first: flowers are told apart by colour and
  * shape, and it makes an epoch four times cheaper.
  *
- * 32² ×3 → conv3 16 → conv3/2 32 → conv3 32 → conv3/2 64 → conv3/2 128 → mean → dense K
+ * 32² ×3 → conv3 32 → conv3/2 64 → conv3 64 → conv3/2 128 → conv3/2 256 → mean → dense K
  * (each conv: batch norm + ReLU).
  *
  * @example
@@ -29,19 +29,25 @@ import {
 } from "./layers.ts";
 
 /** [kernel, stride, out channels] of each conv. */
-export const CLASSIFIER_LAYERS: ReadonlyArray<readonly [number, number, number]> = [
-  [3, 1, 16],
-  [3, 2, 32],
+export type ClassifierLayers = ReadonlyArray<readonly [number, number, number]>;
+
+export const CLASSIFIER_LAYERS: ClassifierLayers = [
   [3, 1, 32],
   [3, 2, 64],
+  [3, 1, 64],
   [3, 2, 128],
+  [3, 2, 256],
 ];
 
-export function initClassifier(classes: number, seed: number): Params {
+export function initClassifier(
+  classes: number,
+  seed: number,
+  layers: ClassifierLayers = CLASSIFIER_LAYERS,
+): Params {
   const pre = nextInstancePrefix("eval");
   const p: Params = {};
   let cin = 3;
-  for (const [i, [k, , cout]] of CLASSIFIER_LAYERS.entries()) {
+  for (const [i, [k, , cout]] of layers.entries()) {
     const std = Math.sqrt(2 / (k * k * cin)); // He init for ReLU
     p[`conv${i}.w`] = variable(
       `${pre}conv${i}.w`,
@@ -55,10 +61,16 @@ export function initClassifier(classes: number, seed: number): Params {
   return p;
 }
 
-/** Logits [B, K] and pooled features [B, 128] for images [B, 64, 64, 3] in [-1, 1]. */
-export function classify(p: Params, images: tf.Tensor4D, ctx: Context, dropout = 0) {
+/** Logits [B, K] and pooled features [B, 256] for images [B, 64, 64, 3] in [-1, 1]. */
+export function classify(
+  p: Params,
+  images: tf.Tensor4D,
+  ctx: Context,
+  dropout = 0,
+  layers: ClassifierLayers = CLASSIFIER_LAYERS,
+) {
   let h = tf.avgPool(images, 2, 2, "valid") as tf.Tensor4D;
-  for (const [i, [, stride]] of CLASSIFIER_LAYERS.entries()) {
+  for (const [i, [, stride]] of layers.entries()) {
     h = tf.relu(
       batchNorm(conv2d(h, p[`conv${i}.w`] as tf.Tensor4D, stride), p, `bn${i}`, ctx),
     ) as tf.Tensor4D;

@@ -23,6 +23,7 @@ export const TRAIN_HELP = `deno task train [flags]
   --data DIR        Reed-layout folder (images/ + text_c10/); default ../shared/oxford102,
                     else the built-in synthetic set
   --synthetic       train on the built-in synthetic flowers (written to .cache/synthetic)
+  --dictionary DIR  use the task's dictionary/ (word2Id.npy, id2Word.npy) as vocabulary
   --out DIR         where checkpoint, losses.csv and samples/ go (default runs/latest)
   --epochs N        stop after N epochs (default 20)
   --minutes M       stop after M minutes (whichever budget ends first)
@@ -48,6 +49,7 @@ if (import.meta.main) {
     const { values } = parse("train", {
       data: { type: "string" },
       synthetic: { type: "boolean", default: false },
+      dictionary: { type: "string" },
       out: { type: "string", default: "runs/latest" },
       epochs: { type: "string" },
       minutes: { type: "string" },
@@ -122,6 +124,7 @@ if (import.meta.main) {
       minutes: values.minutes === undefined ? undefined : numberFlag("minutes", values.minutes, 0),
       maxSteps: values.steps === undefined ? undefined : numberFlag("steps", values.steps, 0),
       resume: values.resume,
+      dictionary: values.dictionary,
       pretrainSteps: values["pretrain-text"] === undefined
         ? 0
         : numberFlag("pretrain-text", values["pretrain-text"], 0),

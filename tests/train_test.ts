@@ -18,7 +18,7 @@ import {
   disposeGan,
   trainStep,
 } from "../stages/train_step.ts";
-import { syntheticFixture } from "./fixtures.ts";
+import { hasShared, SHARED, syntheticFixture } from "./fixtures.ts";
 
 await useBackend("auto");
 
@@ -167,4 +167,26 @@ Deno.test("not a checkpoint: one clear error", async () => {
   assertMatch(err.message, /checkpoint\.petal: not a petal checkpoint/);
   const none = await assertRejects(() => readCheckpoint(`${dir}/nowhere`));
   assertMatch(none.message, /no checkpoint here — run `deno task train --out DIR` first/);
+});
+
+Deno.test({
+  name: "real data: --dictionary makes the tokenizer's ids the task's own",
+  ignore: !hasShared,
+  fn: async () => {
+    const data = await syntheticFixture(16, 2);
+    const out = await Deno.makeTempDir();
+    const r = await train({
+      data,
+      out,
+      ...tiny,
+      maxSteps: 1,
+      dictionary: `${SHARED}competition/dictionary`,
+    })();
+    assert(r._tag === "Right", r._tag === "Left" ? r.left.message : "");
+    const ck = await readCheckpoint(out);
+    const vocab = ck.header.vocabulary;
+    assertEquals([vocab[5427], vocab[5428]], ["<PAD>", "<RARE>"]);
+    assertEquals(ck.header.model.vocabSize, 5429);
+    disposeCheckpoint(ck);
+  },
 });
