@@ -203,7 +203,15 @@ function discriminator(v: Vars, x: T4, e: tf.Tensor2D): tf.Tensor1D {
 const bce = (logits: tf.Tensor, target: 0 | 1) =>
   tf.losses.sigmoidCrossEntropy(target ? tf.onesLike(logits) : tf.zerosLike(logits), logits);
 
-/** Builds G, D, both Adams and the peer's fixed random inputs on the current backend. */
+/**
+ * Builds G, D, both Adams and the peer's fixed random inputs on the current backend.
+ *
+ * @example
+ * ```ts
+ * const m = benchModel(64);
+ * const [lossD, lossG] = m.step();
+ * ```
+ */
 export function benchModel(batch: number, seed = 0): BenchModel {
   const g = initG(seed + 1), d = initD(seed + 100);
   const optG = tf.train.adam(2e-4, 0.5, 0.999), optD = tf.train.adam(2e-4, 0.5, 0.999);

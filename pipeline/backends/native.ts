@@ -96,6 +96,12 @@ function register(): Registered {
 /**
  * Registers backend "native" once per process. Never throws: when libpetal is missing or
  * does not load, resolves to `{ ok: false, reason }` naming the fix (run native/build.sh).
+ *
+ * @example
+ * ```ts
+ * const r = await registerNativeBackend();
+ * if (r.ok) await tf.setBackend("native");
+ * ```
  */
 export function registerNativeBackend(): Promise<Registered> {
   try {

@@ -118,6 +118,12 @@ let loaded: { ok: true; lib: Libpetal; path: string } | { ok: false; reason: str
 /**
  * Opens libpetal once per process. Sets OMP_NUM_THREADS to the core count when unset,
  * before the OpenMP runtime (libgomp, via oneDNN) reads it at load time.
+ *
+ * @example
+ * ```ts
+ * const got = loadLibpetal();
+ * if (!got.ok) console.log(got.reason); // "... not found: run native/build.sh ..."
+ * ```
  */
 export function loadLibpetal():
   | { ok: true; lib: Libpetal; path: string }

@@ -96,7 +96,14 @@ function registerKernels(lib: Libpetal): void {
 const isPerChannel = (t: tf.Tensor | undefined, c: number) =>
   t === undefined || (t.dtype === "float32" && t.rank === 1 && t.shape[0] === c);
 
-/** Registers the fused gradient kernels and routes tfjs's gradients through them. */
+/**
+ * Registers the fused gradient kernels and routes tfjs's gradients through them.
+ *
+ * @example
+ * ```ts
+ * installNativeGradients(lib); // then tf.grad(...) on "native" uses one-pass gradients
+ * ```
+ */
 export function installNativeGradients(lib: Libpetal): void {
   registerKernels(lib);
 

@@ -79,7 +79,14 @@ function conv2d(
   return { info, y };
 }
 
-/** Kernel overrides keyed by tfjs kernel name. */
+/**
+ * Kernel overrides keyed by tfjs kernel name.
+ *
+ * @example
+ * ```ts
+ * const fast = convKernels(lib, elementwiseOps(lib)); // fast.Conv2D(args) or null
+ * ```
+ */
 export function convKernels(lib: Libpetal, ew: ElementwiseOps): Record<string, FastKernel> {
   return {
     Conv2D: ({ inputs, backend, attrs }) => {

@@ -212,7 +212,14 @@ function matmul(
   return { shape: [...batchShape, m, n], y };
 }
 
-/** Kernel overrides keyed by tfjs kernel name. */
+/**
+ * Kernel overrides keyed by tfjs kernel name.
+ *
+ * @example
+ * ```ts
+ * const fast = mathKernels(lib, elementwiseOps(lib)); // fast.Multiply, fast.Sum, ...
+ * ```
+ */
 export function mathKernels(lib: Libpetal, ew: ElementwiseOps): Record<string, FastKernel> {
   const kernels: Record<string, FastKernel> = {};
   for (const [name, op] of Object.entries(BINARY)) kernels[name] = binaryKernel(lib, op);
