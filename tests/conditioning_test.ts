@@ -10,7 +10,7 @@ import { disposeGenerator, generateImages, loadGenerator } from "../pipeline/inf
 import { Rng } from "../pipeline/rng.ts";
 
 /** Steps of the short run, and the least (R − B) gap, in [-1, 1] units, it must open. */
-export const CONDITIONING_STEPS = 80;
+export const CONDITIONING_STEPS = 160;
 export const REDNESS_MARGIN = 0.1;
 
 const TEMPLATES = [
