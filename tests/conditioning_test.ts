@@ -52,7 +52,7 @@ Deno.test("red captions give redder images than blue captions", async () => {
     data,
     out: `${dir}/run`,
     maxSteps: CONDITIONING_STEPS,
-    train: { batchSize: 16 },
+    train: { batchSize: 8 },
   })();
   assert(run._tag === "Right", run._tag === "Left" ? run.left.message : "");
   const red = await redness(`${dir}/run`, "red");
