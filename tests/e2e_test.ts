@@ -4,7 +4,7 @@
  */
 import sharp from "sharp";
 import { assert, assertEquals, assertMatch } from "./assert.ts";
-import { runTask, syntheticFixture } from "./fixtures.ts";
+import { hasShared, runTask, SHARED, syntheticFixture } from "./fixtures.ts";
 
 const ok = (r: { code: number; stdout: string; stderr: string }) => {
   assertEquals(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
@@ -193,4 +193,30 @@ Deno.test("end to end on the synthetic set: train → infer → evaluator → sc
       /bad\.csv: row 3: id 1 appears twice/,
     );
   });
+});
+
+Deno.test({
+  name: "real data: infer reads the task's testData.pkl — 819 images and the report ids",
+  ignore: !hasShared,
+  fn: async () => {
+    const data = await syntheticFixture(16, 2);
+    const work = await Deno.makeTempDir({ prefix: "petal-pkl-" });
+    ok(await runTask("train.ts", ["--data", data, "--out", `${work}/run`, "--steps", "1", "--batch", "8"]));
+    const out = ok(
+      await runTask("infer.ts", [
+        "--checkpoint",
+        `${work}/run`,
+        "--captions",
+        `${SHARED}competition/dataset/testData.pkl`,
+        "--out",
+        `${work}/inference`,
+        "--report",
+      ]),
+    );
+    assertMatch(out, /report: .*inference_report\.png \(ids 5685, 5883, 7547, 253, 6519\)/);
+    assertMatch(out, /wrote 819 images/);
+    const names = [...Deno.readDirSync(`${work}/inference`)].map((e) => e.name);
+    assertEquals(names.length, 819);
+    assert(names.includes("inference_6735.jpg") && names.includes("inference_0023.jpg"));
+  },
 });
