@@ -29,7 +29,7 @@ import { applyUpdates, newContext, type Params, trainable } from "../stages/laye
 
 export const EVALUATOR_FORMAT = 1;
 const IMAGE_SIZE = 64;
-const CROP_MARGIN = 4;
+const CROP_MARGIN = 8;
 
 export interface EvaluatorManifest {
   readonly format: "petal-evaluator";
@@ -152,7 +152,7 @@ export async function trainEvaluator(opts: EvaluatorTrainOptions): Promise<Evalu
         () =>
           tf.losses.softmaxCrossEntropy(
             y,
-            classify(params, x, ctx, 0.3).logits,
+            classify(params, x, ctx, 0.4).logits,
             undefined,
             0.1,
           ) as tf.Scalar,

@@ -4,7 +4,7 @@
  * FID). The input is averaged down to 32×32 first: flowers are told apart by colour and
  * shape, and it makes an epoch four times cheaper.
  *
- * 32² ×3 → conv3 32 → conv3/2 64 → conv3 64 → conv3/2 128 → conv3/2 256 → mean → dense K
+ * 32² ×3 → conv3 24 → conv3/2 48 → conv3 48 → conv3/2 96 → conv3/2 192 → mean → dense K
  * (each conv: batch norm + ReLU).
  *
  * @example
@@ -32,11 +32,11 @@ import {
 export type ClassifierLayers = ReadonlyArray<readonly [number, number, number]>;
 
 export const CLASSIFIER_LAYERS: ClassifierLayers = [
-  [3, 1, 32],
-  [3, 2, 64],
-  [3, 1, 64],
-  [3, 2, 128],
-  [3, 2, 256],
+  [3, 1, 24],
+  [3, 2, 48],
+  [3, 1, 48],
+  [3, 2, 96],
+  [3, 2, 192],
 ];
 
 export function initClassifier(
@@ -61,7 +61,7 @@ export function initClassifier(
   return p;
 }
 
-/** Logits [B, K] and pooled features [B, 256] for images [B, 64, 64, 3] in [-1, 1]. */
+/** Logits [B, K] and pooled features [B, 192] for images [B, 64, 64, 3] in [-1, 1]. */
 export function classify(
   p: Params,
   images: tf.Tensor4D,
