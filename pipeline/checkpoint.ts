@@ -86,11 +86,15 @@ export async function writeCheckpoint(
   const entries: Array<[string, tf.Tensor]> = [...namedVariables(gan)];
   const optimizers = { d: [] as string[], g: [] as string[] };
   for (const part of ["d", "g"] as const) {
-    const weights = await (part === "d" ? gan.optD : gan.optG).getWeights();
+    const optimizer = part === "d" ? gan.optD : gan.optG;
+    const weights = await optimizer.getWeights();
     for (const w of weights) {
       const name = `opt.${part}/${renameSlot(w.name, names)}`;
       optimizers[part].push(name);
       entries.push([name, w.tensor]);
+    }
+    for (const [key, t] of Object.entries(adamPowers(optimizer))) {
+      entries.push([`adam.${part}/${key}`, t]);
     }
   }
   const tensors: TensorEntry[] = [];
@@ -227,9 +231,24 @@ export async function restoreGan(
       const tfName = byStable.get(slot.slice(0, cut));
       return { name: tfName ? `${tfName}${slot.slice(cut)}` : slot, tensor: ck.tensors.get(name)! };
     });
-    if (weights.length > 0) await (part === "d" ? gan.optD : gan.optG).setWeights(weights);
+    const optimizer = part === "d" ? gan.optD : gan.optG;
+    if (weights.length > 0) await optimizer.setWeights(weights);
+    for (const [key, v] of Object.entries(adamPowers(optimizer))) {
+      const saved = ck.tensors.get(`adam.${part}/${key}`);
+      if (saved) v.assign(saved);
+    }
   }
   return gan;
+}
+
+/**
+ * Adam's running β₁ᵗ and β₂ᵗ. tfjs's setWeights recomputes them as pow(β, t + 1), which
+ * differs in the last bits from the product it accumulated; saving the exact values
+ * keeps a resumed run bit-for-bit on the uninterrupted one.
+ */
+function adamPowers(optimizer: tf.Optimizer): Record<string, tf.Variable> {
+  const o = optimizer as unknown as { accBeta1?: tf.Variable; accBeta2?: tf.Variable };
+  return o.accBeta1 && o.accBeta2 ? { accBeta1: o.accBeta1, accBeta2: o.accBeta2 } : {};
 }
 
 export const disposeCheckpoint = (ck: Checkpoint) => tf.dispose([...ck.tensors.values()]);
