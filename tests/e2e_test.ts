@@ -201,7 +201,18 @@ Deno.test({
   fn: async () => {
     const data = await syntheticFixture(16, 2);
     const work = await Deno.makeTempDir({ prefix: "petal-pkl-" });
-    ok(await runTask("train.ts", ["--data", data, "--out", `${work}/run`, "--steps", "1", "--batch", "8"]));
+    ok(
+      await runTask("train.ts", [
+        "--data",
+        data,
+        "--out",
+        `${work}/run`,
+        "--steps",
+        "1",
+        "--batch",
+        "8",
+      ]),
+    );
     const out = ok(
       await runTask("infer.ts", [
         "--checkpoint",
