@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { assert, type assertEquals, assertMatch, assertRejects } from "./assert.ts";
+import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
 import { useBackend } from "../pipeline/backend.ts";
 import { train, type TrainOptions } from "../pipeline/train.ts";
 import {
