@@ -6,6 +6,9 @@
 import { scoreSanity } from "../pipeline/sanity.ts";
 import { DEFAULT_DATA, main, parse, selectBackend } from "./cli.ts";
 
+/** Four decimals, without the "-0.0000" that rounding of a zero distance gives. */
+const fixed = (x: number) => (Math.abs(x) < 5e-5 ? 0 : x).toFixed(4);
+
 await main(async () => {
   const { values } = parse("score-check", {
     evaluator: { type: "string", default: "runs/evaluator" },
@@ -18,7 +21,7 @@ await main(async () => {
   console.log("|---|---|---|---|---|---|---|");
   for (const r of rows) {
     console.log(
-      `| ${r.name} | ${r.images} | ${r.meanScore.toFixed(4)} | ${r.meanCosine.toFixed(4)} | ` +
+      `| ${r.name} | ${r.images} | ${r.meanScore.toFixed(4)} | ${fixed(r.meanCosine)} | ` +
         `${r.inceptionScore.toFixed(2)} | ${r.fid?.toFixed(2) ?? "-"} | ${
           (100 * r.rPrecision).toFixed(1)
         }% |`,
