@@ -87,6 +87,15 @@ export const AUTO_ORDER = ["tensorflow", "native", "wasm", "cpu"] as const;
  * Throws a PetalFailure naming the backend and why it did not load.
  */
 export async function useBackend(choice: BackendChoice = "auto"): Promise<string> {
+  const name = await pickBackend(choice);
+  // tfjs's cpu kernels (which cpu and native build on) greet the first tensor with advice
+  // to install tfjs-node; petal already chose, so keep the tasks' output to the point.
+  const active = tf.backend() as { firstUse?: boolean };
+  if ("firstUse" in active) active.firstUse = false;
+  return name;
+}
+
+async function pickBackend(choice: BackendChoice): Promise<string> {
   const env = Deno.env.get("PETAL_BACKEND");
   const effective = choice === "auto" && env && isBackendChoice(env) ? env : choice;
   if (effective !== "auto") {
