@@ -38,6 +38,8 @@ export interface EvaluatorManifest {
   /** Class number (folder `class_CCCCC`) of each logit. */
   readonly classes: readonly number[];
   readonly layers: ClassifierLayers;
+  /** Input average-pooling factor; absent in evaluators saved before it existed (then 2). */
+  readonly inputPool?: number;
   readonly heldOutIds: readonly number[];
   readonly heldOutAccuracy: number;
   readonly trainAccuracy: number;
@@ -80,10 +82,15 @@ export function stratifiedSplit(labels: ReadonlyMap<number, number>, fraction: n
  * The evaluator's logits and features for a batch: the mean over the image and its
  * mirror image (flowers have no handedness; it steadies the logits the score compares).
  */
-export function evaluate(params: Params, x: tf.Tensor4D, layers = CLASSIFIER_LAYERS) {
+export function evaluate(
+  params: Params,
+  x: tf.Tensor4D,
+  layers = CLASSIFIER_LAYERS,
+  inputPool = 1,
+) {
   return tf.tidy(() => {
-    const a = classify(params, x, newContext(false), 0, layers);
-    const b = classify(params, tf.reverse(x, 2), newContext(false), 0, layers);
+    const a = classify(params, x, newContext(false), 0, layers, inputPool);
+    const b = classify(params, tf.reverse(x, 2), newContext(false), 0, layers, inputPool);
     return {
       logits: tf.div(tf.add(a.logits, b.logits), 2) as tf.Tensor2D,
       features: tf.div(tf.add(a.features, b.features), 2) as tf.Tensor2D,
@@ -194,6 +201,7 @@ export async function trainEvaluator(opts: EvaluatorTrainOptions): Promise<Evalu
     version: EVALUATOR_FORMAT,
     classes,
     layers: CLASSIFIER_LAYERS,
+    inputPool: 1,
     heldOutIds: testIdx.map((i) => records[i].imageId),
     heldOutAccuracy: await accuracy(params, testX, testY, testIdx.length),
     trainAccuracy: await accuracy(
@@ -288,7 +296,7 @@ export async function logitsOf(ev: Evaluator, images: Float32Array, count: numbe
         IMAGE_SIZE,
         3,
       ]);
-      const out = evaluate(ev.params, x, ev.manifest.layers);
+      const out = evaluate(ev.params, x, ev.manifest.layers, ev.manifest.inputPool ?? 2);
       return [out.logits, out.features];
     });
     const [ld, fd] = [await l.data() as Float32Array, await f.data() as Float32Array];

@@ -1,11 +1,12 @@
 /**
  * The evaluator's image classifier: a small from-scratch CNN over 64×64 images that
  * gives class logits (the task scores with logits and softmax) and a feature vector (for
- * FID). The input is averaged down to 32×32 first: flowers are told apart by colour and
- * shape, and it makes an epoch four times cheaper.
+ * FID). The first conv has stride 2, so everything after it runs at 32×32 and below
+ * (an epoch costs a quarter of a full-resolution net) while it still sees every pixel.
  *
- * 32² ×3 → conv3 24 → conv3/2 48 → conv3 48 → conv3/2 96 → conv3/2 192 → mean → dense K
- * (each conv: batch norm + ReLU).
+ * 64² ×3 → conv5/2 24 → conv3/2 48 → conv3 48 → conv3/2 96 → conv3/2 192 → mean → dense K
+ * (each conv: batch norm + ReLU). Evaluators saved before this layout averaged the input
+ * down to 32×32 instead (`inputPool` 2).
  *
  * @example
  * ```ts
@@ -32,7 +33,7 @@ import {
 export type ClassifierLayers = ReadonlyArray<readonly [number, number, number]>;
 
 export const CLASSIFIER_LAYERS: ClassifierLayers = [
-  [3, 1, 24],
+  [5, 2, 24],
   [3, 2, 48],
   [3, 1, 48],
   [3, 2, 96],
@@ -68,8 +69,9 @@ export function classify(
   ctx: Context,
   dropout = 0,
   layers: ClassifierLayers = CLASSIFIER_LAYERS,
+  inputPool = 1,
 ) {
-  let h = tf.avgPool(images, 2, 2, "valid") as tf.Tensor4D;
+  let h = inputPool > 1 ? tf.avgPool(images, inputPool, inputPool, "valid") as tf.Tensor4D : images;
   for (const [i, [, stride]] of layers.entries()) {
     h = tf.relu(
       batchNorm(conv2d(h, p[`conv${i}.w`] as tf.Tensor4D, stride), p, `bn${i}`, ctx),
