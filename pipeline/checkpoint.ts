@@ -11,7 +11,7 @@
  * @example
  * ```ts
  * import { readCheckpoint, writeCheckpoint } from "./checkpoint.ts";
- * // await writeCheckpoint("runs/a", gan, { step, epoch, rngState, vocabulary });
+ * // await writeCheckpoint("runs/a", gan, { step, epoch, imagesSeen, seconds }, vocabulary);
  * // const ck = await readCheckpoint("runs/a"); // header + named tensors
  * ```
  */
@@ -30,7 +30,6 @@ export interface Progress {
   readonly epoch: number;
   /** Images seen, for img/s across resumes. */
   readonly imagesSeen: number;
-  readonly rngState: number;
   /** Wall seconds trained so far, across resumes. */
   readonly seconds: number;
 }
@@ -60,6 +59,11 @@ export interface Checkpoint {
   readonly header: CheckpointHeader;
   readonly tensors: ReadonlyMap<string, tf.Tensor>;
 }
+
+/*
+ * There is no separate RNG state: every draw comes from a stream seeded by (config seed,
+ * epoch, step), so `progress.step` and `train.seed` are the whole of it.
+ */
 
 /** `DIR` or `DIR/checkpoint.petal` → the file. */
 export const checkpointPath = (dirOrFile: string) =>

@@ -288,7 +288,7 @@ async function runTraining(opts: TrainOptions): Promise<TrainResult> {
     );
   } else {
     gan = createGan(model, trainCfg, trainCfg.seed);
-    progress = { step: 0, epoch: 0, imagesSeen: 0, rngState: trainCfg.seed, seconds: 0 };
+    progress = { step: 0, epoch: 0, imagesSeen: 0, seconds: 0 };
     if (opts.pretrainSteps) {
       const losses = await pretrainTextEncoder(gan, prep.images, prep.bank, prep.vocab.padId, {
         steps: opts.pretrainSteps,
