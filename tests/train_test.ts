@@ -182,3 +182,22 @@ Deno.test({
     disposeCheckpoint(ck);
   },
 });
+
+Deno.test("contrastive pre-training of the text encoder lowers its loss", async () => {
+  const data = await syntheticFixture(32, 2);
+  const out = await Deno.makeTempDir();
+  const lines: string[] = [];
+  const r = await train({
+    data,
+    out,
+    ...tiny,
+    maxSteps: 1,
+    pretrainSteps: 12,
+    log: (l) => lines.push(l),
+  })();
+  assert(r._tag === "Right", r._tag === "Left" ? r.left.message : "");
+  const line = lines.find((l) => l.startsWith("text encoder pre-trained"));
+  assert(line, lines.join("\n"));
+  const [first, last] = line.match(/loss ([\d.]+) → ([\d.]+)/)!.slice(1).map(Number);
+  assert(last < first, line);
+});
