@@ -4,17 +4,19 @@
  */
 import { loadReedFolder, summarize } from "../pipeline/data.ts";
 import { buildVocabulary, words } from "../stages/tokenize.ts";
-import { main, orFail, parse } from "./cli.ts";
+import { main, orFail, parse, selectBackend } from "./cli.ts";
 import { petalError, PetalFailure } from "../pipeline/errors.ts";
 
 await main(async () => {
-  const { positionals } = parse("data", {});
+  const { values, positionals } = parse("data", { backend: { type: "string", default: "auto" } });
   const folder = positionals[0];
   if (!folder) {
     throw new PetalFailure(
       petalError("BadArgument", "deno task data", "no folder given", "deno task data <folder>"),
     );
   }
+  // No tensors here; the flag is accepted (and reported) like on every other task.
+  await selectBackend(values.backend);
   const data = await orFail(loadReedFolder(folder));
   const vocab = buildVocabulary(data.records.flatMap((r) => r.captions));
   const s = summarize(data.records, data.classCount, vocab.size, (c) => words(c).length);
