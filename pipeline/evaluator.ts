@@ -38,7 +38,7 @@ export interface EvaluatorManifest {
   /** Class number (folder `class_CCCCC`) of each logit. */
   readonly classes: readonly number[];
   readonly layers: ClassifierLayers;
-  /** Input average-pooling factor; absent in evaluators saved before it existed (then 2). */
+  /** Input average-pooling factor (absent in older evaluators: 2, as now). */
   readonly inputPool?: number;
   readonly heldOutIds: readonly number[];
   readonly heldOutAccuracy: number;
@@ -201,7 +201,7 @@ export async function trainEvaluator(opts: EvaluatorTrainOptions): Promise<Evalu
     version: EVALUATOR_FORMAT,
     classes,
     layers: CLASSIFIER_LAYERS,
-    inputPool: 1,
+    inputPool: 2,
     heldOutIds: testIdx.map((i) => records[i].imageId),
     heldOutAccuracy: await accuracy(params, testX, testY, testIdx.length),
     trainAccuracy: await accuracy(

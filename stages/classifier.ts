@@ -1,12 +1,12 @@
 /**
  * The evaluator's image classifier: a small from-scratch CNN over 64×64 images that
  * gives class logits (the task scores with logits and softmax) and a feature vector (for
- * FID). The first conv has stride 2, so everything after it runs at 32×32 and below
- * (an epoch costs a quarter of a full-resolution net) while it still sees every pixel.
+ * FID). The input is averaged down to 32×32 first (`inputPool` 2): an epoch costs a
+ * quarter of a full-resolution net, and a stride-2 first conv over the full image instead
+ * measured worse (51.4% vs 56.1% held-out on Oxford-102).
  *
- * 64² ×3 → conv5/2 24 → conv3/2 48 → conv3 48 → conv3/2 96 → conv3/2 192 → mean → dense K
- * (each conv: batch norm + ReLU). Evaluators saved before this layout averaged the input
- * down to 32×32 instead (`inputPool` 2).
+ * 32² ×3 → conv3 24 → conv3/2 48 → conv3 48 → conv3/2 96 → conv3/2 192 → mean → dense K
+ * (each conv: batch norm + ReLU).
  *
  * @example
  * ```ts
@@ -33,7 +33,7 @@ import {
 export type ClassifierLayers = ReadonlyArray<readonly [number, number, number]>;
 
 export const CLASSIFIER_LAYERS: ClassifierLayers = [
-  [5, 2, 24],
+  [3, 1, 24],
   [3, 2, 48],
   [3, 1, 48],
   [3, 2, 96],
@@ -69,7 +69,7 @@ export function classify(
   ctx: Context,
   dropout = 0,
   layers: ClassifierLayers = CLASSIFIER_LAYERS,
-  inputPool = 1,
+  inputPool = 2,
 ) {
   let h = inputPool > 1 ? tf.avgPool(images, inputPool, inputPool, "valid") as tf.Tensor4D : images;
   for (const [i, [, stride]] of layers.entries()) {
