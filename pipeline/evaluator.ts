@@ -86,7 +86,7 @@ export function evaluate(
   params: Params,
   x: tf.Tensor4D,
   layers = CLASSIFIER_LAYERS,
-  inputPool = 1,
+  inputPool = 2,
 ) {
   return tf.tidy(() => {
     const a = classify(params, x, newContext(false), 0, layers, inputPool);
