@@ -65,8 +65,7 @@ export async function loadGenerator(checkpoint: string): Promise<Generator> {
 export const disposeGenerator = (g: Generator) => disposeGan(g.gan);
 
 /**
- * RGB bytes of one image per caption. Row i uses noise row i of `noise` (zDim each);
- * text embeddings may be mixed: `mix` gives each row as weights over two captions.
+ * RGB bytes of one image per caption. Row i uses noise row i of `noise` (zDim each).
  */
 export async function generateImages(
   gen: Generator,
