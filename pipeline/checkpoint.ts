@@ -190,6 +190,36 @@ export async function readCheckpoint(dirOrFile: string): Promise<Checkpoint> {
   return { header, tensors };
 }
 
+/**
+ * The JSON header alone, without reading the tensors (a `reed` checkpoint is hundreds of
+ * MB and the training page polls every few seconds). Undefined when there is no
+ * readable checkpoint (yet).
+ */
+export async function readCheckpointHeader(path: string): Promise<CheckpointHeader | undefined> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path);
+  } catch {
+    return undefined;
+  }
+  try {
+    const head = new Uint8Array(12);
+    if ((await file.read(head)) !== 12) return undefined;
+    if (new TextDecoder().decode(head.subarray(0, 8)) !== MAGIC) return undefined;
+    const bytes = new Uint8Array(new DataView(head.buffer).getUint32(8, true));
+    for (let got = 0; got < bytes.length;) {
+      const n = await file.read(bytes.subarray(got));
+      if (n === null) return undefined;
+      got += n;
+    }
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return undefined;
+  } finally {
+    file.close();
+  }
+}
+
 const describeModel = (m: ModelConfig) =>
   `${m.size} (G ${m.gChannels.join("-")}, D ${
     m.dChannels.join("-")

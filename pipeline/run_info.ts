@@ -14,7 +14,12 @@
  * ```
  */
 import { type LossRow, parseLossCsv } from "./plots.ts";
-import { CHECKPOINT_FILE, type CheckpointHeader, type Progress } from "./checkpoint.ts";
+import {
+  CHECKPOINT_FILE,
+  type CheckpointHeader,
+  type Progress,
+  readCheckpointHeader,
+} from "./checkpoint.ts";
 
 /**
  * Run and file names the server accepts: one path segment, no leading dot. Anything else
@@ -72,39 +77,6 @@ export async function listRuns(root: string): Promise<RunListing[]> {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   }
   return out.sort((a, b) => b.updated - a.updated || a.name.localeCompare(b.name));
-}
-
-/**
- * The checkpoint's JSON header without reading its tensors (a `large` checkpoint is
- * hundreds of MB; the training page polls every few seconds). Layout as in
- * checkpoint.ts: "PETALCK1" | u32 LE header length | header JSON | tensor bytes.
- * Undefined when there is no readable checkpoint (yet).
- */
-export async function readCheckpointHeader(path: string): Promise<CheckpointHeader | undefined> {
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(path);
-  } catch {
-    return undefined;
-  }
-  try {
-    const head = new Uint8Array(12);
-    if ((await file.read(head)) !== 12) return undefined;
-    if (new TextDecoder().decode(head.subarray(0, 8)) !== "PETALCK1") return undefined;
-    const length = new DataView(head.buffer).getUint32(8, true);
-    const bytes = new Uint8Array(length);
-    let got = 0;
-    while (got < length) {
-      const n = await file.read(bytes.subarray(got));
-      if (n === null) return undefined;
-      got += n;
-    }
-    return JSON.parse(new TextDecoder().decode(bytes));
-  } catch {
-    return undefined;
-  } finally {
-    file.close();
-  }
 }
 
 /**

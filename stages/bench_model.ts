@@ -4,9 +4,10 @@
  * training mode) and G inference. `deno task bench` times it on every backend against
  * the PyTorch peer, so it is plain tfjs ops and nothing petal-specific.
  *
- * On backends without Conv2DBackpropFilter (wasm), and on cpu where that kernel is
- * pathologically slow, the filter gradient goes through conv2d inside tf.customGrad
- * (../shared/notes/tfjs-on-deno.md).
+ * Its convolutions are stages/layers.ts's: on backends without Conv2DBackpropFilter
+ * (wasm), and on cpu where that kernel is pathologically slow, their gradients go through
+ * conv2d inside tf.customGrad (../shared/notes/tfjs-on-deno.md); on native and tensorflow
+ * they are the plain tfjs ops.
  *
  * @example
  * ```ts
@@ -18,6 +19,7 @@
  * ```
  */
 import * as tf from "@tensorflow/tfjs";
+import { conv2d, conv2dTranspose } from "./layers.ts";
 
 const ZD = 100, ED = 1024, TD = 128, K = 4;
 const G_CH = [512, 256, 128, 64];
@@ -34,87 +36,11 @@ export interface BenchModel {
 
 type Vars = Record<string, tf.Variable>;
 type T4 = tf.Tensor4D;
-type SaveFn = (tensors: tf.Tensor[]) => void;
-
-const routeFilterGrad = () =>
-  tf.getBackend() === "cpu" ||
-  tf.getKernel("Conv2DBackpropFilter", tf.getBackend()) === undefined;
-
-/**
- * dL/dW of conv2d(x, W, stride, 'same'|'valid') as a stride-1 conv2d of x^T with dy^T,
- * dilated by the stride: x [n,h,w,ci], dy [n,oh,ow,co] -> [k,k,ci,co].
- */
-function filterGrad(x: T4, dy: T4, k: number, stride: number, padTop: number): T4 {
-  return tf.tidy(() => {
-    const [, h, w] = x.shape, [, oh, ow] = dy.shape;
-    // The conv reads rows [-padTop, k + (oh-1)·stride - padTop): pad or crop x to that.
-    const needH = k + (oh - 1) * stride - padTop, needW = k + (ow - 1) * stride - padTop;
-    const xs = x.slice([0, 0, 0, 0], [-1, Math.min(h, needH), Math.min(w, needW), -1]);
-    const pad: [[0, 0], [number, number], [number, number], [0, 0]] = [
-      [0, 0],
-      [padTop, Math.max(0, needH - h)],
-      [padTop, Math.max(0, needW - w)],
-      [0, 0],
-    ];
-    const g = tf.conv2d(
-      xs.transpose([3, 1, 2, 0]) as T4,
-      dy.transpose([1, 2, 0, 3]) as T4,
-      1,
-      pad,
-      "NHWC",
-      [stride, stride],
-    );
-    return g.transpose([1, 2, 0, 3]) as T4;
-  });
-}
-
-const samePadTop = (inSize: number, outSize: number, stride: number) =>
-  Math.floor(Math.max((outSize - 1) * stride + K - inSize, 0) / 2);
-
-/** conv2d with the filter gradient routed through conv2d where needed. */
-function conv(x: T4, w: T4, stride: number, pad: "same" | "valid"): T4 {
-  if (!routeFilterGrad()) return tf.conv2d(x, w, stride, pad);
-  return tf.customGrad((xi, wi, save) => {
-    (save as SaveFn)([xi as T4, wi as T4]);
-    return {
-      value: tf.conv2d(xi as T4, wi as T4, stride, pad),
-      gradFunc: (dy, saved) => {
-        const [sx, sw] = saved as [T4, T4];
-        const k = sw.shape[0];
-        const top = pad === "same" ? samePadTop(sx.shape[1], (dy as T4).shape[1], stride) : 0;
-        return [
-          tf.conv2dTranspose(dy as T4, sw, sx.shape, stride, pad),
-          k === 1 && stride === 1
-            ? tf.matMul(sx.reshape([-1, sx.shape[3]]), (dy as T4).reshape([-1, sw.shape[3]]), true)
-              .reshape(sw.shape)
-            : filterGrad(sx, dy as T4, k, stride, top),
-        ];
-      },
-    };
-  })(x, w) as T4;
-}
+/** conv2d with its gradients routed through conv2d where wasm/cpu need it (layers.ts). */
+const conv = (x: T4, w: T4, stride: number, pad: "same" | "valid"): T4 => conv2d(x, w, stride, pad);
 
 /** Transposed conv k4 s2 'same' (PyTorch k4 s2 p1): [n,h,w,ci] -> [n,2h,2w,co]. */
-function convT(x: T4, w: T4): T4 {
-  const [n, h, wd] = x.shape;
-  const out: [number, number, number, number] = [n, 2 * h, 2 * wd, w.shape[2]];
-  if (!routeFilterGrad()) return tf.conv2dTranspose(x, w, out, 2, "same");
-  return tf.customGrad((xi, wi, save) => {
-    (save as SaveFn)([xi as T4, wi as T4]);
-    return {
-      value: tf.conv2dTranspose(xi as T4, wi as T4, out, 2, "same"),
-      gradFunc: (dy, saved) => {
-        const [sx, sw] = saved as [T4, T4];
-        // convT is the input-gradient of conv(·, W): dx = conv(dy, W), and dW is that
-        // conv's filter gradient with input dy and output-gradient x.
-        return [
-          tf.conv2d(dy as T4, sw, 2, "same"),
-          filterGrad(dy as T4, sx, K, 2, samePadTop(out[1], h, 2)),
-        ];
-      },
-    };
-  })(x, w) as T4;
-}
+const convT = (x: T4, w: T4): T4 => conv2dTranspose(x, w, 2);
 
 /** BatchNorm in training mode: batch statistics over N, H, W (rank-1 moments). */
 function bn(x: tf.Tensor, v: Vars, name: string): tf.Tensor {
