@@ -69,6 +69,16 @@ export async function selectBackend(value: string | undefined): Promise<string> 
   return name;
 }
 
+/**
+ * Prints, when the task ran on the native backend, which kernels fell back to tfjs's cpu
+ * code for more than 2% of the kernel time: a slow path never stays silent.
+ */
+export async function reportFallbacks(): Promise<void> {
+  const { nativeFallbackSummary } = await import("../pipeline/backends/native.ts");
+  const line = nativeFallbackSummary();
+  if (line) console.log(line);
+}
+
 /** A number flag, checked. */
 export function numberFlag(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;

@@ -12,6 +12,7 @@ import {
   numberFlag,
   orFail,
   parse,
+  reportFallbacks,
   selectBackend,
   SYNTHETIC_DIR,
 } from "./cli.ts";
@@ -63,4 +64,5 @@ await main(async () => {
     `wrote ${result.written} images to ${values.out} in ${result.seconds.toFixed(1)} s` +
       (result.written ? ` (${(result.written / result.seconds).toFixed(1)} img/s)` : ""),
   );
+  await reportFallbacks();
 });

@@ -14,6 +14,7 @@ import {
   numberFlag,
   orFail,
   parse,
+  reportFallbacks,
   selectBackend,
   SYNTHETIC_DIR,
 } from "./cli.ts";
@@ -156,5 +157,6 @@ if (import.meta.main) {
       `stopped by ${result.stoppedBy} at step ${result.progress.step} (epoch ${result.progress.epoch}), ` +
         `${result.imagesPerSecond.toFixed(2)} img/s; checkpoint ${result.checkpoint}`,
     );
+    await reportFallbacks();
   });
 }
