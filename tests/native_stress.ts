@@ -220,7 +220,11 @@ function fail(message: string): number {
 
 if ("WorkerGlobalScope" in globalThis) {
   // Loaded as a worker by runWorker (import.meta.main is true there too): one job, one reply.
-  self.onmessage = async (e: MessageEvent<Job>) => self.postMessage(await workerMain(e.data));
+  const scope = self as unknown as {
+    onmessage: (e: MessageEvent<Job>) => void;
+    postMessage: (d: Done) => void;
+  };
+  scope.onmessage = async (e) => scope.postMessage(await workerMain(e.data));
 } else if (import.meta.main) {
   Deno.exit(await main());
 }

@@ -63,6 +63,7 @@ function register(): Registered {
   const lib = loaded.lib;
   const ew = elementwiseOps(lib);
   const fast: Record<string, FastKernel> = { ...mathKernels(lib, ew), ...convKernels(lib, ew) };
+  const debug = ["1", "true"].includes(Deno.env.get("PETAL_NATIVE_DEBUG") ?? "");
 
   tf.registerBackend(NATIVE_BACKEND, () => {
     const backend = new MathBackendCPU();
@@ -75,24 +76,55 @@ function register(): Registered {
     if (tf.getKernel(k.kernelName, NATIVE_BACKEND)) continue;
     const body = fast[k.kernelName];
     let ranNative = false;
+    const fallback = debug && !VIEWS.has(k.kernelName)
+      ? explainFallback(k.kernelName, k.kernelFunc)
+      : k.kernelFunc;
     const kernelFunc: tf.KernelFunc = body
       ? (args) => {
         const r = body(args as unknown as KernelArgs);
         ranNative = r !== null;
-        if (r === null) return k.kernelFunc(args);
+        if (r === null) return fallback(args);
         recordFast(k.kernelName);
         return r;
       }
-      : k.kernelFunc;
+      : fallback;
     tf.registerKernel({
       ...k,
       backendName: NATIVE_BACKEND,
-      kernelFunc: timed(k.kernelName, kernelFunc, () => body !== undefined && ranNative),
+      kernelFunc: timed(
+        k.kernelName,
+        kernelFunc,
+        (args) => (body !== undefined && ranNative) || isView(k.kernelName, args),
+      ),
     });
   }
   nativeKernelNames = Object.keys(fast).filter((n) => tf.getKernel(n, "cpu"));
   installNativeGradients(lib);
   return { ok: true };
+}
+
+/** Kernels whose tfjs cpu version only relabels a shape: they share the input's data. */
+const VIEWS = new Set(["Identity", "Reshape", "ExpandDims", "Squeeze"]);
+
+/** True for a view: no data is touched, so no fast path is missing. */
+function isView(kernel: string, args: Parameters<tf.KernelFunc>[0]): boolean {
+  if (VIEWS.has(kernel)) return true;
+  return kernel === "Cast" && args.inputs.x?.dtype === args.attrs?.dtype;
+}
+
+/** PETAL_NATIVE_DEBUG=1: prints each new (kernel, input shapes) that runs on tfjs's cpu. */
+function explainFallback(name: string, fn: tf.KernelFunc): tf.KernelFunc {
+  const seen = new Set<string>();
+  return (args) => {
+    const shapes = Object.entries(args.inputs)
+      .map(([k, t]) => `${k}:${t?.dtype}[${t?.shape}]`).join(" ");
+    const key = `${name} ${shapes} ${JSON.stringify(args.attrs ?? {})}`;
+    if (!seen.has(key)) {
+      seen.add(key);
+      console.error(`native fallback: ${key}`);
+    }
+    return fn(args);
+  };
 }
 
 /**

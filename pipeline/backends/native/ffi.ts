@@ -98,6 +98,7 @@ const SYMBOLS = {
     result: "i32",
   },
   petal_tile: { parameters: ["buffer", "buffer", "i32", "buffer", "buffer"], result: "i32" },
+  petal_transpose: { parameters: ["buffer", "buffer", "i32", "buffer", "buffer"], result: "i32" },
   petal_segment_sum: {
     parameters: ["buffer", "buffer", "buffer", "i32", "i32", "i32"],
     result: "i32",

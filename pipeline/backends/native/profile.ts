@@ -3,9 +3,10 @@
  * are synchronous, so timing the kernelFunc call is the kernel's whole cost (two clock
  * reads, well under a microsecond, against kernels of tens of microseconds and more).
  *
- * Each call is booked as native (it ran in libpetal) or as a cpu fallback (tfjs's own
- * JavaScript kernel ran: the kernel has no native version, or its native version declined
- * the case). {@link fallbackReport} names the fallbacks that cost a noticeable share of the
+ * Each call is booked as native (it ran in libpetal, or a copy kernel of ours) or as a cpu
+ * fallback (tfjs's own JavaScript kernel ran: the kernel has no native version, or its
+ * native version declined the case). Views that only relabel a shape (Identity, Reshape,
+ * a Cast to the same dtype) touch no data and are not fallbacks. {@link fallbackReport} names the fallbacks that cost a noticeable share of the
  * time: `train`, `infer` and `bench` print it at the end, so a slow path never stays
  * silent. PETAL_PROFILE=1 also counts output elements per kernel (for the bench profile).
  *
@@ -33,7 +34,7 @@ export const profilingOn = (): boolean => {
 export function timed(
   name: string,
   fn: tf.KernelFunc,
-  ranNative: () => boolean,
+  ranNative: (args: Parameters<tf.KernelFunc>[0]) => boolean,
 ): tf.KernelFunc {
   const countElems = profilingOn();
   return (args) => {
@@ -44,7 +45,7 @@ export function timed(
     if (!e) stats.set(name, e = { calls: 0, ms: 0, native: 0, nativeMs: 0, elems: 0 });
     e.calls++;
     e.ms += ms;
-    if (ranNative()) {
+    if (ranNative(args)) {
       e.native++;
       e.nativeMs += ms;
     }
