@@ -252,7 +252,16 @@ export function parseTestCaptions(text: string, path: string): E.Either<PetalErr
       ));
     }
     seen.add(id);
-    out.push({ id, caption: row.caption ?? "" });
+    const caption = row.caption ?? "";
+    if (caption === "") {
+      return E.left(petalError(
+        "BadCsv",
+        path,
+        `row ${i + 2}: id ${id} has an empty caption`,
+        "write a caption for it, or remove the row",
+      ));
+    }
+    out.push({ id, caption });
   }
   return E.right(out);
 }
@@ -285,7 +294,7 @@ export interface DataSummary {
 }
 
 /** Counts for `deno task data`. Pure. */
-export function summarize(
+export function summarizeData(
   records: readonly CaptionedImage[],
   classCount: number,
   vocabularySize: number,

@@ -5,10 +5,12 @@
  * @example
  * ```ts
  * import { petalError, formatError } from "./errors.ts";
- * const e = petalError("MissingFolder", "data/", "pass --data pointing at an Oxford-102 folder");
- * console.error(formatError(e)); // "error: data/: missing folder — pass --data ..."
+ * const e = petalError("MissingFolder", "data/", "no such folder", "pass --data DIR");
+ * console.error(formatError(e)); // "error: data/: no such folder — pass --data DIR"
  * ```
  */
+import * as E from "fp-ts/Either";
+import * as TE from "fp-ts/TaskEither";
 
 export type PetalErrorKind =
   | "MissingFolder"
@@ -57,3 +59,38 @@ export class PetalFailure extends Error {
 /** Wraps an unknown thrown value as an Io error for `path`. */
 export const ioError = (path: string, fix: string) => (cause: unknown): PetalError =>
   petalError("Io", path, cause instanceof Error ? cause.message : String(cause), fix);
+
+/**
+ * The one bridge from a TaskEither to async code: the Right value, or the Left thrown as
+ * a {@link PetalFailure} (which `main` in tasks/cli.ts prints as one line).
+ *
+ * @example
+ * ```ts
+ * import * as TE from "fp-ts/TaskEither";
+ * import { unwrap } from "./errors.ts";
+ * const n = await unwrap(TE.right(3)); // 3
+ * ```
+ */
+export async function unwrap<T>(task: TE.TaskEither<PetalError, T>): Promise<T> {
+  const result = await task();
+  if (E.isLeft(result)) throw new PetalFailure(result.left);
+  return result.right;
+}
+
+/**
+ * The bridge the other way: async code → TaskEither. A {@link PetalFailure} it throws
+ * becomes its PetalError; anything else (a disk full, a tensor error) an Io error on
+ * `path`. Nothing is rethrown.
+ *
+ * @example
+ * ```ts
+ * import { attempt } from "./errors.ts";
+ * const size = attempt(async () => (await Deno.stat("runs")).size, "runs");
+ * ```
+ */
+export const attempt = <T>(
+  run: () => Promise<T>,
+  path: string,
+  fix = "see the message above",
+): TE.TaskEither<PetalError, T> =>
+  TE.tryCatch(run, (e) => (e instanceof PetalFailure ? e.error : ioError(path, fix)(e)));

@@ -13,7 +13,13 @@
  * ```
  */
 import type { Rng } from "../pipeline/rng.ts";
-import type { ImageStack } from "../pipeline/images.ts";
+
+/** Decoded images of one size, back to back: `count` × size × size × 3 RGB bytes. */
+export interface ImageStack {
+  readonly count: number;
+  readonly size: number;
+  readonly bytes: Uint8Array;
+}
 
 /**
  * Images `indices` of `stack`, each cropped to out×out at a random offset and flipped

@@ -90,7 +90,7 @@ Deno.test("interrupted-and-resumed training gives the same losses as one run", a
     ...extra,
   });
   const whole = await train(opts(`${base}/whole`, { maxSteps: 5 }))();
-  assert(whole._tag === "Right");
+  assert(whole._tag === "Right", JSON.stringify(whole));
   // Stop after 2 steps (mid-epoch: 3 steps per epoch), then resume to 5.
   const first = await train(opts(`${base}/split`, { maxSteps: 2 }))();
   assert(first._tag === "Right");
