@@ -13,7 +13,7 @@
 import { disposeEvaluator, loadEvaluator } from "./evaluator.ts";
 import { encodeJpeg } from "./images.ts";
 import { numberedImages, scoreFolder, type ScoreSummary } from "./score.ts";
-import * as TE from "fp-ts/TaskEither";
+import type * as TE from "fp-ts/TaskEither";
 import { attempt, type PetalError, unwrap } from "./errors.ts";
 import { Rng } from "./rng.ts";
 import { inferenceName } from "./infer.ts";
