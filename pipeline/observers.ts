@@ -82,6 +82,7 @@ export function lossLog(): TrainObserver {
   return {
     start: async (run) => {
       const path = `${run.out}/losses.csv`;
+      await Deno.mkdir(run.out, { recursive: true });
       const resumed = run.firstStep > 0;
       let text = "";
       if (resumed) {
@@ -111,6 +112,7 @@ export const lossPlot = (): TrainObserver => ({
 /** `OUT/budget.json`: total steps and deadline, for the training page's ETA (docs/serve.md). */
 export const budgetFile = (): TrainObserver => ({
   start: async (run, budget) => {
+    await Deno.mkdir(run.out, { recursive: true });
     const steps = stepBudget(run, budget);
     const seconds = (budget.minutes ?? Infinity) * 60;
     await writeFileAtomic(

@@ -256,8 +256,11 @@ export const prepareTraining = (opts: TrainOptions): TE.TaskEither<PetalError, T
     TE.chain(atLeastOneBatch(opts)),
   );
 
-/** Step 7: the checkpoint, with the seconds trained so far; returns its path. */
-async function checkpoint(run: TrainingRun): Promise<string> {
+/**
+ * Step 7: the run's checkpoint (`OUT/checkpoint.petal`), with the seconds trained so
+ * far; returns its path. A script's own loop calls it when it wants one.
+ */
+export async function checkpointRun(run: TrainingRun): Promise<string> {
   run.progress = { ...run.progress, seconds: run.secondsBefore + run.clock() };
   return await writeCheckpoint(run.out, run.gan, run.progress, vocabularyToJson(run.data.vocab));
 }
@@ -271,7 +274,7 @@ async function endOfEpoch(
   const epoch = run.progress.step / run.stepsPerEpoch;
   run.progress = { ...run.progress, epoch };
   await observers.epochEnd(epoch, run);
-  const path = await checkpoint(run);
+  const path = await checkpointRun(run);
   log(`epoch ${epoch}: checkpoint ${path}, samples ${sampleGridPath(run.out, epoch)}`);
   return path;
 }
@@ -301,7 +304,7 @@ async function loop(opts: TrainOptions, run: TrainingRun): Promise<TrainResult> 
     const { step } = run.progress;
     if (step % run.stepsPerEpoch !== 0 || step === run.firstStep) {
       await observers.stopped(run);
-      path = await checkpoint(run);
+      path = await checkpointRun(run);
     }
     const done = (step - run.firstStep) * run.batchSize;
     return {
