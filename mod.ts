@@ -137,8 +137,8 @@ export {
   parseTestCaptions,
   type ReedDataset,
   type TestCaption,
-} from "./pipeline/data.ts";
-export { loadCaptions, loadDictionary, loadTaskVocabulary } from "./pipeline/task_files.ts";
+} from "./pipeline/io/data.ts";
+export { loadCaptions, loadDictionary, loadTaskVocabulary } from "./pipeline/io/task_files.ts";
 export {
   checkImagesDecode,
   decodeImage,
@@ -147,18 +147,18 @@ export {
   loadImageStack,
   toBytes,
   toUnitRange,
-} from "./pipeline/images.ts";
+} from "./pipeline/io/images.ts";
 export {
   type Checkpoint,
   checkpointPath,
   disposeCheckpoint,
   type Progress,
   readCheckpoint,
-} from "./pipeline/checkpoint.ts";
-export { ensureSyntheticData } from "./pipeline/synthetic.ts";
-export { type GridRow, renderGrid } from "./pipeline/grid.ts";
+} from "./pipeline/io/checkpoint.ts";
+export { ensureSyntheticData } from "./pipeline/io/synthetic.ts";
+export { type GridRow, renderGrid } from "./pipeline/io/grid.ts";
 /** Readers of the task's native files (.npy, pickled pandas DataFrame). */
-export * as formats from "./pipeline/formats/mod.ts";
+export * as formats from "./pipeline/io/formats/mod.ts";
 
 /**
  * The stages: text → ids, augmentation, the models, losses, one training step, scores,
@@ -229,7 +229,7 @@ export {
   scoreCsv,
   taskScores,
 } from "./stages/score.ts";
-export { Rng } from "./pipeline/rng.ts";
+export { Rng } from "./stages/rng.ts";
 
 /**
  * Errors and backends: one error type from edge to task, and the compute backend.
@@ -250,5 +250,5 @@ export {
   type PetalErrorKind,
   PetalFailure,
   unwrap,
-} from "./pipeline/errors.ts";
-export { BACKEND_CHOICES, type BackendChoice, useBackend } from "./pipeline/backend.ts";
+} from "./pipeline/io/errors.ts";
+export { BACKEND_CHOICES, type BackendChoice, useBackend } from "./pipeline/backends/backend.ts";

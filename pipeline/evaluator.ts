@@ -16,10 +16,10 @@
 import * as tf from "@tensorflow/tfjs";
 import * as TE from "fp-ts/TaskEither";
 import { pipe } from "fp-ts/function";
-import { labelsForEvaluator, loadReedFolder } from "./data.ts";
-import { loadImageStack, writeFileAtomic } from "./images.ts";
-import { attempt, type PetalError, petalError, PetalFailure } from "./errors.ts";
-import { Rng } from "./rng.ts";
+import { labelsForEvaluator, loadReedFolder } from "./io/data.ts";
+import { loadImageStack, writeFileAtomic } from "./io/images.ts";
+import { attempt, type PetalError, petalError, PetalFailure } from "./io/errors.ts";
+import { Rng } from "../stages/rng.ts";
 import { cropAndFlip, type ImageStack } from "../stages/augment.ts";
 import {
   CLASSIFIER_LAYERS,

@@ -13,13 +13,13 @@
 import * as tf from "@tensorflow/tfjs";
 import * as TE from "fp-ts/TaskEither";
 import { pipe } from "fp-ts/function";
-import { encodeJpeg, toBytes, writeFileAtomic } from "./images.ts";
-import { attempt, type PetalError } from "./errors.ts";
-import { disposeCheckpoint, readCheckpoint, restoreGan } from "./checkpoint.ts";
-import { Rng } from "./rng.ts";
-import { renderGrid } from "./grid.ts";
-import { loadCaptions } from "./task_files.ts";
-import type { TestCaption } from "./data.ts";
+import { encodeJpeg, toBytes, writeFileAtomic } from "./io/images.ts";
+import { attempt, type PetalError } from "./io/errors.ts";
+import { disposeCheckpoint, readCheckpoint, restoreGan } from "./io/checkpoint.ts";
+import { Rng } from "../stages/rng.ts";
+import { renderGrid } from "./io/grid.ts";
+import { loadCaptions } from "./io/task_files.ts";
+import type { TestCaption } from "./io/data.ts";
 import { tokenizeAll, type Vocabulary, vocabularyFromJson } from "../stages/tokenize.ts";
 import { disposeGan, embedCaptions, type Gan, sample } from "../stages/train_step.ts";
 

@@ -17,9 +17,9 @@
  * ```
  * @module
  */
-export * from "./errors.ts";
-export * from "./backend.ts";
-export * from "./rng.ts";
+export * from "./io/errors.ts";
+export * from "./backends/backend.ts";
+export * from "../stages/rng.ts";
 // labelsForEvaluator stays out: only pipeline/evaluator.ts may read class labels.
 export {
   type CaptionedImage,
@@ -32,12 +32,12 @@ export {
   type ReedDataset,
   summarizeData,
   type TestCaption,
-} from "./data.ts";
-export * from "./images.ts";
-export * from "./grid.ts";
-export * from "./synthetic.ts";
-export * from "./checkpoint.ts";
-export * from "./task_files.ts";
+} from "./io/data.ts";
+export * from "./io/images.ts";
+export * from "./io/grid.ts";
+export * from "./io/synthetic.ts";
+export * from "./io/checkpoint.ts";
+export * from "./io/task_files.ts";
 export * from "./steps.ts";
 export * from "./observers.ts";
 export * from "./train.ts";

@@ -12,10 +12,10 @@
  * ```
  */
 import * as tf from "@tensorflow/tfjs";
-import { toBytes, writeFileAtomic } from "./images.ts";
-import { Rng } from "./rng.ts";
-import { renderGrid } from "./grid.ts";
-import { writeLossPlot } from "./plots.ts";
+import { toBytes, writeFileAtomic } from "./io/images.ts";
+import { Rng } from "../stages/rng.ts";
+import { renderGrid } from "./io/grid.ts";
+import { writeLossPlot } from "./io/plots.ts";
 import { type Budget, stepBudget, type StepReport, type TrainingRun } from "./steps.ts";
 import { tokenizeAll, type Vocabulary } from "../stages/tokenize.ts";
 import { embedCaptions, type Gan, sample } from "../stages/train_step.ts";

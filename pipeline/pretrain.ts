@@ -10,7 +10,7 @@
  * ```
  */
 import * as tf from "@tensorflow/tfjs";
-import { Rng } from "./rng.ts";
+import { Rng } from "../stages/rng.ts";
 import {
   type CaptionBank,
   cropAndFlip,

@@ -11,11 +11,11 @@
  * ```
  */
 import { disposeEvaluator, loadEvaluator } from "./evaluator.ts";
-import { encodeJpeg } from "./images.ts";
+import { encodeJpeg } from "./io/images.ts";
 import { numberedImages, scoreFolder, type ScoreSummary } from "./score.ts";
 import type * as TE from "fp-ts/TaskEither";
-import { attempt, type PetalError, unwrap } from "./errors.ts";
-import { Rng } from "./rng.ts";
+import { attempt, type PetalError, unwrap } from "./io/errors.ts";
+import { Rng } from "../stages/rng.ts";
 import { inferenceName } from "./infer.ts";
 
 export interface SanityOptions {

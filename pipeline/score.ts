@@ -14,11 +14,11 @@
  * ```
  */
 import * as TE from "fp-ts/TaskEither";
-import { attempt, type PetalError, petalError, PetalFailure, unwrap } from "./errors.ts";
-import { decodeImage, toUnitRange, writeFileAtomic } from "./images.ts";
+import { attempt, type PetalError, petalError, PetalFailure, unwrap } from "./io/errors.ts";
+import { decodeImage, toUnitRange, writeFileAtomic } from "./io/images.ts";
 import { disposeEvaluator, type Evaluator, loadEvaluator, logitsOf } from "./evaluator.ts";
-import { Rng } from "./rng.ts";
-import { loadCaptions } from "./task_files.ts";
+import { Rng } from "../stages/rng.ts";
+import { loadCaptions } from "./io/task_files.ts";
 import { frechetDistance, rPrecision, scoreCsv, taskScores } from "../stages/score.ts";
 
 const IMAGE_SIZE = 64;

@@ -9,7 +9,7 @@
  *
  * @example
  * ```ts
- * import { unwrap } from "./errors.ts";
+ * import { unwrap } from "./io/errors.ts";
  * import { prepareTraining } from "./train.ts";
  * import { disposeRun, trainSteps } from "./steps.ts";
  * const run = await unwrap(prepareTraining({ data: ".cache/synthetic", out: "runs/mine" }));
@@ -18,9 +18,9 @@
  * ```
  */
 import * as tf from "@tensorflow/tfjs";
-import { petalError, PetalFailure } from "./errors.ts";
-import type { Progress } from "./checkpoint.ts";
-import { Rng } from "./rng.ts";
+import { petalError, PetalFailure } from "./io/errors.ts";
+import type { Progress } from "./io/checkpoint.ts";
+import { Rng } from "../stages/rng.ts";
 import type { Vocabulary } from "../stages/tokenize.ts";
 import {
   type CaptionBank,

@@ -18,11 +18,11 @@
  */
 import * as TE from "fp-ts/TaskEither";
 import { pipe } from "fp-ts/function";
-import { loadReedFolder } from "./data.ts";
-import { loadImageStack } from "./images.ts";
-import { attempt, type PetalError, petalError } from "./errors.ts";
+import { loadReedFolder } from "./io/data.ts";
+import { loadImageStack } from "./io/images.ts";
+import { attempt, type PetalError, petalError } from "./io/errors.ts";
 import { pretrainTextEncoder } from "./pretrain.ts";
-import { loadTaskVocabulary } from "./task_files.ts";
+import { loadTaskVocabulary } from "./io/task_files.ts";
 import {
   type Checkpoint,
   checkpointPath,
@@ -31,7 +31,7 @@ import {
   readCheckpoint,
   restoreGan,
   writeCheckpoint,
-} from "./checkpoint.ts";
+} from "./io/checkpoint.ts";
 import type { Generator } from "./infer.ts";
 import {
   budgetFile,

@@ -6,13 +6,13 @@
  *
  * @example
  * ```ts
- * import { Rng } from "../pipeline/rng.ts";
+ * import { Rng } from "./rng.ts";
  * import { cropAndFlip } from "./augment.ts";
  * const stack = { count: 1, size: 72, bytes: new Uint8Array(72 * 72 * 3) };
  * const x = cropAndFlip(stack, [0], 64, new Rng(1)); // Float32Array of 64·64·3
  * ```
  */
-import type { Rng } from "../pipeline/rng.ts";
+import type { Rng } from "./rng.ts";
 
 /** Decoded images of one size, back to back: `count` × size × size × 3 RGB bytes. */
 export interface ImageStack {

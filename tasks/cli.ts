@@ -11,8 +11,8 @@
  * ```
  */
 import * as E from "fp-ts/Either";
-import { formatError, type PetalError, petalError, PetalFailure } from "../pipeline/errors.ts";
-import { BACKEND_CHOICES, type BackendChoice, useBackend } from "../pipeline/backend.ts";
+import { formatError, type PetalError, petalError, PetalFailure } from "../pipeline/io/errors.ts";
+import { BACKEND_CHOICES, type BackendChoice, useBackend } from "../pipeline/backends/backend.ts";
 import { type Flag, type FlagValues, helpText, parseFlags, type TaskSpec } from "./flags.ts";
 
 /** Runs a task body; a PetalFailure becomes `error: PATH: WHAT — FIX` and exit code 1. */

@@ -3,9 +3,9 @@
  * captions, classes, vocabulary size and a caption-length histogram — after checking that
  * every image decodes.
  */
-import { type DataSummary, loadReedFolder, summarizeData } from "../pipeline/data.ts";
-import { checkImagesDecode } from "../pipeline/images.ts";
-import { unwrap } from "../pipeline/errors.ts";
+import { type DataSummary, loadReedFolder, summarizeData } from "../pipeline/io/data.ts";
+import { checkImagesDecode } from "../pipeline/io/images.ts";
+import { unwrap } from "../pipeline/io/errors.ts";
 import { buildVocabulary, words } from "../stages/tokenize.ts";
 import { defineTask } from "./flags.ts";
 import { BACKEND_FLAG, runTask, selectBackend, usageError } from "./cli.ts";

@@ -4,8 +4,8 @@
  * are read) and reports its held-out accuracy.
  */
 import { trainEvaluator } from "../pipeline/evaluator.ts";
-import { unwrap } from "../pipeline/errors.ts";
-import { ensureSyntheticData } from "../pipeline/synthetic.ts";
+import { unwrap } from "../pipeline/io/errors.ts";
+import { ensureSyntheticData } from "../pipeline/io/synthetic.ts";
 import { defineTask } from "./flags.ts";
 import {
   BACKEND_FLAG,

@@ -21,7 +21,7 @@
  */
 import { parseArgs } from "node:util";
 import * as E from "fp-ts/Either";
-import { type PetalError, petalError } from "../pipeline/errors.ts";
+import { type PetalError, petalError } from "../pipeline/io/errors.ts";
 
 interface FlagBase {
   /** One help line (also the README table's "meaning" cell). */

@@ -16,7 +16,7 @@ import { SCORE } from "./score.ts";
 import { DATA } from "./data.ts";
 import { EVALUATOR } from "./evaluator.ts";
 import { SERVE } from "./serve.ts";
-import { BENCH } from "./bench.ts";
+import { BENCH } from "./bench/bench.ts";
 import { SCORE_CHECK } from "./score_check.ts";
 
 /** Every task's declaration, by task name. */

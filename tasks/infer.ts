@@ -4,7 +4,7 @@
  * `inference_{id:04d}.jpg`. FILE is an `id,caption` CSV or the task's testData.pkl.
  */
 import { infer } from "../pipeline/infer.ts";
-import { petalError, PetalFailure, unwrap } from "../pipeline/errors.ts";
+import { petalError, PetalFailure, unwrap } from "../pipeline/io/errors.ts";
 import { defineTask } from "./flags.ts";
 import {
   BACKEND_FLAG,

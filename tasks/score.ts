@@ -4,7 +4,7 @@
  * (`image_NNNNN.jpg` or `inference_NNNN.jpg`, matched by number) or a JSON of logits.
  */
 import { scoreFolder, type ScoreSummary } from "../pipeline/score.ts";
-import { petalError, PetalFailure, unwrap } from "../pipeline/errors.ts";
+import { petalError, PetalFailure, unwrap } from "../pipeline/io/errors.ts";
 import { defineTask } from "./flags.ts";
 import { BACKEND_FLAG, runTask, selectBackend, usageError } from "./cli.ts";
 

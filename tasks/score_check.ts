@@ -4,7 +4,7 @@
  * against noise — and prints the three mean scores (they must come in that order).
  */
 import { scoreSanity } from "../pipeline/sanity.ts";
-import { unwrap } from "../pipeline/errors.ts";
+import { unwrap } from "../pipeline/io/errors.ts";
 import { defineTask } from "./flags.ts";
 import { BACKEND_FLAG, DEFAULT_DATA, runTask, selectBackend } from "./cli.ts";
 

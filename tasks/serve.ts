@@ -3,8 +3,8 @@
  * a local web page for captions → images (any run folder under DIR with a
  * checkpoint.petal) and for watching training (losses.csv, samples/). See docs/serve.md.
  */
-import { petalError, PetalFailure } from "../pipeline/errors.ts";
-import { startServer } from "../pipeline/serve.ts";
+import { petalError, PetalFailure } from "../pipeline/io/errors.ts";
+import { startServer } from "../pipeline/serve/app.ts";
 import { defineTask } from "./flags.ts";
 import { BACKEND_FLAG, runTask, selectBackend } from "./cli.ts";
 

@@ -5,8 +5,8 @@
  */
 import { train, type TrainOptions } from "../pipeline/train.ts";
 import type { StepReport } from "../pipeline/steps.ts";
-import { ensureSyntheticData } from "../pipeline/synthetic.ts";
-import { unwrap } from "../pipeline/errors.ts";
+import { ensureSyntheticData } from "../pipeline/io/synthetic.ts";
+import { unwrap } from "../pipeline/io/errors.ts";
 import { LOSS_KINDS, SIZES } from "../stages/config.ts";
 import { defineTask, type FlagValues } from "./flags.ts";
 import {

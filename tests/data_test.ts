@@ -1,8 +1,8 @@
 import { assert, assertEquals, assertMatch } from "./assert.ts";
 import * as E from "fp-ts/Either";
-import { loadReedFolder, loadTestCaptions, parseTestCaptions } from "../pipeline/data.ts";
-import { decodeImage, loadImageStack, toBytes, toUnitRange } from "../pipeline/images.ts";
-import { formatError, type PetalError } from "../pipeline/errors.ts";
+import { loadReedFolder, loadTestCaptions, parseTestCaptions } from "../pipeline/io/data.ts";
+import { decodeImage, loadImageStack, toBytes, toUnitRange } from "../pipeline/io/images.ts";
+import { formatError, type PetalError } from "../pipeline/io/errors.ts";
 import { hasShared, runTask, SHARED, syntheticFixture } from "./fixtures.ts";
 
 const left = <T>(r: E.Either<PetalError, T>): PetalError => {

@@ -4,9 +4,9 @@
  * (captions CSV → images → score).
  */
 import { assert, assertEquals, assertMatch } from "./assert.ts";
-import { useBackend } from "../pipeline/backend.ts";
-import { unwrap } from "../pipeline/errors.ts";
-import { disposeCheckpoint, readCheckpoint } from "../pipeline/checkpoint.ts";
+import { useBackend } from "../pipeline/backends/backend.ts";
+import { unwrap } from "../pipeline/io/errors.ts";
+import { disposeCheckpoint, readCheckpoint } from "../pipeline/io/checkpoint.ts";
 import { trainEvaluator } from "../pipeline/evaluator.ts";
 import { syntheticFixture } from "./fixtures.ts";
 

@@ -1,5 +1,5 @@
 /** Small data sets made in code, so the suite needs no ../shared. */
-import { ensureSyntheticData } from "../pipeline/synthetic.ts";
+import { ensureSyntheticData } from "../pipeline/io/synthetic.ts";
 
 export const SHARED = new URL("../../shared/", import.meta.url).pathname;
 export const hasShared = (() => {

@@ -79,7 +79,7 @@ Deno.test("every task answers --help with its flags, exit 0", async () => {
     evaluator: "evaluator.ts",
     data: "data.ts",
     serve: "serve.ts",
-    bench: "bench.ts",
+    bench: "bench/bench.ts",
     "score-check": "score_check.ts",
   };
   assertEquals([...TASKS.keys()].sort(), Object.keys(scripts).sort());

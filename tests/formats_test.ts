@@ -7,17 +7,17 @@
 import { fromPairs, tokenize } from "../stages/tokenize.ts";
 import { assert, assertEquals } from "./assert.ts";
 import * as E from "fp-ts/Either";
-import type { PetalError } from "../pipeline/errors.ts";
-import { parseNpy } from "../pipeline/formats/npy.ts";
-import { isPyCall, parsePickle, type PyCall, type PyValue } from "../pipeline/formats/pickle.ts";
-import { readPandasDataFrame, toPlain } from "../pipeline/formats/pandas.ts";
+import type { PetalError } from "../pipeline/io/errors.ts";
+import { parseNpy } from "../pipeline/io/formats/npy.ts";
+import { isPyCall, parsePickle, type PyCall, type PyValue } from "../pipeline/io/formats/pickle.ts";
+import { readPandasDataFrame, toPlain } from "../pipeline/io/formats/pandas.ts";
 import {
   decodeTokenIds,
   loadTaskDictionary,
   PAD_ID,
   RARE_ID,
   readTestDataPkl,
-} from "../pipeline/formats/task.ts";
+} from "../pipeline/io/formats/task.ts";
 
 // ---------------------------------------------------------------------------------------------
 // helpers

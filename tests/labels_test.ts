@@ -4,7 +4,7 @@
  * them is labelsForEvaluator, and only the evaluator may call it.
  */
 import { assert, assertEquals } from "./assert.ts";
-import { loadReedFolder } from "../pipeline/data.ts";
+import { loadReedFolder } from "../pipeline/io/data.ts";
 import { syntheticFixture } from "./fixtures.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;

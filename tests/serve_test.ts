@@ -1,9 +1,9 @@
 import sharp from "sharp";
 import { Buffer } from "node:buffer";
 import { assert, assertEquals, assertMatch } from "./assert.ts";
-import { createApp, parseGenerateRequest, parseInterpolateRequest } from "../pipeline/serve.ts";
-import { estimateEta, isSafeName, summarizeRun } from "../pipeline/run_info.ts";
-import type { LossRow } from "../pipeline/plots.ts";
+import { createApp, parseGenerateRequest, parseInterpolateRequest } from "../pipeline/serve/app.ts";
+import { estimateEta, isSafeName, summarizeRun } from "../pipeline/serve/run_info.ts";
+import type { LossRow } from "../pipeline/io/plots.ts";
 import { tinyRuns } from "./serve_fixture.ts";
 
 const root = await tinyRuns(1);

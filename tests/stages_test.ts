@@ -4,8 +4,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals } from "./assert.ts";
-import { useBackend } from "../pipeline/backend.ts";
-import { Rng } from "../pipeline/rng.ts";
+import { useBackend } from "../pipeline/backends/backend.ts";
+import { Rng } from "../stages/rng.ts";
 import { mismatchedCaptions, sampleCaptions } from "../stages/augment.ts";
 import {
   bceWithLogits,
@@ -14,7 +14,7 @@ import {
   gradientPenalty,
 } from "../stages/losses.ts";
 import { type Gan, updateEma } from "../stages/train_step.ts";
-import { unwrap } from "../pipeline/errors.ts";
+import { unwrap } from "../pipeline/io/errors.ts";
 import { prepareTraining, train } from "../pipeline/train.ts";
 import { disposeRun, trainSteps } from "../pipeline/steps.ts";
 import { syntheticFixture } from "./fixtures.ts";

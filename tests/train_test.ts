@@ -1,15 +1,15 @@
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
-import { useBackend } from "../pipeline/backend.ts";
+import { useBackend } from "../pipeline/backends/backend.ts";
 import { train, type TrainOptions } from "../pipeline/train.ts";
 import {
   checkpointPath,
   disposeCheckpoint,
   readCheckpoint,
   restoreGan,
-} from "../pipeline/checkpoint.ts";
-import { PetalFailure } from "../pipeline/errors.ts";
-import { Rng } from "../pipeline/rng.ts";
+} from "../pipeline/io/checkpoint.ts";
+import { PetalFailure } from "../pipeline/io/errors.ts";
+import { Rng } from "../stages/rng.ts";
 import { defaultTrainConfig, modelConfig } from "../stages/config.ts";
 import {
   type BatchTensors,

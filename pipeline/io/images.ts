@@ -14,7 +14,7 @@ import sharp from "sharp";
 import * as TE from "fp-ts/TaskEither";
 import * as E from "fp-ts/Either";
 import { ioError, type PetalError, petalError } from "./errors.ts";
-import type { ImageStack } from "../stages/augment.ts";
+import type { ImageStack } from "../../stages/augment.ts";
 
 export type { ImageStack };
 

@@ -15,7 +15,7 @@
  * const dir = await ensureSyntheticData(".cache/synthetic", { trainImages: 200 });
  * ```
  */
-import { Rng } from "./rng.ts";
+import { Rng } from "../../stages/rng.ts";
 import { encodeJpeg, writeFileAtomic } from "./images.ts";
 
 export const PETAL_COLOURS = {

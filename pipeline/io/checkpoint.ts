@@ -16,8 +16,8 @@
  * ```
  */
 import * as tf from "@tensorflow/tfjs";
-import type { ModelConfig, TrainConfig } from "../stages/config.ts";
-import { createGan, type Gan, namedVariables } from "../stages/train_step.ts";
+import type { ModelConfig, TrainConfig } from "../../stages/config.ts";
+import { createGan, type Gan, namedVariables } from "../../stages/train_step.ts";
 import { petalError, PetalFailure } from "./errors.ts";
 import { writeFileAtomic } from "./images.ts";
 

@@ -8,7 +8,7 @@
  *
  * @example
  * ```ts
- * import { createApp, startServer } from "./serve.ts";
+ * import { createApp, startServer } from "./app.ts";
  * const app = createApp({ runs: "runs" });
  * const res = await app.handler(new Request("http://localhost/api/runs"));
  * const server = startServer({ runs: "runs", port: 8000, hostname: "127.0.0.1" });
@@ -16,13 +16,13 @@
  * ```
  */
 import { Buffer } from "node:buffer";
-import { CHECKPOINT_FILE } from "./checkpoint.ts";
-import { PetalFailure } from "./errors.ts";
+import { CHECKPOINT_FILE } from "../io/checkpoint.ts";
+import { PetalFailure } from "../io/errors.ts";
 import { GeneratorCache } from "./generator_cache.ts";
-import { encodePng } from "./images.ts";
-import { generateImages, interpolateCaptions } from "./infer.ts";
-import { downsample, renderLossSvg } from "./plots.ts";
-import { Rng } from "./rng.ts";
+import { encodePng } from "../io/images.ts";
+import { generateImages, interpolateCaptions } from "../infer.ts";
+import { downsample, renderLossSvg } from "../io/plots.ts";
+import { Rng } from "../../stages/rng.ts";
 import { isSafeName, listRuns, readRun } from "./run_info.ts";
 
 export const MAX_COUNT = 16;

@@ -13,8 +13,8 @@
  * console.log(run.summary.eta ?? "unknown");
  * ```
  */
-import { type LossRow, parseLossCsv } from "./plots.ts";
-import { CHECKPOINT_FILE, type Progress, readCheckpointHeader } from "./checkpoint.ts";
+import { type LossRow, parseLossCsv } from "../io/plots.ts";
+import { CHECKPOINT_FILE, type Progress, readCheckpointHeader } from "../io/checkpoint.ts";
 
 /**
  * Run and file names the server accepts: one path segment, no leading dot. Anything else

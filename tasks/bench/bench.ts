@@ -15,10 +15,10 @@
  * ```
  */
 import * as tf from "@tensorflow/tfjs";
-import { runTask, SHARED } from "./cli.ts";
-import { defineTask } from "./flags.ts";
-import { type BackendChoice, useBackend } from "../pipeline/backend.ts";
-import { benchModel } from "../stages/bench_model.ts";
+import { runTask, SHARED } from "../cli.ts";
+import { defineTask } from "../flags.ts";
+import { type BackendChoice, useBackend } from "../../pipeline/backends/backend.ts";
+import { benchModel } from "./bench_model.ts";
 import { type BenchResult, formatTable } from "./bench_table.ts";
 
 const BATCH = 64;
@@ -76,7 +76,7 @@ function peakRssMiB(): number | null {
 /** The worker: times the bench model on one backend and prints one JSON line. */
 async function worker(backend: string, steps: number, warmup: number, batch: number) {
   const name = await useBackend(backend as BackendChoice);
-  const native = name === "native" ? await import("../pipeline/backends/native.ts") : null;
+  const native = name === "native" ? await import("../../pipeline/backends/native.ts") : null;
   const model = benchModel(batch);
   const times: number[] = [];
   for (let i = 0; i < warmup + steps; i++) {
