@@ -4,11 +4,12 @@
  *
  * - **compositions**: `train` (with its parts `steps` and `observers`), `infer`,
  *   `score`, `evaluator`, `pretrain`, `sanity`;
- * - **files in and out**: `data` (Reed folders, caption CSVs), `images` (decode, cache,
- *   encode), `task_files` and `formats/` (the task's .npy and .pkl), `checkpoint`,
+ * - **files in and out** (`io/`): `data` (Reed folders, caption CSVs), `images` (decode,
+ *   cache, encode), `task_files` and `formats/` (the task's .npy and .pkl), `checkpoint`,
  *   `synthetic`, `plots`, `grid`, `errors`;
- * - **the web server**: `serve`, `generator_cache`, `run_info`, `web/`;
- * - **backends**: `backend` (auto, tensorflow, native, wasm, cpu) and `backends/`.
+ * - **the web server** (`serve/`): `app`, `generator_cache`, `run_info`, `web/` — not
+ *   re-exported here (tasks/serve.ts starts it);
+ * - **backends** (`backends/`): `backend` (auto, tensorflow, native, wasm, cpu), `native`.
  *
  * @example
  * ```ts

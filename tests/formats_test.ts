@@ -1,5 +1,5 @@
 /**
- * Tests for pipeline/formats: .npy, the pickle VM, pickled pandas DataFrames and the task
+ * Tests for pipeline/io/formats: .npy, the pickle VM, pickled pandas DataFrames and the task
  * helpers. Fixtures are built in code, so everything above the "real data" section runs without
  * /work/shared; the real-data tests run only when ../shared/competition exists.
  */

@@ -1,6 +1,6 @@
 /**
  * Task rule: class labels may feed the evaluator only, never the GAN or the text encoder.
- * Labels come out of pipeline/data.ts as an opaque ClassLabels value; the one way to read
+ * Labels come out of pipeline/io/data.ts as an opaque ClassLabels value; the one way to read
  * them is labelsForEvaluator, and only the evaluator may call it.
  */
 import { assert, assertEquals } from "./assert.ts";

@@ -171,7 +171,7 @@ const STATIC_TYPES: Record<string, string> = {
 export interface ServeOptions {
   /** Folder holding run folders (each with checkpoint.petal and/or losses.csv). */
   readonly runs: string;
-  /** Where the page files are; defaults to pipeline/web beside this module. */
+  /** Where the page files are; defaults to web/ beside this module. */
   readonly webDir?: string;
   readonly log?: (line: string) => void;
 }
