@@ -34,6 +34,10 @@ const IMAGE_SIZE = 64;
 const CROP_MARGIN = 16;
 const WEIGHT_DECAY = 5e-4;
 
+/**
+ * What `evaluator.json` holds: classes, layers, the held-out split and accuracy, and the
+ * tensor table of `evaluator.bin`.
+ */
 export interface EvaluatorManifest {
   readonly format: "petal-evaluator";
   readonly version: number;
@@ -54,6 +58,7 @@ export interface Evaluator {
   readonly params: Params;
 }
 
+/** Options of {@link trainEvaluator} (the `deno task evaluator` flags). */
 export interface EvaluatorTrainOptions {
   readonly data: string;
   readonly out: string;

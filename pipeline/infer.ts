@@ -26,6 +26,7 @@ import { disposeGan, embedCaptions, type Gan, sample } from "../stages/train_ste
 /** The task's report ids, used when the captions hold them. */
 export const REPORT_IDS = [5685, 5883, 7547, 253, 6519];
 
+/** Options of {@link infer} (the `deno task infer` flags). */
 export interface InferOptions {
   readonly checkpoint: string;
   readonly captions?: string;
@@ -38,6 +39,7 @@ export interface InferOptions {
   readonly log?: (line: string) => void;
 }
 
+/** What {@link infer} wrote: how many images, and the report and strip paths. */
 export interface InferResult {
   readonly written: number;
   readonly report?: string;
@@ -51,6 +53,16 @@ export interface Generator {
   readonly vocab: Vocabulary;
 }
 
+/**
+ * The EMA generator and text encoder of a checkpoint (a run folder or a `.petal` file),
+ * with its vocabulary. Free it with {@link disposeGenerator}.
+ *
+ * @example
+ * ```ts
+ * const gen = await loadGenerator("runs/latest");
+ * disposeGenerator(gen);
+ * ```
+ */
 export async function loadGenerator(checkpoint: string): Promise<Generator> {
   const ck = await readCheckpoint(checkpoint);
   try {
@@ -63,7 +75,8 @@ export async function loadGenerator(checkpoint: string): Promise<Generator> {
   }
 }
 
-export const disposeGenerator = (g: Generator) => disposeGan(g.gan);
+/** Frees a generator's tensors. */
+export const disposeGenerator = (g: Generator): void => disposeGan(g.gan);
 
 /**
  * RGB bytes of one image per caption. Row i uses noise row i of `noise` (zDim each).
@@ -100,7 +113,7 @@ export async function interpolateCaptions(
   b: string,
   steps: number,
   noise: Float32Array,
-) {
+): Promise<Uint8Array[]> {
   const { gan, vocab } = gen;
   const { zDim, seqLen, imageSize } = gan.model;
   const pixels = tf.tidy(() => {
@@ -126,7 +139,15 @@ export async function interpolateCaptions(
  */
 const sibling = (out: string) => out.replace(/\/+$/, "");
 
-export const inferenceName = (id: number) => `inference_${String(id).padStart(4, "0")}.jpg`;
+/**
+ * The task's file name of image `id`.
+ *
+ * @example
+ * ```ts
+ * inferenceName(7); // "inference_0007.jpg"
+ * ```
+ */
+export const inferenceName = (id: number): string => `inference_${String(id).padStart(4, "0")}.jpg`;
 
 /** The images of every caption, in batches, as `OUT/inference_NNNN.jpg`; returns how many. */
 async function writeImages(gen: Generator, rows: readonly TestCaption[], opts: InferOptions) {

@@ -18,6 +18,7 @@ import { attempt, type PetalError, unwrap } from "./io/errors.ts";
 import { Rng } from "../stages/rng.ts";
 import { inferenceName } from "./infer.ts";
 
+/** Options of {@link scoreSanity} (the `deno task score-check` flags). */
 export interface SanityOptions {
   readonly evaluator: string;
   /** Folder of the real images (image_NNNNN.jpg). */
@@ -27,6 +28,7 @@ export interface SanityOptions {
   readonly seed?: number;
 }
 
+/** The summary of one of the three folders: real, shuffled or noise. */
 export interface SanityRow extends ScoreSummary {
   readonly name: "real" | "shuffled" | "noise";
 }

@@ -24,6 +24,7 @@ import { frechetDistance, rPrecision, scoreCsv, taskScores } from "../stages/sco
 const IMAGE_SIZE = 64;
 const NUMBERED = /^(?:inference|image)_(\d+)\.jpe?g$/i;
 
+/** Options of {@link scoreFolder}: the task's three arguments and the references. */
 export interface ScoreOptions {
   readonly inference: string;
   readonly csv: string;
@@ -36,6 +37,7 @@ export interface ScoreOptions {
   readonly seed?: number;
 }
 
+/** What {@link scoreFolder} prints: mean score, cosine, IS, FID, R-precision. */
 export interface ScoreSummary {
   readonly images: number;
   readonly meanScore: number;

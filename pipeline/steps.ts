@@ -77,6 +77,7 @@ export interface Budget {
   readonly shouldStop?: () => boolean;
 }
 
+/** Why a run stopped: its step or epoch budget, its minutes, or a signal (Ctrl-C). */
 export type StopReason = "epochs" | "steps" | "minutes" | "signal";
 
 /** What one step did, with the clock's view of the run. */

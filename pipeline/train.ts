@@ -69,6 +69,7 @@ import {
 } from "../stages/config.ts";
 import { createGan, type StepLosses } from "../stages/train_step.ts";
 
+/** Options of {@link train} (the `deno task train` flags), the budget, and hooks. */
 export interface TrainOptions extends Budget {
   readonly data: string;
   readonly out: string;
@@ -92,6 +93,7 @@ export interface TrainOptions extends Budget {
   readonly keepModel?: boolean;
 }
 
+/** What {@link train} did: its checkpoint, counters, stop reason, losses and speed. */
 export interface TrainResult {
   readonly checkpoint: string;
   readonly progress: Progress;

@@ -63,7 +63,7 @@ export function sampleCaptions(
   indices: ArrayLike<number>,
   seqLen: number,
   rng: Rng,
-) {
+): Int32Array {
   const out = new Int32Array(indices.length * seqLen);
   for (let b = 0; b < indices.length; b++) {
     const ids = bank[indices[b]];
@@ -83,7 +83,7 @@ export function mismatchedCaptions(
   indices: ArrayLike<number>,
   seqLen: number,
   rng: Rng,
-) {
+): Int32Array {
   const others = Array.from(indices, (i) => {
     let j = rng.int(bank.length - 1);
     if (j >= i) j++;

@@ -17,7 +17,16 @@ import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { petalError, PetalFailure } from "../io/errors.ts";
 
+/**
+ * What `--backend` accepts: `auto` tries tensorflow, native, wasm, cpu in turn.
+ *
+ * @example
+ * ```ts
+ * BACKEND_CHOICES.includes("wasm"); // true
+ * ```
+ */
 export const BACKEND_CHOICES = ["auto", "tensorflow", "native", "wasm", "cpu"] as const;
+/** One of {@link BACKEND_CHOICES}. */
 export type BackendChoice = typeof BACKEND_CHOICES[number];
 
 export const isBackendChoice = (s: string): s is BackendChoice =>

@@ -12,6 +12,7 @@
 import * as E from "fp-ts/Either";
 import * as TE from "fp-ts/TaskEither";
 
+/** What kind of problem a {@link PetalError} is. */
 export type PetalErrorKind =
   | "MissingFolder"
   | "MissingFile"
@@ -27,6 +28,7 @@ export type PetalErrorKind =
   | "Backend"
   | "Io";
 
+/** A problem at the edge: which file, what is wrong, what to do. */
 export interface PetalError {
   readonly kind: PetalErrorKind;
   /** The file or folder the problem is in. */
@@ -37,6 +39,14 @@ export interface PetalError {
   readonly fix: string;
 }
 
+/**
+ * Makes a {@link PetalError}.
+ *
+ * @example
+ * ```ts
+ * petalError("MissingFile", "a.csv", "no such file", "pass --captions FILE");
+ * ```
+ */
 export const petalError = (
   kind: PetalErrorKind,
   path: string,

@@ -28,9 +28,11 @@ import { parsePickle } from "./pickle.ts";
 
 /** Padding token and its id in the task's dictionary (fills captions up to 20 ids). */
 export const PAD_TOKEN = "<PAD>";
+/** The task's `<PAD>` id (also id 0 in `id2Word.npy`). */
 export const PAD_ID = 5427;
 /** Out-of-vocabulary token and its id. */
 export const RARE_TOKEN = "<RARE>";
+/** The task's `<RARE>` id: words not in the dictionary. */
 export const RARE_ID = 5428;
 /** Token ids per caption in the task's files. */
 export const CAPTION_LENGTH = 20;
