@@ -57,6 +57,7 @@ export interface CheckpointHeader {
   readonly savedAt: string;
 }
 
+/** A checkpoint read back: its header and its tensors by stable name. */
 export interface Checkpoint {
   readonly header: CheckpointHeader;
   readonly tensors: ReadonlyMap<string, tf.Tensor>;
