@@ -61,6 +61,16 @@ export async function selectBackend(choice: BackendChoice): Promise<string> {
   return name;
 }
 
+/**
+ * Prints, when the task ran on the native backend, which kernels fell back to tfjs's cpu
+ * code for more than 2% of the kernel time: a slow path never stays silent.
+ */
+export async function reportFallbacks(): Promise<void> {
+  const { nativeFallbackSummary } = await import("../pipeline/backends/native.ts");
+  const line = nativeFallbackSummary();
+  if (line) console.log(line);
+}
+
 /** A one-line usage error for a task's positionals. */
 export const usageError = (task: string, message: string, usage: string): PetalFailure =>
   new PetalFailure(petalError("BadArgument", `deno task ${task}`, message, `usage: ${usage}`));

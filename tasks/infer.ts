@@ -10,6 +10,7 @@ import {
   BACKEND_FLAG,
   DEFAULT_DATA,
   exists,
+  reportFallbacks,
   runTask,
   selectBackend,
   SYNTHETIC_DIR,
@@ -78,5 +79,6 @@ if (import.meta.main) {
       `wrote ${result.written} images to ${values.out} in ${result.seconds.toFixed(1)} s` +
         (result.written ? ` (${(result.written / result.seconds).toFixed(1)} img/s)` : ""),
     );
+    await reportFallbacks();
   });
 }

@@ -13,6 +13,7 @@ import {
   BACKEND_FLAG,
   DEFAULT_DATA,
   exists,
+  reportFallbacks,
   runTask,
   selectBackend,
   SYNTHETIC_DIR,
@@ -202,5 +203,6 @@ if (import.meta.main) {
       `stopped by ${result.stoppedBy} at step ${result.progress.step} (epoch ${result.progress.epoch}), ` +
         `${result.imagesPerSecond.toFixed(2)} img/s; checkpoint ${result.checkpoint}`,
     );
+    await reportFallbacks();
   });
 }

@@ -25,10 +25,15 @@ import {
 } from "./native/kernel_util.ts";
 import { convKernels } from "./native/kernels_conv.ts";
 import { elementwiseOps, mathKernels } from "./native/kernels_math.ts";
-import { profilingOn, timed } from "./native/profile.ts";
+import { fallbackReport, formatFallbackReport, timed } from "./native/profile.ts";
 import { installNativeGradients } from "./native/gradients.ts";
 
-export { kernelProfile, resetKernelProfile } from "./native/profile.ts";
+export {
+  fallbackReport,
+  formatFallbackReport,
+  kernelProfile,
+  resetKernelProfile,
+} from "./native/profile.ts";
 
 /** The backend name registered with tfjs. */
 export const NATIVE_BACKEND = "native";
@@ -58,7 +63,6 @@ function register(): Registered {
   const lib = loaded.lib;
   const ew = elementwiseOps(lib);
   const fast: Record<string, FastKernel> = { ...mathKernels(lib, ew), ...convKernels(lib, ew) };
-  const profile = profilingOn();
 
   tf.registerBackend(NATIVE_BACKEND, () => {
     const backend = new MathBackendCPU();
@@ -83,14 +87,28 @@ function register(): Registered {
     tf.registerKernel({
       ...k,
       backendName: NATIVE_BACKEND,
-      kernelFunc: profile
-        ? timed(k.kernelName, kernelFunc, () => body !== undefined && ranNative)
-        : kernelFunc,
+      kernelFunc: timed(k.kernelName, kernelFunc, () => body !== undefined && ranNative),
     });
   }
   nativeKernelNames = Object.keys(fast).filter((n) => tf.getKernel(n, "cpu"));
   installNativeGradients(lib);
   return { ok: true };
+}
+
+/**
+ * The one-line fallback summary a task prints at its end when it ran on native, e.g.
+ * "native: cpu fallbacks 1.2% of kernel time (312.4 s), none above 2%"; null on other
+ * backends.
+ *
+ * @example
+ * ```ts
+ * const line = nativeFallbackSummary();
+ * if (line) console.log(line);
+ * ```
+ */
+export function nativeFallbackSummary(minShare = 0.02): string | null {
+  if (tf.getBackend() !== NATIVE_BACKEND) return null;
+  return formatFallbackReport(fallbackReport(minShare), minShare);
 }
 
 /**

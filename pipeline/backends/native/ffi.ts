@@ -98,6 +98,10 @@ const SYMBOLS = {
     result: "i32",
   },
   petal_tile: { parameters: ["buffer", "buffer", "i32", "buffer", "buffer"], result: "i32" },
+  petal_segment_sum: {
+    parameters: ["buffer", "buffer", "buffer", "i32", "i32", "i32"],
+    result: "i32",
+  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The loaded library's functions. */
@@ -151,9 +155,65 @@ export function loadLibpetal():
         reason: `${path} is stale (conv params ${fields} != ${CONV_PARAMS}): rerun native/build.sh`,
       };
     }
-    return loaded = { ok: true, lib: dl.symbols, path };
+    const guard = Deno.env.get("PETAL_NATIVE_GUARD");
+    const lib = guard && guard !== "0" ? guarded(dl.symbols) : dl.symbols;
+    return loaded = { ok: true, lib, path };
   } catch (e) {
     const why = (e instanceof Error ? e.message : String(e)).split("\n")[0];
     return loaded = { ok: false, reason: `${path} did not load (${why}): rerun native/build.sh` };
   }
+}
+
+/** Bytes of canary on each side of a guarded buffer. */
+const GUARD_BYTES = 256;
+const CANARY = 0xa5;
+
+/**
+ * PETAL_NATIVE_GUARD=1: every buffer argument is copied into a larger one with canary
+ * bytes on both sides, and after each call the canaries are checked, so a native write
+ * outside a buffer (libpetal, oneDNN or OpenMP) throws at the call that made it, naming
+ * the function and the argument, instead of corrupting the heap for a later crash.
+ * Slow (a copy per argument per call): for hunting faults, never for speed.
+ */
+function guarded(lib: Libpetal): Libpetal {
+  const wrapped: Record<string, unknown> = {};
+  for (const [name, fn] of Object.entries(lib) as [string, (...a: unknown[]) => unknown][]) {
+    wrapped[name] = (...args: unknown[]) => {
+      const pads = args.map((a) => ArrayBuffer.isView(a) ? padded(a) : null);
+      const result = fn(...args.map((a, i) => pads[i]?.inner ?? a));
+      pads.forEach((p, i) => {
+        if (!p) return;
+        const bad = firstNonCanary(p.outer);
+        if (bad >= 0) {
+          const where = bad < GUARD_BYTES
+            ? `${GUARD_BYTES - bad} bytes before`
+            : `${bad - (p.outer.length - GUARD_BYTES)} bytes after`;
+          throw new Error(
+            `libpetal guard: ${name} wrote outside argument ${i} ` +
+              `(${p.inner.length} bytes), ${where} it`,
+          );
+        }
+        const view = args[i] as ArrayBufferView;
+        new Uint8Array(view.buffer, view.byteOffset, view.byteLength).set(p.inner);
+      });
+      return result;
+    };
+  }
+  return wrapped as Libpetal;
+}
+
+/** Index of the first byte of either canary run that was overwritten, or -1. */
+function firstNonCanary(outer: Uint8Array): number {
+  const tail = outer.length - GUARD_BYTES;
+  for (let j = 0; j < GUARD_BYTES; j++) if (outer[j] !== CANARY) return j;
+  for (let j = tail; j < outer.length; j++) if (outer[j] !== CANARY) return j;
+  return -1;
+}
+
+/** A copy of `view`'s bytes between two canary runs. */
+function padded(view: ArrayBufferView): { outer: Uint8Array; inner: Uint8Array } {
+  const outer = new Uint8Array(view.byteLength + 2 * GUARD_BYTES).fill(CANARY);
+  const inner = outer.subarray(GUARD_BYTES, GUARD_BYTES + view.byteLength);
+  inner.set(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+  return { outer, inner };
 }

@@ -359,6 +359,20 @@ export function mathKernels(lib: Libpetal, ew: ElementwiseOps): Record<string, F
     }
     return parts;
   };
+  // The gradient of tf.gather (embedding lookups): tfjs's cpu kernel costs segments × ids.
+  kernels.UnsortedSegmentSum = ({ inputs, backend, attrs }) => {
+    const { x, segmentIds } = inputs;
+    const xv = f32(backend, x);
+    const ids = backend.data.get(segmentIds.dataId).values;
+    const segments = attrs.numSegments as number;
+    if (!xv || !(ids instanceof Int32Array) || segmentIds.shape.length !== 1) return null;
+    if (x.shape.length === 0 || x.shape[0] !== ids.length) return null;
+    const rowShape = x.shape.slice(1);
+    const y = new Float32Array(segments * sizeOf(rowShape));
+    const row = sizeOf(rowShape);
+    check(lib.petal_segment_sum(xv, ids, y, ids.length, row, segments), "segment sum");
+    return out(backend, [segments, ...rowShape], y);
+  };
   kernels.FusedBatchNorm = ({ inputs, backend, attrs }) => {
     const { x, mean, variance, offset, scale } = inputs;
     const xv = f32(backend, x), mv = f32(backend, mean), vv = f32(backend, variance);
