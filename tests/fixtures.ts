@@ -1,7 +1,7 @@
 /** Small data sets made in code, so the suite needs no ../shared. */
 import * as tf from "@tensorflow/tfjs";
-import { ensureSyntheticData } from "../pipeline/synthetic.ts";
-import type { Rng } from "../pipeline/rng.ts";
+import { ensureSyntheticData } from "../pipeline/io/synthetic.ts";
+import type { Rng } from "../stages/rng.ts";
 import type { BatchTensors } from "../stages/train_step.ts";
 
 export const SHARED = new URL("../../shared/", import.meta.url).pathname;

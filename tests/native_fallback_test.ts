@@ -13,7 +13,7 @@ import {
   registerNativeBackend,
   resetKernelProfile,
 } from "../pipeline/backends/native.ts";
-import { Rng } from "../pipeline/rng.ts";
+import { Rng } from "../stages/rng.ts";
 import { defaultTrainConfig, LOSS_KINDS, modelConfig, SIZES } from "../stages/config.ts";
 import { createGan, disposeBatch, disposeGan, trainStep } from "../stages/train_step.ts";
 import { randomBatch } from "./fixtures.ts";

@@ -6,7 +6,7 @@
  */
 import { chromium } from "playwright-core";
 import { assert, assertEquals, assertMatch } from "./assert.ts";
-import { startServer } from "../pipeline/serve.ts";
+import { startServer } from "../pipeline/serve/app.ts";
 import { tinyRuns } from "./serve_fixture.ts";
 
 const CHROMIUM = "/usr/bin/chromium";

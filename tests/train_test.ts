@@ -1,15 +1,15 @@
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
-import { useBackend } from "../pipeline/backend.ts";
+import { useBackend } from "../pipeline/backends/backend.ts";
 import { train, type TrainOptions } from "../pipeline/train.ts";
 import {
   checkpointPath,
   disposeCheckpoint,
   readCheckpoint,
   restoreGan,
-} from "../pipeline/checkpoint.ts";
-import { PetalFailure } from "../pipeline/errors.ts";
-import { Rng } from "../pipeline/rng.ts";
+} from "../pipeline/io/checkpoint.ts";
+import { PetalFailure } from "../pipeline/io/errors.ts";
+import { Rng } from "../stages/rng.ts";
 import { defaultTrainConfig, modelConfig } from "../stages/config.ts";
 import { createGan, disposeBatch, disposeGan, trainStep } from "../stages/train_step.ts";
 import { hasShared, randomBatch, SHARED, syntheticFixture } from "./fixtures.ts";
@@ -57,7 +57,7 @@ Deno.test("interrupted-and-resumed training gives the same losses as one run", a
     ...extra,
   });
   const whole = await train(opts(`${base}/whole`, { maxSteps: 5 }))();
-  assert(whole._tag === "Right");
+  assert(whole._tag === "Right", JSON.stringify(whole));
   // Stop after 2 steps (mid-epoch: 3 steps per epoch), then resume to 5.
   const first = await train(opts(`${base}/split`, { maxSteps: 2 }))();
   assert(first._tag === "Right");

@@ -15,9 +15,18 @@ import * as tf from "@tensorflow/tfjs";
 // Imported for its side effect: registers the "wasm" backend (a namespace import that is
 // never used gets dropped by TypeScript; see ../shared/notes/tfjs-on-deno.md).
 import "@tensorflow/tfjs-backend-wasm";
-import { petalError, PetalFailure } from "./errors.ts";
+import { petalError, PetalFailure } from "../io/errors.ts";
 
+/**
+ * What `--backend` accepts: `auto` tries tensorflow, native, wasm, cpu in turn.
+ *
+ * @example
+ * ```ts
+ * BACKEND_CHOICES.includes("wasm"); // true
+ * ```
+ */
 export const BACKEND_CHOICES = ["auto", "tensorflow", "native", "wasm", "cpu"] as const;
+/** One of {@link BACKEND_CHOICES}. */
 export type BackendChoice = typeof BACKEND_CHOICES[number];
 
 export const isBackendChoice = (s: string): s is BackendChoice =>
@@ -33,7 +42,7 @@ async function tryTensorflow(): Promise<Attempt> {
     try {
       // Only a package the user installed (with its scripts allowed) is tried, so a
       // plain clone never reaches for the network here.
-      const dir = new URL(`../node_modules/${pkg}/package.json`, import.meta.url);
+      const dir = new URL(`../../node_modules/${pkg}/package.json`, import.meta.url);
       await Deno.stat(dir);
       await import(`npm:${pkg}`);
       if (await tf.setBackend("tensorflow")) return { ok: true, name: "tensorflow" };
@@ -50,7 +59,7 @@ async function tryTensorflow(): Promise<Attempt> {
 
 async function tryNative(): Promise<Attempt> {
   try {
-    const { registerNativeBackend } = await import("./backends/native.ts");
+    const { registerNativeBackend } = await import("./native.ts");
     const registered = await registerNativeBackend();
     if (!registered.ok) return registered;
     if (await tf.setBackend("native")) return { ok: true, name: "native" };

@@ -15,9 +15,10 @@
  * ```
  */
 import * as tf from "@tensorflow/tfjs";
-import { main, numberFlag, parse, SHARED } from "./cli.ts";
-import { type BackendChoice, useBackend } from "../pipeline/backend.ts";
-import { benchModel } from "../stages/bench_model.ts";
+import { runTask, SHARED } from "../cli.ts";
+import { defineTask } from "../flags.ts";
+import { type BackendChoice, useBackend } from "../../pipeline/backends/backend.ts";
+import { benchModel } from "./bench_model.ts";
 import { type BenchResult, formatTable } from "./bench_table.ts";
 
 const BATCH = 64;
@@ -25,16 +26,37 @@ const INFER_IMAGES = 819;
 /** Backends slower than ~30 s/step get one warm-up and one timed step. */
 const SLOW = new Set(["wasm", "cpu"]);
 
-const options = {
-  worker: { type: "string" },
-  backends: { type: "string", default: "native,wasm" },
-  "with-cpu": { type: "boolean", default: false },
-  steps: { type: "string" },
-  warmup: { type: "string" },
-  batch: { type: "string" },
-  profile: { type: "boolean", default: false },
-  "no-torch": { type: "boolean", default: false },
-} as const;
+export const BENCH = defineTask({
+  name: "bench",
+  summary: "times the bench model on each backend beside the PyTorch peer",
+  flags: {
+    backends: {
+      type: "string",
+      arg: "LIST",
+      default: "native,wasm",
+      help: "comma-separated backends to time",
+    },
+    "with-cpu": { type: "boolean", help: "also tfjs's cpu backend (~500 s/step)" },
+    steps: {
+      type: "number",
+      integer: true,
+      min: 1,
+      help: "timed steps per backend",
+      defaultText: "5 (1 on wasm and cpu)",
+    },
+    warmup: {
+      type: "number",
+      integer: true,
+      min: 0,
+      help: "untimed steps first",
+      defaultText: "2 (1 on wasm and cpu)",
+    },
+    batch: { type: "number", integer: true, min: 1, default: BATCH, help: "batch size" },
+    profile: { type: "boolean", help: "native: per-kernel time (PETAL_PROFILE)" },
+    "no-torch": { type: "boolean", help: "skip the PyTorch peer" },
+    worker: { type: "string", hidden: true, help: "internal: time one backend" },
+  },
+});
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -54,7 +76,7 @@ function peakRssMiB(): number | null {
 /** The worker: times the bench model on one backend and prints one JSON line. */
 async function worker(backend: string, steps: number, warmup: number, batch: number) {
   const name = await useBackend(backend as BackendChoice);
-  const native = name === "native" ? await import("../pipeline/backends/native.ts") : null;
+  const native = name === "native" ? await import("../../pipeline/backends/native.ts") : null;
   const model = benchModel(batch);
   const times: number[] = [];
   for (let i = 0; i < warmup + steps; i++) {
@@ -132,41 +154,37 @@ async function torchPeer(batch: number): Promise<BenchResult | { engine: string;
   };
 }
 
-await main(async () => {
-  const { values: a } = parse("bench", options);
-  const batch = numberFlag("batch", a.batch, BATCH);
-  if (a.worker) {
-    const slow = SLOW.has(a.worker);
-    await worker(
-      a.worker,
-      numberFlag("steps", a.steps, slow ? 1 : 5),
-      numberFlag("warmup", a.warmup, slow ? 1 : 2),
-      batch,
-    );
-    return;
-  }
-  const backends = a.backends.split(",").map((s) => s.trim()).filter(Boolean);
-  if (a["with-cpu"] && !backends.includes("cpu")) backends.push("cpu");
-  const rows: (BenchResult | { engine: string; error: string })[] = [];
-  if (!a["no-torch"]) {
-    console.error("bench: PyTorch peer ...");
-    rows.push(await torchPeer(batch));
-  }
-  const self = new URL(import.meta.url).pathname;
-  for (const b of backends) {
-    console.error(`bench: ${b} ...`);
-    const args = ["run", "-A", self, "--worker", b, "--batch", String(batch)];
-    if (a.steps) args.push("--steps", a.steps);
-    if (a.warmup) args.push("--warmup", a.warmup);
-    const env: Record<string, string> = a.profile && b === "native" ? { PETAL_PROFILE: "1" } : {};
-    const got = await runJson(Deno.execPath(), args, "BENCH ", env);
-    rows.push(got.ok ? (got.json as BenchResult) : { engine: b, error: got.reason });
-  }
-  console.log(formatTable(rows, batch));
-  for (const r of rows) {
-    if ("profile" in r && r.profile) {
-      console.log(`\nper-kernel profile, ${r.engine}, ms per training step:`);
-      console.table(r.profile.slice(0, 25));
+if (import.meta.main) {
+  await runTask(BENCH, async (a) => {
+    const batch = a.batch;
+    if (a.worker) {
+      const slow = SLOW.has(a.worker);
+      await worker(a.worker, a.steps ?? (slow ? 1 : 5), a.warmup ?? (slow ? 1 : 2), batch);
+      return;
     }
-  }
-});
+    const backends = a.backends.split(",").map((s) => s.trim()).filter(Boolean);
+    if (a["with-cpu"] && !backends.includes("cpu")) backends.push("cpu");
+    const rows: (BenchResult | { engine: string; error: string })[] = [];
+    if (!a["no-torch"]) {
+      console.error("bench: PyTorch peer ...");
+      rows.push(await torchPeer(batch));
+    }
+    const self = new URL(import.meta.url).pathname;
+    for (const b of backends) {
+      console.error(`bench: ${b} ...`);
+      const args = ["run", "-A", self, "--worker", b, "--batch", String(batch)];
+      if (a.steps !== undefined) args.push("--steps", String(a.steps));
+      if (a.warmup !== undefined) args.push("--warmup", String(a.warmup));
+      const env: Record<string, string> = a.profile && b === "native" ? { PETAL_PROFILE: "1" } : {};
+      const got = await runJson(Deno.execPath(), args, "BENCH ", env);
+      rows.push(got.ok ? (got.json as BenchResult) : { engine: b, error: got.reason });
+    }
+    console.log(formatTable(rows, batch));
+    for (const r of rows) {
+      if ("profile" in r && r.profile) {
+        console.log(`\nper-kernel profile, ${r.engine}, ms per training step:`);
+        console.table(r.profile.slice(0, 25));
+      }
+    }
+  });
+}
