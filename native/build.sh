@@ -6,6 +6,10 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 out="$here/build/libpetal.so"
 mkdir -p "$here/build"
+# One build at a time: parallel test processes (or tasks) that find the library missing
+# all call this; the first builds, the others wait here and then find it up to date.
+exec 9>"$here/build/.lock"
+flock 9
 if [[ -f "$out" ]] && [[ -z "$(find "$here/src" "$here/build.sh" -newer "$out" -print -quit)" ]]; then
   echo "libpetal up to date: $out"
   exit 0

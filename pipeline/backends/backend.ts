@@ -17,6 +17,9 @@ import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { petalError, PetalFailure } from "../io/errors.ts";
 
+/** How much faster `deno task train` runs on native than on wasm (README, Speed). */
+export const NATIVE_SPEEDUP = "about 3×";
+
 /**
  * What `--backend` accepts: `auto` tries tensorflow, native, wasm, cpu in turn.
  *
@@ -104,6 +107,15 @@ export async function useBackend(choice: BackendChoice = "auto"): Promise<string
   return name;
 }
 
+/**
+ * The one line `auto` prints when it falls past native: why, and what installing it buys.
+ * The ratio is `deno task train`'s img/s, native vs wasm, from `deno task bench`.
+ */
+function nativeMissingNotice(reason: string, running: string): string {
+  return `petal: ${reason} — running on ${running}; the native backend trains ` +
+    `${NATIVE_SPEEDUP} faster (README, Speed)`;
+}
+
 async function pickBackend(choice: BackendChoice): Promise<string> {
   const env = Deno.env.get("PETAL_BACKEND");
   const effective = choice === "auto" && env && isBackendChoice(env) ? env : choice;
@@ -117,8 +129,13 @@ async function pickBackend(choice: BackendChoice): Promise<string> {
   const reasons: string[] = [];
   for (const name of AUTO_ORDER) {
     const got = await attempts[name]();
-    if (got.ok) return got.name;
-    reasons.push(`${name}: ${got.reason}`);
+    if (!got.ok) {
+      reasons.push(`${name}: ${got.reason}`);
+      continue;
+    }
+    const native = reasons.find((r) => r.startsWith("native:"));
+    if (native) console.error(nativeMissingNotice(native, got.name));
+    return got.name;
   }
   throw new PetalFailure(
     petalError("Backend", "--backend auto", reasons.join("; "), "install a tfjs backend"),

@@ -118,16 +118,61 @@ export function libpetalPath(): string {
   return new URL("../../../native/build/libpetal.so", import.meta.url).pathname;
 }
 
-let loaded: { ok: true; lib: Libpetal; path: string } | { ok: false; reason: string } | undefined;
+let loaded: { ok: true; lib: Libpetal; path: string } | undefined;
+let buildTried = false;
+
+/** What a machine needs to build libpetal, as one apt line. */
+export const NATIVE_PREREQUISITES = "apt-get install g++ libdnnl-dev";
+
+/** native/build.sh of this checkout, or null when the library path is overridden. */
+function buildScript(): string | null {
+  if (Deno.env.get("PETAL_NATIVE_LIB")) return null;
+  return new URL("../../../native/build.sh", import.meta.url).pathname;
+}
+
+const fileExists = (path: string) => {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+};
+
+/** True when g++ and oneDNN's headers are installed, so build.sh can run. */
+function canBuild(): boolean {
+  if (!fileExists("/usr/include/oneapi/dnnl/dnnl.hpp")) return false;
+  const path = Deno.env.get("PATH") ?? "/usr/bin:/bin";
+  return path.split(":").some((dir) => fileExists(`${dir}/g++`));
+}
 
 /**
- * Opens libpetal once per process. Sets OMP_NUM_THREADS to the core count when unset,
- * before the OpenMP runtime (libgomp, via oneDNN) reads it at load time.
+ * Builds libpetal with native/build.sh, once per process, when the build tools are there
+ * (build.sh is idempotent and takes a lock, so parallel processes build it once). Prints a
+ * one-line notice; returns why it could not, or null after a successful build.
+ */
+function buildOnce(): string | null {
+  const script = buildScript();
+  if (!script || buildTried) return "not built";
+  buildTried = true;
+  if (!canBuild()) {
+    return `not built, and its build needs g++ and oneDNN: ${NATIVE_PREREQUISITES}`;
+  }
+  console.error("petal: building the native backend once (native/build.sh, about a minute)");
+  const out = new Deno.Command(script, { stdout: "piped", stderr: "piped" }).outputSync();
+  if (out.success) return null;
+  const err = new TextDecoder().decode(out.stderr).trim().split("\n").at(-1);
+  return `native/build.sh failed: ${err ?? `exit ${out.code}`}`;
+}
+
+/**
+ * Opens libpetal once per process, building it first (native/build.sh) when it is missing
+ * or stale and g++ and libdnnl-dev are installed. Sets OMP_NUM_THREADS to the core count
+ * when unset, before the OpenMP runtime (libgomp, via oneDNN) reads it at load time.
  *
  * @example
  * ```ts
  * const got = loadLibpetal();
- * if (!got.ok) console.log(got.reason); // "... not found: run native/build.sh ..."
+ * if (!got.ok) console.log(got.reason); // "... not built, and its build needs g++ ..."
  * ```
  */
 export function loadLibpetal():
@@ -135,14 +180,20 @@ export function loadLibpetal():
   | { ok: false; reason: string } {
   if (loaded) return loaded;
   const path = libpetalPath();
-  try {
-    Deno.statSync(path);
-  } catch {
-    return loaded = {
-      ok: false,
-      reason: `${path} not found: run native/build.sh (needs libdnnl-dev, g++)`,
-    };
+  let got = open(path);
+  if (!got.ok && got.buildable) {
+    const why = buildOnce();
+    got = why === null ? open(path) : { ok: false, reason: `${path} ${why}`, buildable: false };
   }
+  if (!got.ok) return { ok: false, reason: got.reason };
+  return loaded = { ok: true, lib: got.lib, path };
+}
+
+/** dlopen + version check; `buildable` when a (re)build could fix it. */
+function open(path: string):
+  | { ok: true; lib: Libpetal }
+  | { ok: false; reason: string; buildable: boolean } {
+  if (!fileExists(path)) return { ok: false, reason: `${path} not built`, buildable: true };
   try {
     if (!Deno.env.get("OMP_NUM_THREADS")) {
       Deno.env.set("OMP_NUM_THREADS", String(navigator.hardwareConcurrency || 2));
@@ -151,17 +202,21 @@ export function loadLibpetal():
     const fields = dl.symbols.petal_conv_params();
     if (fields !== CONV_PARAMS) {
       dl.close();
-      return loaded = {
+      return {
         ok: false,
         reason: `${path} is stale (conv params ${fields} != ${CONV_PARAMS}): rerun native/build.sh`,
+        buildable: true,
       };
     }
     const guard = Deno.env.get("PETAL_NATIVE_GUARD");
-    const lib = guard && guard !== "0" ? guarded(dl.symbols) : dl.symbols;
-    return loaded = { ok: true, lib, path };
+    return { ok: true, lib: guard && guard !== "0" ? guarded(dl.symbols) : dl.symbols };
   } catch (e) {
     const why = (e instanceof Error ? e.message : String(e)).split("\n")[0];
-    return loaded = { ok: false, reason: `${path} did not load (${why}): rerun native/build.sh` };
+    return {
+      ok: false,
+      reason: `${path} did not load (${why}): rerun native/build.sh`,
+      buildable: true,
+    };
   }
 }
 
