@@ -43,6 +43,10 @@ Deno.test({
     const profile = await Deno.makeTempDir({ prefix: "petal-chromium-" });
     const ctx = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
+      // A sanitizer run preloads libasan into deno (native/sanitize.sh): keep it from chromium.
+      env: Object.fromEntries(
+        Object.entries(Deno.env.toObject()).filter(([k]) => k !== "LD_PRELOAD"),
+      ),
       headless: true,
       viewport: { width: 1100, height: 860 },
       args: [
