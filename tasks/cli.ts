@@ -61,12 +61,20 @@ export async function selectBackend(value: string | undefined): Promise<string> 
       "BadArgument",
       "--backend",
       `unknown backend "${choice}"`,
-      "use auto, tensorflow, native, wasm or cpu",
+      "use auto, tensorflow, webgpu, native, wasm or cpu",
     ));
   }
   const name = await useBackend(choice as BackendChoice);
-  console.log(`backend: ${name}`);
+  console.log(`backend: ${name}${await adapterNote(name)}`);
   return name;
+}
+
+/** On webgpu, the adapter it got: " (llvmpipe … — vendor …, …, software …)". */
+async function adapterNote(name: string): Promise<string> {
+  if (name !== "webgpu") return "";
+  const { activeAdapter, describeAdapter } = await import("../pipeline/backends/webgpu.ts");
+  const a = activeAdapter();
+  return a ? ` (adapter: ${describeAdapter(a)})` : "";
 }
 
 /** A number flag, checked. */

@@ -40,7 +40,7 @@ export const TRAIN_HELP = `deno task train [flags]
   --ema X           EMA decay of the sampling generator (default 0.999)
   --seed N          random seed (default 1)
   --cache DIR       decoded-image cache (default .cache/images)
-  --backend B       auto (default), tensorflow, native, wasm or cpu
+  --backend B       auto (default), tensorflow, webgpu, native, wasm or cpu
   --quiet           no progress bar
   --help`;
 
