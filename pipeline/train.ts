@@ -350,6 +350,49 @@ async function runTraining(opts: TrainOptions): Promise<TrainResult> {
     ? "steps"
     : "epochs";
   let path = checkpointPath(opts.out);
+  // Losses are read one step late: step k's read-back is awaited after step k+1 is queued,
+  // so a GPU never waits idle for it (no per-step sync). `flush` reads the last one.
+  type Pending = { read: Promise<StepLosses>; step: number; epoch: number; k: number };
+  let pending: Pending | undefined;
+  const record = async ({ read, step, epoch, k }: Pending) => {
+    const l = await read;
+    if (![l.d, l.g, l.kl].every(Number.isFinite)) {
+      throw new PetalFailure(petalError(
+        "BadArgument",
+        opts.out,
+        `loss is not finite at step ${step - 1} (d=${l.d}, g=${l.g}, kl=${l.kl}); ` +
+          `kept the last good checkpoint`,
+        "resume with a lower --lr, or try --loss hinge",
+      ));
+    }
+    losses.push(l);
+    const secs = elapsed();
+    const ips = ((step - firstStep) * B) / secs;
+    await lossLog.write(enc.encode(
+      `${step},${epoch},${fmt(l.d)},${fmt(l.g)},${fmt(l.kl)},${ips.toFixed(2)},${
+        (secondsBefore + secs).toFixed(1)
+      }\n`,
+    ));
+    const stepsLeft = stepBudget - step;
+    const perStep = secs / (step - firstStep);
+    const eta = Math.min(stepsLeft * perStep, timeBudget - secs);
+    opts.onStep?.({
+      step,
+      epoch,
+      stepInEpoch: k + 1,
+      stepsPerEpoch,
+      totalSteps: Number.isFinite(stepBudget) ? stepBudget : undefined,
+      losses: l,
+      imagesPerSecond: ips,
+      elapsed: secs,
+      eta: Number.isFinite(eta) ? eta : undefined,
+    });
+  };
+  const flush = async () => {
+    const last = pending;
+    pending = undefined;
+    if (last) await record(last);
+  };
   try {
     outer: while (progress.step < stepBudget) {
       const epoch = Math.floor(progress.step / stepsPerEpoch);
@@ -366,46 +409,20 @@ async function runTraining(opts: TrainOptions): Promise<TrainResult> {
         }
         const rng = streamFor(seed, epoch, progress.step);
         const batch = makeBatch(gan, prep, order.subarray(k * B, (k + 1) * B), rng);
-        const l = await trainStep(gan, batch, prep.vocab.padId, progress.step);
+        const read = trainStep(gan, batch, prep.vocab.padId, progress.step);
+        read.catch(() => {}); // awaited by record(); this only keeps an early exit quiet
         disposeBatch(batch);
-        if (![l.d, l.g, l.kl].every(Number.isFinite)) {
-          throw new PetalFailure(petalError(
-            "BadArgument",
-            opts.out,
-            `loss is not finite at step ${progress.step} (d=${l.d}, g=${l.g}, kl=${l.kl}); ` +
-              `kept the last good checkpoint`,
-            "resume with a lower --lr, or try --loss hinge",
-          ));
-        }
-        losses.push(l);
         progress = {
           ...progress,
           step: progress.step + 1,
           epoch,
           imagesSeen: progress.imagesSeen + B,
         };
-        const secs = elapsed();
-        const ips = ((progress.step - firstStep) * B) / secs;
-        await lossLog.write(enc.encode(
-          `${progress.step},${epoch},${fmt(l.d)},${fmt(l.g)},${fmt(l.kl)},${ips.toFixed(2)},${
-            (secondsBefore + secs).toFixed(1)
-          }\n`,
-        ));
-        const stepsLeft = stepBudget - progress.step;
-        const perStep = secs / (progress.step - firstStep);
-        const eta = Math.min(stepsLeft * perStep, timeBudget - secs);
-        opts.onStep?.({
-          step: progress.step,
-          epoch,
-          stepInEpoch: k + 1,
-          stepsPerEpoch,
-          totalSteps: Number.isFinite(stepBudget) ? stepBudget : undefined,
-          losses: l,
-          imagesPerSecond: ips,
-          elapsed: secs,
-          eta: Number.isFinite(eta) ? eta : undefined,
-        });
+        const previous = pending;
+        pending = { read, step: progress.step, epoch, k };
+        if (previous) await record(previous);
       }
+      await flush();
       // End of an epoch: sample sheet and checkpoint.
       const epochDone = Math.floor(progress.step / stepsPerEpoch);
       if (progress.step % stepsPerEpoch === 0) {
@@ -417,6 +434,7 @@ async function runTraining(opts: TrainOptions): Promise<TrainResult> {
         log(`epoch ${epochDone}: checkpoint ${path}, samples ${grid}`);
       }
     }
+    await flush();
     if (progress.step % stepsPerEpoch !== 0 || progress.step === firstStep) {
       await writeSampleGrid(
         gan,
