@@ -350,8 +350,10 @@ async function runTraining(opts: TrainOptions): Promise<TrainResult> {
     ? "steps"
     : "epochs";
   let path = checkpointPath(opts.out);
-  // Losses are read one step late: step k's read-back is awaited after step k+1 is queued,
-  // so a GPU never waits idle for it (no per-step sync). `flush` reads the last one.
+  // On webgpu losses are read one step late: step k's read-back is awaited after step k+1
+  // is queued, so the GPU never waits idle for it (no per-step sync). On the CPU backends
+  // the values are there at once, and the log's timings stay per step.
+  const lagged = tf.getBackend() === "webgpu";
   type Pending = { read: Promise<StepLosses>; step: number; epoch: number; k: number };
   let pending: Pending | undefined;
   const record = async ({ read, step, epoch, k }: Pending) => {
@@ -421,6 +423,7 @@ async function runTraining(opts: TrainOptions): Promise<TrainResult> {
         const previous = pending;
         pending = { read, step: progress.step, epoch, k };
         if (previous) await record(previous);
+        if (!lagged) await flush();
       }
       await flush();
       // End of an epoch: sample sheet and checkpoint.
