@@ -171,6 +171,40 @@ for (const [name, xs, ws] of convTCases) {
   );
 }
 
+// The reed model's (and bench model's) widths: tfjs-webgpu picks its programs by shape, so
+// these run the programs the small shapes above do not (batch 1 to keep cpu quick).
+const reedConvs: [string, number[], number[], number, "same" | "valid"][] = [
+  ["D 64→128 at 32×32, stride 2", [1, 32, 32, 64], [4, 4, 64, 128], 2, "same"],
+  ["D fuse 1×1, 640→512 at 4×4", [1, 4, 4, 640], [1, 1, 640, 512], 1, "valid"],
+  ["D out 4×4 valid, 512→1", [1, 4, 4, 512], [4, 4, 512, 1], 1, "valid"],
+];
+for (const [name, xs, ws, stride, pad] of reedConvs) {
+  gpuTest(
+    `reed widths: conv2d ${name}: forward, dx, dW`,
+    () =>
+      parity([{ shape: xs }, { shape: ws }], (x, w) => conv2d(T4(x), T4(w), stride, pad), [
+        "Conv2D",
+      ]),
+  );
+}
+gpuTest(
+  "reed widths: conv2dTranspose 512→256, 4×4 → 8×8: forward, dx, dW",
+  () =>
+    parity(
+      [{ shape: [1, 4, 4, 512] }, { shape: [4, 4, 256, 512] }],
+      (x, w) => conv2dTranspose(T4(x), T4(w), 2),
+      ["Conv2DBackpropInput"],
+    ),
+);
+gpuTest("reed widths: dense layers (G fc 228→8192, GRU 512→1536, words 300→1536)", () =>
+  parity(
+    [{ shape: [1, 228] }, { shape: [228, 8192] }, { shape: [3, 512] }, { shape: [512, 1536] }, {
+      shape: [60, 300],
+    }, { shape: [300, 1536] }],
+    (z, fc, h, wh, x, wx) => [tf.matMul(z, fc), tf.matMul(h, wh), tf.matMul(x, wx)],
+    ["BatchMatMul"],
+  ));
+
 /** A tiny critic shaped like D: conv/2 → leaky relu → batch 'valid' conv → logits. */
 const critic = (w1: tf.Tensor, w2: tf.Tensor) => (x: tf.Tensor4D) =>
   conv2d(T4(leakyRelu(conv2d(x, T4(w1), 2, "same"))), T4(w2), 1, "valid").reshape([

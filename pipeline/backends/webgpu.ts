@@ -12,7 +12,7 @@
  * ```ts
  * import { describeAdapter, registerWebgpuBackend } from "./webgpu.ts";
  * const r = await registerWebgpuBackend({ allowSoftware: true });
- * if (r.ok) console.log(describeAdapter(r.adapter)); // "llvmpipe (…) [software]"
+ * if (r.ok) console.log(describeAdapter(r.adapter)); // "llvmpipe (…) — vendor Mesa, …, software …"
  * else console.log(r.reason); // what to install
  * ```
  */
@@ -57,7 +57,15 @@ const VENDORS: Record<string, string> = {
   "65541": "Mesa",
 };
 
-/** The adapter's fields, as petal reports them. */
+/**
+ * The adapter's fields, as petal reports them.
+ *
+ * @example
+ * ```ts
+ * summarizeAdapter({ vendor: "4318", description: "NVIDIA GeForce RTX 3080" });
+ * // { vendor: "NVIDIA", architecture: "unknown architecture", description: "NVIDIA…", software: false }
+ * ```
+ */
 export function summarizeAdapter(info: {
   vendor?: string;
   architecture?: string;
@@ -95,7 +103,15 @@ function ensureRuntimeDir(): void {
 
 type Gpu = { requestAdapter(o?: unknown): Promise<{ info?: Record<string, unknown> } | null> };
 
-/** Finds the adapter tfjs will use (high-performance), without creating a device. */
+/**
+ * Finds the adapter tfjs will use (high-performance), without creating a device.
+ *
+ * @example
+ * ```ts
+ * const p = await probeWebgpu();
+ * console.log(p.ok ? p.adapter.software : p.reason); // reason: what to install
+ * ```
+ */
 export async function probeWebgpu(): Promise<WebgpuProbe> {
   const gpu = (globalThis.navigator as { gpu?: Gpu } | undefined)?.gpu;
   if (!gpu) {
