@@ -14,11 +14,13 @@
  * ```
  */
 import * as tf from "@tensorflow/tfjs";
-import { labelsForEvaluator, loadReedFolder } from "./data.ts";
-import { loadImageStack, writeFileAtomic } from "./images.ts";
-import { petalError, PetalFailure } from "./errors.ts";
-import { Rng } from "./rng.ts";
-import { cropAndFlip } from "../stages/augment.ts";
+import * as TE from "fp-ts/TaskEither";
+import { pipe } from "fp-ts/function";
+import { labelsForEvaluator, loadReedFolder } from "./io/data.ts";
+import { loadImageStack, writeFileAtomic } from "./io/images.ts";
+import { attempt, type PetalError, petalError, PetalFailure } from "./io/errors.ts";
+import { Rng } from "../stages/rng.ts";
+import { cropAndFlip, type ImageStack } from "../stages/augment.ts";
 import {
   CLASSIFIER_LAYERS,
   type ClassifierLayers,
@@ -32,6 +34,10 @@ const IMAGE_SIZE = 64;
 const CROP_MARGIN = 16;
 const WEIGHT_DECAY = 5e-4;
 
+/**
+ * What `evaluator.json` holds: classes, layers, the held-out split and accuracy, and the
+ * tensor table of `evaluator.bin`.
+ */
 export interface EvaluatorManifest {
   readonly format: "petal-evaluator";
   readonly version: number;
@@ -52,6 +58,7 @@ export interface Evaluator {
   readonly params: Params;
 }
 
+/** Options of {@link trainEvaluator} (the `deno task evaluator` flags). */
 export interface EvaluatorTrainOptions {
   readonly data: string;
   readonly out: string;
@@ -101,7 +108,7 @@ export function evaluate(
 async function accuracy(
   ev: Params,
   x: Float32Array,
-  y: Int32Array,
+  y: ArrayLike<number>,
   count: number,
 ): Promise<number> {
   let right = 0;
@@ -124,99 +131,166 @@ async function accuracy(
   return right / Math.max(count, 1);
 }
 
-/** Trains the evaluator and saves it; returns its manifest. */
-export async function trainEvaluator(opts: EvaluatorTrainOptions): Promise<EvaluatorManifest> {
-  const log = opts.log ?? (() => {});
-  const loaded = await loadReedFolder(opts.data)();
-  if (loaded._tag === "Left") throw new PetalFailure(loaded.left);
-  const { records } = loaded.right;
-  const labels = labelsForEvaluator(loaded.right.labels);
-  const classes = [...new Set(labels.values())].sort((a, b) => a - b);
-  const classIndex = new Map(classes.map((c, i) => [c, i]));
-  const rng = new Rng(opts.seed ?? 11);
-  const held = stratifiedSplit(labels, opts.heldOut ?? 0.1, rng);
-  const trainIdx = records.flatMap((r, i) => (held.has(r.imageId) ? [] : [i]));
-  const testIdx = records.flatMap((r, i) => (held.has(r.imageId) ? [i] : []));
-  const label = (i: number) => classIndex.get(labels.get(records[i].imageId)!)!;
+/** The evaluator's data: images at two sizes, the split, and class indices. */
+interface EvaluatorData {
+  readonly imageIds: readonly number[];
+  readonly classes: readonly number[];
+  readonly trainIdx: readonly number[];
+  readonly testIdx: readonly number[];
+  /** Class index of record i. */
+  readonly label: (i: number) => number;
+  /** Images at 64 + crop margin (training crops) and at 64 (evaluation). */
+  readonly big: ImageStack;
+  readonly exact: ImageStack;
+}
 
-  const paths = records.map((r) => r.imagePath);
-  const big = await loadImageStack(paths, IMAGE_SIZE + CROP_MARGIN, opts.cacheDir)();
-  const exact = await loadImageStack(paths, IMAGE_SIZE, opts.cacheDir)();
-  if (big._tag === "Left") throw new PetalFailure(big.left);
-  if (exact._tag === "Left") throw new PetalFailure(exact.left);
-  const unaugmented = (idx: number[]) => cropAndFlip(exact.right, idx, IMAGE_SIZE, rng, false);
-  const testX = unaugmented(testIdx);
-  const testY = Int32Array.from(testIdx, label);
+/** Records, labels (the one read of them), the stratified split, the image stacks. */
+const loadEvaluatorData = (
+  opts: EvaluatorTrainOptions,
+  rng: Rng,
+): TE.TaskEither<PetalError, EvaluatorData> =>
+  pipe(
+    TE.Do,
+    TE.bind("data", () => loadReedFolder(opts.data)),
+    TE.let("paths", ({ data }) => data.records.map((r) => r.imagePath)),
+    TE.bind("big", ({ paths }) => loadImageStack(paths, IMAGE_SIZE + CROP_MARGIN, opts.cacheDir)),
+    TE.bind("exact", ({ paths }) => loadImageStack(paths, IMAGE_SIZE, opts.cacheDir)),
+    TE.map(({ data: { records, labels: opaque }, big, exact }) => {
+      const labels = labelsForEvaluator(opaque);
+      const classes = [...new Set(labels.values())].sort((a, b) => a - b);
+      const classIndex = new Map(classes.map((c, i) => [c, i]));
+      const held = stratifiedSplit(labels, opts.heldOut ?? 0.1, rng);
+      return {
+        imageIds: records.map((r) => r.imageId),
+        classes,
+        trainIdx: records.flatMap((r, i) => (held.has(r.imageId) ? [] : [i])),
+        testIdx: records.flatMap((r, i) => (held.has(r.imageId) ? [i] : [])),
+        label: (i: number) => classIndex.get(labels.get(records[i].imageId)!)!,
+        big,
+        exact,
+      };
+    }),
+  );
 
-  const params = initClassifier(classes.length, opts.seed ?? 11);
-  const B = Math.min(opts.batchSize ?? 64, trainIdx.length);
-  const optimizer = tf.train.adam(opts.lr ?? 2e-3);
+/** One epoch of augmented mini-batches; returns the mean loss. */
+async function trainEpoch(
+  params: Params,
+  optimizer: tf.Optimizer,
+  data: EvaluatorData,
+  batchSize: number,
+  rng: Rng,
+): Promise<number> {
   const weights = Object.entries(params).filter(([k]) => k.endsWith(".w")).map(([, v]) => v);
+  const order = rng.permutation(data.trainIdx.length);
+  const B = batchSize;
+  let lossSum = 0;
+  let steps = 0;
+  for (let k = 0; k + B <= data.trainIdx.length; k += B) {
+    const idx = Array.from(order.subarray(k, k + B), (j) => data.trainIdx[j]);
+    const x = tf.tensor4d(cropAndFlip(data.big, idx, IMAGE_SIZE, rng), [
+      B,
+      IMAGE_SIZE,
+      IMAGE_SIZE,
+      3,
+    ]);
+    const y = tf.oneHot(tf.tensor1d(idx.map(data.label), "int32"), data.classes.length);
+    const ctx = newContext(true);
+    const loss = optimizer.minimize(
+      () =>
+        tf.add(
+          tf.losses.softmaxCrossEntropy(y, classify(params, x, ctx, 0.5).logits, undefined, 0.1),
+          // L2 on the conv and dense weights: the small set overfits (train 84%, held-out 55%).
+          tf.mul(WEIGHT_DECAY, tf.addN(weights.map((w) => tf.sum(tf.square(w))))),
+        ) as tf.Scalar,
+      true,
+      trainable(params),
+    )!;
+    applyUpdates(ctx);
+    lossSum += (await loss.data())[0];
+    steps++;
+    tf.dispose([x, y, loss]);
+  }
+  return lossSum / steps;
+}
+
+/** The epochs, with a cosine-decayed learning rate, until the epochs or minutes end. */
+async function fitEvaluator(
+  params: Params,
+  data: EvaluatorData,
+  opts: EvaluatorTrainOptions,
+  rng: Rng,
+  heldOutAccuracy: () => Promise<number>,
+): Promise<number> {
+  const lr = opts.lr ?? 2e-3;
+  const optimizer = tf.train.adam(lr);
+  const B = Math.min(opts.batchSize ?? 64, data.trainIdx.length);
   const started = performance.now();
   const budget = (opts.minutes ?? Infinity) * 60_000;
   let epochsDone = 0;
   for (let epoch = 0; epoch < opts.epochs && performance.now() - started < budget; epoch++) {
-    // Cosine decay of the learning rate over the planned epochs.
-    (optimizer as unknown as { learningRate: number }).learningRate = (opts.lr ?? 2e-3) * 0.5 *
+    (optimizer as unknown as { learningRate: number }).learningRate = lr * 0.5 *
       (1 + Math.cos((Math.PI * epoch) / opts.epochs));
-    const order = rng.permutation(trainIdx.length);
-    let lossSum = 0;
-    let steps = 0;
-    for (let k = 0; k + B <= trainIdx.length; k += B) {
-      const idx = Array.from(order.subarray(k, k + B), (j) => trainIdx[j]);
-      const x = tf.tensor4d(cropAndFlip(big.right, idx, IMAGE_SIZE, rng), [
-        B,
-        IMAGE_SIZE,
-        IMAGE_SIZE,
-        3,
-      ]);
-      const y = tf.oneHot(tf.tensor1d(idx.map(label), "int32"), classes.length);
-      const ctx = newContext(true);
-      const loss = optimizer.minimize(
-        () =>
-          tf.add(
-            tf.losses.softmaxCrossEntropy(y, classify(params, x, ctx, 0.5).logits, undefined, 0.1),
-            // L2 on the conv and dense weights: the small set overfits (train 84%, held-out 55%).
-            tf.mul(WEIGHT_DECAY, tf.addN(weights.map((w) => tf.sum(tf.square(w))))),
-          ) as tf.Scalar,
-        true,
-        trainable(params),
-      )!;
-      applyUpdates(ctx);
-      lossSum += (await loss.data())[0];
-      steps++;
-      tf.dispose([x, y, loss]);
-    }
+    const loss = await trainEpoch(params, optimizer, data, B, rng);
     epochsDone = epoch + 1;
-    const acc = await accuracy(params, testX, testY, testIdx.length);
-    log(
-      `epoch ${epochsDone}/${opts.epochs}: loss ${
-        (lossSum / steps).toFixed(3)
-      }, held-out accuracy ${(100 * acc).toFixed(1)}%`,
+    const acc = await heldOutAccuracy();
+    opts.log?.(
+      `epoch ${epochsDone}/${opts.epochs}: loss ${loss.toFixed(3)}, held-out accuracy ${
+        (100 * acc).toFixed(1)
+      }%`,
     );
   }
-  const sampleTrain = trainIdx.slice(0, 1000);
-  const manifest = {
-    format: "petal-evaluator" as const,
-    version: EVALUATOR_FORMAT,
-    classes,
-    layers: CLASSIFIER_LAYERS,
-    inputPool: 2,
-    heldOutIds: testIdx.map((i) => records[i].imageId),
-    heldOutAccuracy: await accuracy(params, testX, testY, testIdx.length),
-    trainAccuracy: await accuracy(
-      params,
-      unaugmented(sampleTrain),
-      Int32Array.from(sampleTrain, label),
-      sampleTrain.length,
-    ),
-    epochs: epochsDone,
-  };
-  await saveEvaluator(opts.out, manifest, params);
   optimizer.dispose();
-  tf.dispose(Object.values(params));
-  return { ...manifest, tensors: [] };
+  return epochsDone;
 }
+
+/** Trains the evaluator on its data, saves it, and returns its manifest. */
+async function trainAndSave(opts: EvaluatorTrainOptions, data: EvaluatorData, rng: Rng) {
+  const unaugmented = (idx: readonly number[]) =>
+    cropAndFlip(data.exact, idx, IMAGE_SIZE, rng, false);
+  const accuracyOn = (idx: readonly number[], x: Float32Array) =>
+    accuracy(params, x, Int32Array.from(idx, data.label), idx.length);
+  const testX = unaugmented(data.testIdx);
+  const params = initClassifier(data.classes.length, opts.seed ?? 11);
+  try {
+    const epochs = await fitEvaluator(
+      params,
+      data,
+      opts,
+      rng,
+      () => accuracyOn(data.testIdx, testX),
+    );
+    const sampleTrain = data.trainIdx.slice(0, 1000);
+    const manifest = {
+      format: "petal-evaluator" as const,
+      version: EVALUATOR_FORMAT,
+      classes: data.classes,
+      layers: CLASSIFIER_LAYERS,
+      inputPool: 2,
+      heldOutIds: data.testIdx.map((i) => data.imageIds[i]),
+      heldOutAccuracy: await accuracyOn(data.testIdx, testX),
+      trainAccuracy: await accuracyOn(sampleTrain, unaugmented(sampleTrain)),
+      epochs,
+    };
+    await saveEvaluator(opts.out, manifest, params);
+    return { ...manifest, tensors: [] };
+  } finally {
+    tf.dispose(Object.values(params));
+  }
+}
+
+/**
+ * Trains the evaluator and saves it: load (labels read here only) → split → decode →
+ * epochs → save. Returns its manifest.
+ */
+export const trainEvaluator = (
+  opts: EvaluatorTrainOptions,
+): TE.TaskEither<PetalError, EvaluatorManifest> => {
+  const rng = new Rng(opts.seed ?? 11);
+  return pipe(
+    loadEvaluatorData(opts, rng),
+    TE.chain((data) => attempt(() => trainAndSave(opts, data, rng), opts.out)),
+  );
+};
 
 async function saveEvaluator(
   dir: string,

@@ -12,19 +12,21 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import * as TE from "fp-ts/TaskEither";
-import { encodeJpeg, toBytes, writeFileAtomic } from "./images.ts";
-import { ioError, type PetalError, PetalFailure } from "./errors.ts";
-import { disposeCheckpoint, readCheckpoint, restoreGan } from "./checkpoint.ts";
-import { Rng } from "./rng.ts";
-import { renderGrid } from "./grid.ts";
-import { loadCaptions } from "./task_files.ts";
-import type { TestCaption } from "./data.ts";
+import { pipe } from "fp-ts/function";
+import { encodeJpeg, toBytes, writeFileAtomic } from "./io/images.ts";
+import { attempt, type PetalError } from "./io/errors.ts";
+import { disposeCheckpoint, readCheckpoint, restoreGan } from "./io/checkpoint.ts";
+import { Rng } from "../stages/rng.ts";
+import { renderGrid } from "./io/grid.ts";
+import { loadCaptions } from "./io/task_files.ts";
+import type { TestCaption } from "./io/data.ts";
 import { tokenizeAll, type Vocabulary, vocabularyFromJson } from "../stages/tokenize.ts";
 import { disposeGan, embedCaptions, type Gan, sample } from "../stages/train_step.ts";
 
 /** The task's report ids, used when the captions hold them. */
 export const REPORT_IDS = [5685, 5883, 7547, 253, 6519];
 
+/** Options of {@link infer} (the `deno task infer` flags). */
 export interface InferOptions {
   readonly checkpoint: string;
   readonly captions?: string;
@@ -37,6 +39,7 @@ export interface InferOptions {
   readonly log?: (line: string) => void;
 }
 
+/** What {@link infer} wrote: how many images, and the report and strip paths. */
 export interface InferResult {
   readonly written: number;
   readonly report?: string;
@@ -50,6 +53,16 @@ export interface Generator {
   readonly vocab: Vocabulary;
 }
 
+/**
+ * The EMA generator and text encoder of a checkpoint (a run folder or a `.petal` file),
+ * with its vocabulary. Free it with {@link disposeGenerator}.
+ *
+ * @example
+ * ```ts
+ * const gen = await loadGenerator("runs/latest");
+ * disposeGenerator(gen);
+ * ```
+ */
 export async function loadGenerator(checkpoint: string): Promise<Generator> {
   const ck = await readCheckpoint(checkpoint);
   try {
@@ -62,7 +75,8 @@ export async function loadGenerator(checkpoint: string): Promise<Generator> {
   }
 }
 
-export const disposeGenerator = (g: Generator) => disposeGan(g.gan);
+/** Frees a generator's tensors. */
+export const disposeGenerator = (g: Generator): void => disposeGan(g.gan);
 
 /**
  * RGB bytes of one image per caption. Row i uses noise row i of `noise` (zDim each).
@@ -99,7 +113,7 @@ export async function interpolateCaptions(
   b: string,
   steps: number,
   noise: Float32Array,
-) {
+): Promise<Uint8Array[]> {
   const { gan, vocab } = gen;
   const { zDim, seqLen, imageSize } = gan.model;
   const pixels = tf.tidy(() => {
@@ -125,85 +139,107 @@ export async function interpolateCaptions(
  */
 const sibling = (out: string) => out.replace(/\/+$/, "");
 
-export const inferenceName = (id: number) => `inference_${String(id).padStart(4, "0")}.jpg`;
+/**
+ * The task's file name of image `id`.
+ *
+ * @example
+ * ```ts
+ * inferenceName(7); // "inference_0007.jpg"
+ * ```
+ */
+export const inferenceName = (id: number): string => `inference_${String(id).padStart(4, "0")}.jpg`;
 
-async function runInference(opts: InferOptions): Promise<InferResult> {
-  const started = performance.now();
-  const log = opts.log ?? (() => {});
-  const rows: TestCaption[] = [];
-  if (opts.captions) {
-    const loaded = await loadCaptions(opts.captions, opts.dictionary)();
-    if (loaded._tag === "Left") throw new PetalFailure(loaded.left);
-    rows.push(...loaded.right);
+/** The images of every caption, in batches, as `OUT/inference_NNNN.jpg`; returns how many. */
+async function writeImages(gen: Generator, rows: readonly TestCaption[], opts: InferOptions) {
+  const { zDim, imageSize } = gen.gan.model;
+  const rng = new Rng(opts.seed ?? 0);
+  const batch = opts.batch ?? 64;
+  await Deno.mkdir(opts.out, { recursive: true });
+  for (let start = 0; start < rows.length; start += batch) {
+    const part = rows.slice(start, start + batch);
+    const noise = rng.normals(part.length * zDim);
+    const images = await generateImages(gen, part.map((r) => r.caption), noise, batch);
+    for (const [i, r] of part.entries()) {
+      const path = `${opts.out}/${inferenceName(r.id)}`;
+      await writeFileAtomic(path, await encodeJpeg(images[i], imageSize));
+    }
+    opts.log?.(`generated ${start + part.length}/${rows.length}`);
   }
-  const gen = await loadGenerator(opts.checkpoint);
-  try {
-    const { zDim, imageSize } = gen.gan.model;
-    const rng = new Rng(opts.seed ?? 0);
-    await Deno.mkdir(opts.out, { recursive: true });
-    let written = 0;
-    const batch = opts.batch ?? 64;
-    for (let start = 0; start < rows.length; start += batch) {
-      const part = rows.slice(start, start + batch);
-      const images = await generateImages(
-        gen,
-        part.map((r) => r.caption),
-        rng.normals(part.length * zDim),
-        batch,
-      );
-      for (const [i, r] of part.entries()) {
-        await writeFileAtomic(
-          `${opts.out}/${inferenceName(r.id)}`,
-          await encodeJpeg(images[i], imageSize),
-        );
-      }
-      written += part.length;
-      log(`generated ${written}/${rows.length}`);
-    }
-    let report: string | undefined;
-    if (opts.report && rows.length > 0) {
-      const byId = new Map(rows.map((r) => [r.id, r.caption]));
-      const ids = REPORT_IDS.every((id) => byId.has(id))
-        ? REPORT_IDS
-        : rows.slice(0, 5).map((r) => r.id);
-      const noise = new Rng((opts.seed ?? 0) + 1).normals(5 * zDim);
-      const gridRows = [];
-      for (const id of ids) {
-        const caption = byId.get(id)!;
-        gridRows.push({
-          label: `${id}: ${caption}`,
-          images: await generateImages(gen, Array(5).fill(caption), noise),
-        });
-      }
-      report = `${sibling(opts.out)}_report.png`;
-      await writeFileAtomic(report, await renderGrid(gridRows, imageSize, { labelWidth: 300 }));
-      log(`report: ${report} (ids ${ids.join(", ")})`);
-    }
-    let interpolation: string | undefined;
-    if (opts.interpolate) {
-      const [a, b] = opts.interpolate;
-      const images = await interpolateCaptions(
-        gen,
-        a,
-        b,
-        8,
-        new Rng((opts.seed ?? 0) + 2).normals(zDim),
-      );
-      interpolation = `${sibling(opts.out)}_interpolation.png`;
-      await writeFileAtomic(
-        interpolation,
-        await renderGrid([{ label: `${a} → ${b}`, images }], imageSize),
-      );
-      log(`interpolation: ${interpolation}`);
-    }
-    return { written, report, interpolation, seconds: (performance.now() - started) / 1000 };
-  } finally {
-    disposeGenerator(gen);
-  }
+  return rows.length;
 }
 
-export const infer = (opts: InferOptions): TE.TaskEither<PetalError, InferResult> =>
-  TE.tryCatch(
-    () => runInference(opts),
-    (e) => (e instanceof PetalFailure ? e.error : ioError(opts.out, "see the message above")(e)),
+/** The task's report grid (5 captions × 5 noises) beside the folder. */
+async function writeReport(gen: Generator, rows: readonly TestCaption[], opts: InferOptions) {
+  const byId = new Map(rows.map((r) => [r.id, r.caption]));
+  const ids = REPORT_IDS.every((id) => byId.has(id))
+    ? REPORT_IDS
+    : rows.slice(0, 5).map((r) => r.id);
+  const noise = new Rng((opts.seed ?? 0) + 1).normals(5 * gen.gan.model.zDim);
+  const gridRows = [];
+  for (const id of ids) {
+    const caption = byId.get(id)!;
+    const images = await generateImages(gen, Array(5).fill(caption), noise);
+    gridRows.push({ label: `${id}: ${caption}`, images });
+  }
+  const path = `${sibling(opts.out)}_report.png`;
+  const grid = await renderGrid(gridRows, gen.gan.model.imageSize, { labelWidth: 300 });
+  await writeFileAtomic(path, grid);
+  opts.log?.(`report: ${path} (ids ${ids.join(", ")})`);
+  return path;
+}
+
+/** An 8-step strip between two captions, beside the folder. */
+async function writeInterpolation(
+  gen: Generator,
+  [a, b]: readonly [string, string],
+  opts: InferOptions,
+) {
+  const noise = new Rng((opts.seed ?? 0) + 2).normals(gen.gan.model.zDim);
+  const images = await interpolateCaptions(gen, a, b, 8, noise);
+  const path = `${sibling(opts.out)}_interpolation.png`;
+  const grid = await renderGrid([{ label: `${a} → ${b}`, images }], gen.gan.model.imageSize);
+  await writeFileAtomic(path, grid);
+  opts.log?.(`interpolation: ${path}`);
+  return path;
+}
+
+/** Runs `write` unless `when` is false (an optional output). */
+const optional = <A>(
+  when: A | false | undefined,
+  write: (a: A) => Promise<string>,
+  path: string,
+): TE.TaskEither<PetalError, string | undefined> =>
+  when === false || when === undefined ? TE.right(undefined) : attempt(() => write(when), path);
+
+/** With the generator loaded: the images, then the optional report and strip. */
+const drawAll =
+  (opts: InferOptions, rows: readonly TestCaption[], started: number) =>
+  (gen: Generator): TE.TaskEither<PetalError, InferResult> =>
+    pipe(
+      TE.Do,
+      TE.bind("written", () => attempt(() => writeImages(gen, rows, opts), opts.out)),
+      TE.bind("report", () =>
+        optional(opts.report && rows.length > 0, () => writeReport(gen, rows, opts), opts.out)),
+      TE.bind("interpolation", () =>
+        optional(opts.interpolate, (pair) =>
+          writeInterpolation(gen, pair, opts), opts.out)),
+      TE.map((r) => ({ ...r, seconds: (performance.now() - started) / 1000 })),
+    );
+
+/**
+ * The infer pipeline: captions (CSV or testData.pkl) → the checkpoint's EMA generator →
+ * JPEGs, plus the optional report grid and interpolation strip.
+ */
+export const infer = (opts: InferOptions): TE.TaskEither<PetalError, InferResult> => {
+  const started = performance.now();
+  return pipe(
+    opts.captions ? loadCaptions(opts.captions, opts.dictionary) : TE.right([]),
+    TE.chain((rows) =>
+      TE.bracket(
+        attempt(() => loadGenerator(opts.checkpoint), opts.checkpoint),
+        drawAll(opts, rows, started),
+        (gen) => TE.fromIO(() => disposeGenerator(gen)),
+      )
+    ),
   );
+};

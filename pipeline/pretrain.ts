@@ -10,9 +10,13 @@
  * ```
  */
 import * as tf from "@tensorflow/tfjs";
-import { Rng } from "./rng.ts";
-import type { ImageStack } from "./images.ts";
-import { type CaptionBank, cropAndFlip, sampleCaptions } from "../stages/augment.ts";
+import { Rng } from "../stages/rng.ts";
+import {
+  type CaptionBank,
+  cropAndFlip,
+  type ImageStack,
+  sampleCaptions,
+} from "../stages/augment.ts";
 import { classify, initClassifier } from "../stages/classifier.ts";
 import { contrastiveLoss, encodeText, sentenceDim } from "../stages/embed.ts";
 import { glorotInit, newContext, trainable, variable } from "../stages/layers.ts";

@@ -6,17 +6,19 @@
  * @example
  * ```ts
  * import { scoreSanity } from "./sanity.ts";
- * const rows = await scoreSanity({ evaluator: "runs/evaluator", images: "../shared/oxford102/images" });
+ * const rows = await scoreSanity({ evaluator: "runs/evaluator", images: "../shared/oxford102/images" })();
  * // [{ name: "real", meanScore: ... }, { name: "shuffled", ... }, { name: "noise", ... }]
  * ```
  */
 import { disposeEvaluator, loadEvaluator } from "./evaluator.ts";
-import { encodeJpeg } from "./images.ts";
+import { encodeJpeg } from "./io/images.ts";
 import { numberedImages, scoreFolder, type ScoreSummary } from "./score.ts";
-import { PetalFailure } from "./errors.ts";
-import { Rng } from "./rng.ts";
+import type * as TE from "fp-ts/TaskEither";
+import { attempt, type PetalError, unwrap } from "./io/errors.ts";
+import { Rng } from "../stages/rng.ts";
 import { inferenceName } from "./infer.ts";
 
+/** Options of {@link scoreSanity} (the `deno task score-check` flags). */
 export interface SanityOptions {
   readonly evaluator: string;
   /** Folder of the real images (image_NNNNN.jpg). */
@@ -26,11 +28,16 @@ export interface SanityOptions {
   readonly seed?: number;
 }
 
+/** The summary of one of the three folders: real, shuffled or noise. */
 export interface SanityRow extends ScoreSummary {
   readonly name: "real" | "shuffled" | "noise";
 }
 
-export async function scoreSanity(opts: SanityOptions): Promise<SanityRow[]> {
+/** The three folders, real, shuffled and noise, scored in turn. */
+export const scoreSanity = (opts: SanityOptions): TE.TaskEither<PetalError, SanityRow[]> =>
+  attempt(() => runSanity(opts), opts.images);
+
+async function runSanity(opts: SanityOptions): Promise<SanityRow[]> {
   const ev = await loadEvaluator(opts.evaluator);
   const ids = opts.ids ?? ev.manifest.heldOutIds;
   disposeEvaluator(ev);
@@ -53,15 +60,14 @@ export async function scoreSanity(opts: SanityOptions): Promise<SanityRow[]> {
   const rows: SanityRow[] = [];
   try {
     for (const name of ["real", "shuffled", "noise"] as const) {
-      const s = await scoreFolder({
+      const s = await unwrap(scoreFolder({
         inference: folders[name],
         csv: `${work}/${name}.csv`,
         batch: 64,
         evaluator: opts.evaluator,
         reference: opts.images,
-      })();
-      if (s._tag === "Left") throw new PetalFailure(s.left);
-      rows.push({ name, ...s.right });
+      }));
+      rows.push({ name, ...s });
     }
   } finally {
     await Deno.remove(work, { recursive: true });

@@ -14,16 +14,17 @@
  * ```
  */
 import * as TE from "fp-ts/TaskEither";
-import { type PetalError, petalError, PetalFailure } from "./errors.ts";
-import { decodeImage, toUnitRange, writeFileAtomic } from "./images.ts";
+import { attempt, type PetalError, petalError, PetalFailure, unwrap } from "./io/errors.ts";
+import { decodeImage, toUnitRange, writeFileAtomic } from "./io/images.ts";
 import { disposeEvaluator, type Evaluator, loadEvaluator, logitsOf } from "./evaluator.ts";
-import { Rng } from "./rng.ts";
-import { loadCaptions } from "./task_files.ts";
+import { Rng } from "../stages/rng.ts";
+import { loadCaptions } from "./io/task_files.ts";
 import { frechetDistance, rPrecision, scoreCsv, taskScores } from "../stages/score.ts";
 
 const IMAGE_SIZE = 64;
 const NUMBERED = /^(?:inference|image)_(\d+)\.jpe?g$/i;
 
+/** Options of {@link scoreFolder}: the task's three arguments and the references. */
 export interface ScoreOptions {
   readonly inference: string;
   readonly csv: string;
@@ -36,6 +37,7 @@ export interface ScoreOptions {
   readonly seed?: number;
 }
 
+/** What {@link scoreFolder} prints: mean score, cosine, IS, FID, R-precision. */
 export interface ScoreSummary {
   readonly images: number;
   readonly meanScore: number;
@@ -155,95 +157,109 @@ async function referenceLogitsJson(path: string): Promise<Map<number, Float32Arr
   return out;
 }
 
+/** Every id in the captions file must have an image. */
+async function checkCaptionIds(opts: ScoreOptions, images: ReadonlyMap<number, string>) {
+  if (!opts.captions) return;
+  const caps = await unwrap(loadCaptions(opts.captions));
+  const missing = caps.filter((c) => !images.has(c.id)).map((c) => c.id);
+  if (missing.length) {
+    fail(
+      opts.inference,
+      `${missing.length} ids have no image (first: ${missing.slice(0, 5).join(", ")})`,
+      "run infer on the whole captions file",
+    );
+  }
+}
+
+/** What each image is compared with: logits (and features, for a folder of images). */
+interface References {
+  readonly logits: Float32Array[];
+  readonly features?: Float32Array[];
+}
+
+/** Reference logits from a JSON table: every reference id needs an image, and back. */
+async function referencesFromJson(
+  opts: ScoreOptions,
+  images: ReadonlyMap<number, string>,
+  ids: readonly number[],
+): Promise<References> {
+  const table = await referenceLogitsJson(opts.reference);
+  const noImage = [...table.keys()].filter((id) => !images.has(id));
+  if (noImage.length) {
+    fail(
+      opts.inference,
+      `${noImage.length} reference ids have no image (first: ${noImage.slice(0, 5).join(", ")})`,
+      "generate an image for every reference id",
+    );
+  }
+  return {
+    logits: ids.map((id) =>
+      table.get(id) ??
+        fail(opts.reference, `no reference logits for id ${id}`, "add them, or remove the image")
+    ),
+  };
+}
+
+/** Reference images of the same ids, through the evaluator. */
+async function referencesFromImages(
+  opts: ScoreOptions,
+  ev: Evaluator,
+  images: ReadonlyMap<number, string>,
+  ids: readonly number[],
+): Promise<References> {
+  const refs = await numberedImages(opts.reference, false);
+  const missing = ids.filter((id) => !refs.has(id));
+  if (missing.length) {
+    fail(
+      images.get(missing[0])!,
+      `${missing.length} images have no reference image (ids ${missing.slice(0, 5).join(", ")}…)`,
+      `put image_NNNNN.jpg for them in ${opts.reference}`,
+    );
+  }
+  const decoded = await decodeAll(ids.map((id) => refs.get(id)!));
+  return await logitsOf(ev, decoded, ids.length, opts.batch);
+}
+
+/** R − 1 distractors for row i, drawn from `rng` (the R-precision's retrieval set). */
+const distractorsFrom = (rng: Rng, count: number, R: number) => (i: number) => {
+  const out: number[] = [];
+  while (out.length < R - 1) {
+    const j = rng.int(count);
+    if (j !== i && !out.includes(j)) out.push(j);
+  }
+  return out;
+};
+
+/** Images → logits → per-image scores → score.csv, and the summary. */
 async function runScore(opts: ScoreOptions, ev: Evaluator): Promise<ScoreSummary> {
   const images = await numberedImages(opts.inference, true);
   const ids = [...images.keys()].sort((a, b) => a - b);
-  if (opts.captions) {
-    const caps = await loadCaptions(opts.captions)();
-    if (caps._tag === "Left") throw new PetalFailure(caps.left);
-    const missing = caps.right.filter((c) => !images.has(c.id)).map((c) => c.id);
-    if (missing.length) {
-      fail(
-        opts.inference,
-        `${missing.length} ids have no image (first: ${missing.slice(0, 5).join(", ")})`,
-        "run infer on the whole captions file",
-      );
-    }
-  }
-  const gen = await logitsOf(
-    ev,
-    await decodeAll(ids.map((id) => images.get(id)!)),
-    ids.length,
-    opts.batch,
-  );
-  let refLogits: Float32Array[];
-  let refFeatures: Float32Array[] | undefined;
-  if (opts.reference.endsWith(".json")) {
-    const table = await referenceLogitsJson(opts.reference);
-    const noImage = [...table.keys()].filter((id) => !images.has(id));
-    if (noImage.length) {
-      fail(
-        opts.inference,
-        `${noImage.length} reference ids have no image (first: ${noImage.slice(0, 5).join(", ")})`,
-        "generate an image for every reference id",
-      );
-    }
-    refLogits = ids.map((id) =>
-      table.get(id) ??
-        fail(opts.reference, `no reference logits for id ${id}`, "add them, or remove the image")
-    );
-  } else {
-    const refs = await numberedImages(opts.reference, false);
-    const missing = ids.filter((id) => !refs.has(id));
-    if (missing.length) {
-      fail(
-        images.get(missing[0])!,
-        `${missing.length} images have no reference image (ids ${missing.slice(0, 5).join(", ")}…)`,
-        `put image_NNNNN.jpg for them in ${opts.reference}`,
-      );
-    }
-    const ref = await logitsOf(
-      ev,
-      await decodeAll(ids.map((id) => refs.get(id)!)),
-      ids.length,
-      opts.batch,
-    );
-    refLogits = ref.logits;
-    refFeatures = ref.features;
-  }
-  const table = taskScores(gen.logits, refLogits);
+  await checkCaptionIds(opts, images);
+  const decoded = await decodeAll(ids.map((id) => images.get(id)!));
+  const gen = await logitsOf(ev, decoded, ids.length, opts.batch);
+  const ref = opts.reference.endsWith(".json")
+    ? await referencesFromJson(opts, images, ids)
+    : await referencesFromImages(opts, ev, images, ids);
+  const table = taskScores(gen.logits, ref.logits);
   await writeFileAtomic(opts.csv, scoreCsv(table.scores));
   const R = Math.min(100, ids.length);
-  const rng = new Rng(opts.seed ?? 5);
-  const distractors = (i: number) => {
-    const out: number[] = [];
-    while (out.length < R - 1) {
-      const j = rng.int(ids.length);
-      if (j !== i && !out.includes(j)) out.push(j);
-    }
-    return out;
-  };
+  const distractors = distractorsFrom(new Rng(opts.seed ?? 5), ids.length, R);
   return {
     images: ids.length,
     meanScore: table.mean,
     meanCosine: table.meanCosine,
     inceptionScore: table.inceptionScore,
-    fid: refFeatures && ids.length > 2 ? frechetDistance(gen.features, refFeatures) : undefined,
-    rPrecision: rPrecision(gen.logits, refLogits, R, distractors),
+    fid: ref.features && ids.length > 2 ? frechetDistance(gen.features, ref.features) : undefined,
+    rPrecision: rPrecision(gen.logits, ref.logits, R, distractors),
     rPrecisionR: R,
     ids,
   };
 }
 
+/** The score pipeline: load the evaluator, score the folder, free the evaluator. */
 export const scoreFolder = (opts: ScoreOptions): TE.TaskEither<PetalError, ScoreSummary> =>
-  TE.tryCatch(async () => {
-    const ev = await loadEvaluator(opts.evaluator);
-    try {
-      return await runScore(opts, ev);
-    } finally {
-      disposeEvaluator(ev);
-    }
-  }, (e) => {
-    if (e instanceof PetalFailure) return e.error;
-    throw e;
-  });
+  TE.bracket(
+    attempt(() => loadEvaluator(opts.evaluator), opts.evaluator),
+    (ev) => attempt(() => runScore(opts, ev), opts.inference),
+    (ev) => TE.fromIO(() => disposeEvaluator(ev)),
+  );

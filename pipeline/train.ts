@@ -1,12 +1,14 @@
 /**
  * The train pipeline, as the algorithm reads:
  *
- *   load → tokenize → cache images → for each epoch {augment → embed → D step → G step}
- *   → checkpoint
+ *   resolve settings → load data → prepare (tokenize, cache images) → init or resume
+ *   → steps (augment → embed → D step → G step → EMA) → end of epoch → checkpoint
  *
- * Files, clocks and randomness live here; the stages it composes are pure functions.
- * Every random draw comes from a stream seeded by (seed, epoch) or (seed, step), so the
- * whole RNG state is the counters: `--resume` replays nothing and continues exactly.
+ * Each arrow is a small named step composed with fp-ts; bookkeeping (loss log, plot,
+ * budget, sample grids, progress) lives in observers (pipeline/observers.ts) that the
+ * loop calls. Files, clocks and randomness live here; the stages are in stages/.
+ * Every random draw comes from a stream seeded by (seed, epoch, step), so the counters
+ * are the whole RNG state: `--resume` replays nothing and continues exactly.
  *
  * @example
  * ```ts
@@ -14,25 +16,42 @@
  * const result = await train({ data: ".cache/synthetic", out: "runs/demo", epochs: 2 })();
  * ```
  */
-import * as tf from "@tensorflow/tfjs";
 import * as TE from "fp-ts/TaskEither";
 import { pipe } from "fp-ts/function";
-import { type CaptionedImage, loadReedFolder } from "./data.ts";
-import { type ImageStack, loadImageStack, toBytes, writeFileAtomic } from "./images.ts";
-import { ioError, type PetalError, petalError, PetalFailure } from "./errors.ts";
-import { Rng } from "./rng.ts";
-import { renderGrid } from "./grid.ts";
+import { loadReedFolder } from "./io/data.ts";
+import { loadImageStack } from "./io/images.ts";
+import { attempt, type PetalError, petalError } from "./io/errors.ts";
 import { pretrainTextEncoder } from "./pretrain.ts";
-import { loadTaskVocabulary } from "./task_files.ts";
-import { writeLossPlot } from "./plots.ts";
+import { loadTaskVocabulary } from "./io/task_files.ts";
 import {
+  type Checkpoint,
   checkpointPath,
   disposeCheckpoint,
   type Progress,
   readCheckpoint,
   restoreGan,
   writeCheckpoint,
-} from "./checkpoint.ts";
+} from "./io/checkpoint.ts";
+import type { Generator } from "./infer.ts";
+import {
+  budgetFile,
+  lossLog,
+  lossPlot,
+  notifyStep,
+  runObservers,
+  sampleGridPath,
+  sampleGrids,
+  type StepReport,
+  type TrainObserver,
+} from "./observers.ts";
+import {
+  type Budget,
+  disposeRun,
+  type PreparedData,
+  type StopReason,
+  type TrainingRun,
+  trainSteps,
+} from "./steps.ts";
 import {
   buildVocabulary,
   tokenizeAll,
@@ -41,40 +60,21 @@ import {
   vocabularyToJson,
 } from "../stages/tokenize.ts";
 import {
-  type CaptionBank,
-  cropAndFlip,
-  interpolationPartners,
-  mismatchedCaptions,
-  sampleCaptions,
-} from "../stages/augment.ts";
-import {
   DEFAULT_LR,
   defaultTrainConfig,
+  type ModelConfig,
   modelConfig,
   type SizeName,
   type TrainConfig,
 } from "../stages/config.ts";
-import {
-  type BatchTensors,
-  createGan,
-  disposeBatch,
-  disposeGan,
-  embedCaptions,
-  type Gan,
-  sample,
-  type StepLosses,
-  trainStep,
-} from "../stages/train_step.ts";
+import { createGan, type StepLosses } from "../stages/train_step.ts";
 
-export interface TrainOptions {
+/** Options of {@link train} (the `deno task train` flags), the budget, and hooks. */
+export interface TrainOptions extends Budget {
   readonly data: string;
   readonly out: string;
   readonly size?: SizeName;
   readonly train?: Partial<TrainConfig>;
-  readonly epochs?: number;
-  readonly minutes?: number;
-  /** Stop after this many steps in all (tests, and `--steps`). */
-  readonly maxSteps?: number;
   readonly resume?: boolean;
   /** Where decoded images are cached between runs. */
   readonly cacheDir?: string;
@@ -84,379 +84,256 @@ export interface TrainOptions {
   readonly pretrainSteps?: number;
   /** Captions of the sample grid; defaults to captions of evenly spaced training images. */
   readonly sampleCaptions?: readonly string[];
-  /** Checked between steps: true → checkpoint and stop (Ctrl-C). */
-  readonly shouldStop?: () => boolean;
+  /** Called after every step (the progress bar). */
   readonly onStep?: (s: StepReport) => void;
+  /** More observers, after the built-in ones (loss log, budget, plot, samples). */
+  readonly observers?: readonly TrainObserver[];
   readonly log?: (line: string) => void;
+  /** Hand back the trained model in the result (the caller disposes it); else disposed. */
+  readonly keepModel?: boolean;
 }
 
-export interface StepReport {
-  readonly step: number;
-  readonly epoch: number;
-  readonly stepInEpoch: number;
-  readonly stepsPerEpoch: number;
-  readonly totalSteps?: number;
-  readonly losses: StepLosses;
-  readonly imagesPerSecond: number;
-  readonly elapsed: number;
-  /** Seconds left by whichever budget (epochs, steps, minutes) ends first. */
-  readonly eta?: number;
-}
-
+/** What {@link train} did: its checkpoint, counters, stop reason, losses and speed. */
 export interface TrainResult {
   readonly checkpoint: string;
   readonly progress: Progress;
-  readonly stoppedBy: "epochs" | "steps" | "minutes" | "signal";
+  readonly stoppedBy: StopReason;
   readonly losses: readonly StepLosses[];
   readonly imagesPerSecond: number;
+  /** The trained model (EMA G, text encoder, vocabulary), with `keepModel` only. */
+  readonly model?: Generator;
 }
 
-/** What the loop needs, prepared once. */
-interface Prepared {
-  readonly records: readonly CaptionedImage[];
-  readonly vocab: Vocabulary;
-  readonly bank: CaptionBank;
-  readonly images: ImageStack;
+/** What a run is, once settled: a fresh config, or the checkpoint's. */
+interface Settings {
+  readonly size: SizeName;
+  readonly train: TrainConfig;
+  /** What a resume may change: the learning rates only. */
+  readonly lrOverrides: Partial<TrainConfig>;
+  readonly seqLen: number;
+  readonly checkpoint?: Checkpoint;
 }
 
-const SAMPLE_ROWS = 6;
-const SAMPLE_COLS = 6;
-
-/** Stream seeded by (seed, a, b): the hash keeps neighbouring counters unrelated. */
-const streamFor = (seed: number, a: number, b: number) =>
-  new Rng(
-    Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(a + 1, 0xc2b2ae35) ^
-      Math.imul(b + 7, 0x27d4eb2f),
-  );
-
-function prepare(
-  opts: TrainOptions,
-  vocabFromCheckpoint: readonly string[] | undefined,
-  loadSize: number,
-  seqLen: number,
-) {
-  // The vocabulary: the checkpoint's on resume, else the task's dictionary when given
-  // (ids then equal the task's), else built from the training captions.
-  const vocabulary = (records: readonly CaptionedImage[]): TE.TaskEither<PetalError, Vocabulary> =>
-    vocabFromCheckpoint
-      ? TE.right(vocabularyFromJson(vocabFromCheckpoint))
-      : opts.dictionary
-      ? loadTaskVocabulary(opts.dictionary)
-      : TE.right(buildVocabulary(records.flatMap((r) => r.captions)));
-  return pipe(
-    loadReedFolder(opts.data),
-    TE.chain(({ records }) => pipe(vocabulary(records), TE.map((vocab) => ({ records, vocab })))),
-    TE.map(({ records, vocab }) => {
-      const bank = records.map((r) => tokenizeAll(vocab, r.captions, seqLen));
-      return { records, vocab, bank };
+/** Step 1: the run's settings. A resume keeps the checkpoint's, but for the learning rates. */
+const resolveSettings = (opts: TrainOptions): TE.TaskEither<PetalError, Settings> =>
+  pipe(
+    opts.resume
+      ? attempt<Checkpoint | undefined>(() => readCheckpoint(opts.out), checkpointPath(opts.out))
+      : TE.right<PetalError, Checkpoint | undefined>(undefined),
+    TE.map((ck): Settings => {
+      const lrOverrides = Object.fromEntries(
+        Object.entries(opts.train ?? {}).filter(([k]) => k === "lrG" || k === "lrD"),
+      ) as Partial<TrainConfig>;
+      const size = opts.size ?? ck?.header.model.size ?? "small";
+      const train = ck
+        ? { ...ck.header.train, ...lrOverrides }
+        : defaultTrainConfig({ lrG: DEFAULT_LR[size], lrD: DEFAULT_LR[size], ...opts.train });
+      const seqLen = ck?.header.model.seqLen ?? modelConfig(size, 1).seqLen;
+      return { size, train, lrOverrides, seqLen, checkpoint: ck };
     }),
-    TE.chain((p) =>
-      pipe(
-        loadImageStack(
-          p.records.map((r) => r.imagePath),
-          loadSize,
-          opts.cacheDir,
-          (done, total) => {
-            if (done === total || done % 1024 === 0) opts.log?.(`decoding images ${done}/${total}`);
-          },
-        ),
-        TE.map((images): Prepared => ({ ...p, images })),
-      )
-    ),
-  );
-}
-
-/** One training batch as tensors, every draw from `rng`. */
-function makeBatch(gan: Gan, prep: Prepared, indices: Int32Array, rng: Rng): BatchTensors {
-  const { model } = gan;
-  const B = indices.length;
-  const T = model.seqLen;
-  const real = cropAndFlip(prep.images, indices, model.imageSize, rng);
-  const right = sampleCaptions(prep.bank, indices, T, rng);
-  const wrong = mismatchedCaptions(prep.bank, indices, T, rng);
-  return {
-    real: tf.tensor4d(real, [B, model.imageSize, model.imageSize, 3]),
-    right: tf.tensor2d(right, [B, T], "int32"),
-    wrong: tf.tensor2d(wrong, [B, T], "int32"),
-    z: tf.tensor2d(rng.normals(B * model.zDim), [B, model.zDim]),
-    eps: tf.tensor2d(rng.normals(B * model.condDim), [B, model.condDim]),
-    zInt: tf.tensor2d(rng.normals(B * model.zDim), [B, model.zDim]),
-    epsInt: tf.tensor2d(rng.normals(B * model.condDim), [B, model.condDim]),
-    partners: tf.tensor1d(interpolationPartners(B, rng), "int32"),
-    alpha: tf.tensor4d(Float32Array.from({ length: B }, () => rng.uniform()), [B, 1, 1, 1]),
-  };
-}
-
-/** The per-epoch sample sheet: fixed captions × fixed noises, from the EMA generator. */
-async function writeSampleGrid(
-  gan: Gan,
-  vocab: Vocabulary,
-  captions: readonly string[],
-  seed: number,
-  path: string,
-) {
-  const rng = new Rng(seed + 999);
-  const z = tf.tensor2d(rng.normals(SAMPLE_COLS * gan.model.zDim), [SAMPLE_COLS, gan.model.zDim]);
-  const rows = [];
-  for (const caption of captions) {
-    const pixels = tf.tidy(() => {
-      const ids = tf.tensor2d(
-        tokenizeAll(vocab, Array(SAMPLE_COLS).fill(caption), gan.model.seqLen),
-        [
-          SAMPLE_COLS,
-          gan.model.seqLen,
-        ],
-        "int32",
-      );
-      return sample(gan, z, embedCaptions(gan, ids, vocab.padId));
-    });
-    const data = await pixels.data();
-    pixels.dispose();
-    const n = gan.model.imageSize ** 2 * 3;
-    rows.push({
-      label: caption,
-      images: Array.from(
-        { length: SAMPLE_COLS },
-        (_, i) => toBytes(data.subarray(i * n, (i + 1) * n)),
-      ),
-    });
-  }
-  z.dispose();
-  await writeFileAtomic(path, await renderGrid(rows, gan.model.imageSize));
-}
-
-const LOG_HEADER = "step,epoch,loss_d,loss_g,kl,img_per_s,seconds";
-
-/** Keeps the loss log consistent with a resumed checkpoint: rows after its step go. */
-async function openLossLog(path: string, resumeStep: number | undefined): Promise<Deno.FsFile> {
-  if (resumeStep === undefined) {
-    await writeFileAtomic(path, LOG_HEADER + "\n");
-  } else {
-    let text = "";
-    try {
-      text = await Deno.readTextFile(path);
-    } catch { /* a resume into a fresh folder starts a new log */ }
-    const kept = text.split("\n").filter((l, i) =>
-      i > 0 && l && Number(l.split(",")[0]) <= resumeStep
-    );
-    await writeFileAtomic(path, [LOG_HEADER, ...kept].join("\n") + "\n");
-  }
-  return await Deno.open(path, { append: true });
-}
-
-const fmt = (x: number) => (Number.isFinite(x) ? x.toPrecision(6) : String(x));
-
-/** The whole train pipeline. */
-export const train = (opts: TrainOptions): TE.TaskEither<PetalError, TrainResult> =>
-  TE.tryCatch(
-    () => runTraining(opts),
-    (e) => (e instanceof PetalFailure ? e.error : ioError(opts.out, "see the message above")(e)),
   );
 
-async function runTraining(opts: TrainOptions): Promise<TrainResult> {
-  const log = opts.log ?? (() => {});
-  const ck = opts.resume ? await readCheckpoint(opts.out) : undefined;
-  // A resume keeps the run's settings; only the learning rates may be changed (e.g. lower
-  // after a NaN stop).
-  const lrOverrides = Object.fromEntries(
-    Object.entries(opts.train ?? {}).filter(([k]) => k === "lrG" || k === "lrD"),
-  ) as Partial<TrainConfig>;
-  const size = opts.size ?? ck?.header.model.size ?? "small";
-  const trainCfg = ck
-    ? { ...ck.header.train, ...lrOverrides }
-    : defaultTrainConfig({ lrG: DEFAULT_LR[size], lrD: DEFAULT_LR[size], ...opts.train });
-  const seqLen = ck?.header.model.seqLen ?? modelConfig(size, 1).seqLen;
-  const imageSize = modelConfig(size, 1).imageSize;
-  const prepResult = await prepare(
-    opts,
-    ck?.header.vocabulary,
-    imageSize + trainCfg.cropMargin,
-    seqLen,
-  )();
-  if (prepResult._tag === "Left") throw new PetalFailure(prepResult.left);
-  const prep = prepResult.right;
-  const model = modelConfig(size, prep.vocab.size);
+/**
+ * The vocabulary: the checkpoint's on resume, else the task's dictionary when given (ids
+ * then equal the task's), else built from the training captions.
+ */
+const vocabularyFor = (
+  opts: TrainOptions,
+  settings: Settings,
+  captions: readonly (readonly string[])[],
+): TE.TaskEither<PetalError, Vocabulary> =>
+  settings.checkpoint
+    ? TE.right(vocabularyFromJson(settings.checkpoint.header.vocabulary))
+    : opts.dictionary
+    ? loadTaskVocabulary(opts.dictionary)
+    : TE.right(buildVocabulary(captions.flat()));
 
-  let gan: Gan;
-  let progress: Progress;
-  if (ck) {
-    gan = await restoreGan(ck, checkpointPath(opts.out), model, lrOverrides);
-    progress = ck.header.progress;
-    disposeCheckpoint(ck);
-    log(
-      `resumed from ${checkpointPath(opts.out)} at step ${progress.step} (epoch ${progress.epoch})`,
+/** Steps 2–3: load the folder, tokenize every caption, decode (or read cached) images. */
+const prepareData = (opts: TrainOptions, s: Settings): TE.TaskEither<PetalError, PreparedData> =>
+  pipe(
+    TE.Do,
+    TE.bind("records", () => pipe(loadReedFolder(opts.data), TE.map((d) => d.records))),
+    TE.bind("vocab", ({ records }) => vocabularyFor(opts, s, records.map((r) => r.captions))),
+    TE.bind("images", ({ records }) =>
+      loadImageStack(
+        records.map((r) => r.imagePath),
+        modelConfig(s.size, 1).imageSize + s.train.cropMargin,
+        opts.cacheDir,
+        (done, total) => {
+          if (done === total || done % 1024 === 0) opts.log?.(`decoding images ${done}/${total}`);
+        },
+      )),
+    TE.map(({ records, vocab, images }) => ({
+      captions: records.map((r) => r.captions),
+      vocab,
+      bank: records.map((r) => tokenizeAll(vocab, r.captions, s.seqLen)),
+      images,
+    })),
+  );
+
+/** A fresh GAN, its text encoder optionally pre-trained (contrastive). */
+async function freshGan(opts: TrainOptions, s: Settings, data: PreparedData, model: ModelConfig) {
+  const gan = createGan(model, s.train, s.train.seed);
+  if (opts.pretrainSteps) {
+    const losses = await pretrainTextEncoder(gan, data.images, data.bank, data.vocab.padId, {
+      steps: opts.pretrainSteps,
+      seed: s.train.seed,
+    });
+    opts.log?.(
+      `text encoder pre-trained (contrastive): loss ${losses[0].toFixed(3)} → ${
+        losses.at(-1)!.toFixed(3)
+      }`,
     );
-  } else {
-    gan = createGan(model, trainCfg, trainCfg.seed);
-    progress = { step: 0, epoch: 0, imagesSeen: 0, seconds: 0 };
-    if (opts.pretrainSteps) {
-      const losses = await pretrainTextEncoder(gan, prep.images, prep.bank, prep.vocab.padId, {
-        steps: opts.pretrainSteps,
-        seed: trainCfg.seed,
-      });
-      log(
-        `text encoder pre-trained (contrastive): loss ${losses[0].toFixed(3)} → ${
-          losses.at(-1)!.toFixed(3)
-        }`,
+  }
+  return gan;
+}
+
+/** Step 4: the model — restored from the checkpoint on resume, else fresh. */
+const initOrResume = (
+  opts: TrainOptions,
+  s: Settings,
+  data: PreparedData,
+): TE.TaskEither<PetalError, TrainingRun> =>
+  attempt(async () => {
+    const model = modelConfig(s.size, data.vocab.size);
+    const ck = s.checkpoint;
+    const gan = ck
+      ? await restoreGan(ck, checkpointPath(opts.out), model, s.lrOverrides)
+      : await freshGan(opts, s, data, model);
+    const progress = ck?.header.progress ?? { step: 0, epoch: 0, imagesSeen: 0, seconds: 0 };
+    if (ck) {
+      opts.log?.(
+        `resumed from ${
+          checkpointPath(opts.out)
+        } at step ${progress.step} (epoch ${progress.epoch})`,
       );
     }
-  }
-  const seed = trainCfg.seed;
-  const B = Math.min(trainCfg.batchSize, prep.records.length);
-  const stepsPerEpoch = Math.floor(prep.records.length / B);
-  if (stepsPerEpoch < 1) {
-    throw new PetalFailure(
-      petalError(
+    const batchSize = Math.min(s.train.batchSize, data.bank.length);
+    const started = performance.now();
+    return {
+      out: opts.out,
+      gan,
+      data,
+      batchSize,
+      stepsPerEpoch: Math.floor(data.bank.length / batchSize),
+      progress,
+      firstStep: progress.step,
+      secondsBefore: progress.seconds,
+      clock: () => (performance.now() - started) / 1000,
+    };
+  }, opts.out);
+
+/** A data folder with fewer images than one batch cannot train. */
+const atLeastOneBatch = (opts: TrainOptions) => (run: TrainingRun) =>
+  run.stepsPerEpoch >= 1 ? TE.right(run) : pipe(
+    TE.fromIO(() => disposeRun(run)),
+    TE.chain(() =>
+      TE.left(petalError(
         "NoImages",
         opts.data,
         "fewer images than one batch",
         "add images or lower --batch",
-      ),
-    );
-  }
-  const sampleCaptions_ = opts.sampleCaptions ??
-    Array.from(
-      { length: SAMPLE_ROWS },
-      (_, i) => prep.records[Math.floor((i * prep.records.length) / SAMPLE_ROWS)].captions[0],
-    );
-
-  await Deno.mkdir(`${opts.out}/samples`, { recursive: true });
-  const lossLog = await openLossLog(`${opts.out}/losses.csv`, ck ? progress.step : undefined);
-  const enc = new TextEncoder();
-  const started = performance.now();
-  const elapsed = () => (performance.now() - started) / 1000;
-  const secondsBefore = progress.seconds;
-  const save = async () => {
-    progress = { ...progress, seconds: secondsBefore + elapsed() };
-    await writeLossPlot(opts.out); // OUT/losses.png at each epoch end and at the end
-    return await writeCheckpoint(opts.out, gan, progress, vocabularyToJson(prep.vocab));
-  };
-  const losses: StepLosses[] = [];
-  const epochs = opts.epochs ?? Infinity;
-  const stepBudget = Math.min(opts.maxSteps ?? Infinity, epochs * stepsPerEpoch);
-  const timeBudget = (opts.minutes ?? Infinity) * 60;
-  const firstStep = progress.step;
-  // The run's budget, for the training page's ETA (docs/serve.md).
-  await writeFileAtomic(
-    `${opts.out}/budget.json`,
-    JSON.stringify({
-      ...(Number.isFinite(stepBudget) ? { totalSteps: stepBudget } : {}),
-      ...(Number.isFinite(timeBudget)
-        ? { deadline: new Date(Date.now() + timeBudget * 1000).toISOString() }
-        : {}),
-    }),
+      ))
+    ),
   );
-  let stoppedBy: TrainResult["stoppedBy"] = (opts.maxSteps ?? Infinity) < epochs * stepsPerEpoch
-    ? "steps"
-    : "epochs";
-  let path = checkpointPath(opts.out);
-  // On webgpu losses are read one step late: step k's read-back is awaited after step k+1
-  // is queued, so the GPU never waits idle for it (no per-step sync). On the CPU backends
-  // the values are there at once, and the log's timings stay per step.
-  const lagged = tf.getBackend() === "webgpu";
-  type Pending = { read: Promise<StepLosses>; step: number; epoch: number; k: number };
-  let pending: Pending | undefined;
-  const record = async ({ read, step, epoch, k }: Pending) => {
-    const l = await read;
-    if (![l.d, l.g, l.kl].every(Number.isFinite)) {
-      throw new PetalFailure(petalError(
-        "BadArgument",
-        opts.out,
-        `loss is not finite at step ${step - 1} (d=${l.d}, g=${l.g}, kl=${l.kl}); ` +
-          `kept the last good checkpoint`,
-        "resume with a lower --lr, or try --loss hinge",
-      ));
-    }
-    losses.push(l);
-    const secs = elapsed();
-    const ips = ((step - firstStep) * B) / secs;
-    await lossLog.write(enc.encode(
-      `${step},${epoch},${fmt(l.d)},${fmt(l.g)},${fmt(l.kl)},${ips.toFixed(2)},${
-        (secondsBefore + secs).toFixed(1)
-      }\n`,
-    ));
-    const stepsLeft = stepBudget - step;
-    const perStep = secs / (step - firstStep);
-    const eta = Math.min(stepsLeft * perStep, timeBudget - secs);
-    opts.onStep?.({
-      step,
-      epoch,
-      stepInEpoch: k + 1,
-      stepsPerEpoch,
-      totalSteps: Number.isFinite(stepBudget) ? stepBudget : undefined,
-      losses: l,
-      imagesPerSecond: ips,
-      elapsed: secs,
-      eta: Number.isFinite(eta) ? eta : undefined,
-    });
-  };
-  const flush = async () => {
-    const last = pending;
-    pending = undefined;
-    if (last) await record(last);
-  };
-  try {
-    outer: while (progress.step < stepBudget) {
-      const epoch = Math.floor(progress.step / stepsPerEpoch);
-      const order = streamFor(seed, epoch, -1).permutation(prep.records.length);
-      for (let k = progress.step % stepsPerEpoch; k < stepsPerEpoch; k++) {
-        if (progress.step >= stepBudget) break outer;
-        if (opts.shouldStop?.()) {
-          stoppedBy = "signal";
-          break outer;
-        }
-        if (elapsed() >= timeBudget) {
-          stoppedBy = "minutes";
-          break outer;
-        }
-        const rng = streamFor(seed, epoch, progress.step);
-        const batch = makeBatch(gan, prep, order.subarray(k * B, (k + 1) * B), rng);
-        const read = trainStep(gan, batch, prep.vocab.padId, progress.step);
-        read.catch(() => {}); // awaited by record(); this only keeps an early exit quiet
-        disposeBatch(batch);
-        progress = {
-          ...progress,
-          step: progress.step + 1,
-          epoch,
-          imagesSeen: progress.imagesSeen + B,
-        };
-        const previous = pending;
-        pending = { read, step: progress.step, epoch, k };
-        if (previous) await record(previous);
-        if (!lagged) await flush();
-      }
-      await flush();
-      // End of an epoch: sample sheet and checkpoint.
-      const epochDone = Math.floor(progress.step / stepsPerEpoch);
-      if (progress.step % stepsPerEpoch === 0) {
-        progress = { ...progress, epoch: epochDone };
-        const grid = `${opts.out}/samples/epoch_${String(epochDone).padStart(4, "0")}.png`;
-        await writeSampleGrid(gan, prep.vocab, sampleCaptions_, seed, grid);
-        await Deno.copyFile(grid, `${opts.out}/samples/latest.png`);
-        path = await save();
-        log(`epoch ${epochDone}: checkpoint ${path}, samples ${grid}`);
-      }
-    }
-    await flush();
-    if (progress.step % stepsPerEpoch !== 0 || progress.step === firstStep) {
-      await writeSampleGrid(
-        gan,
-        prep.vocab,
-        sampleCaptions_,
-        seed,
-        `${opts.out}/samples/latest.png`,
-      );
-      path = await save();
-    }
-  } finally {
-    lossLog.close();
-    disposeGan(gan);
-  }
-  return {
-    checkpoint: path,
-    progress,
-    stoppedBy,
-    losses,
-    imagesPerSecond: ((progress.step - firstStep) * B) / Math.max(elapsed(), 1e-9),
-  };
+
+/**
+ * Steps 1–4 on their own: a run ready to step, for a script's own loop
+ * ({@link trainSteps}). The caller disposes it ({@link disposeRun}).
+ */
+export const prepareTraining = (opts: TrainOptions): TE.TaskEither<PetalError, TrainingRun> =>
+  pipe(
+    resolveSettings(opts),
+    TE.chain((s) =>
+      pipe(
+        prepareData(opts, s),
+        TE.chain((data) => initOrResume(opts, s, data)),
+        // The checkpoint's tensors are copied into the model (or unused on failure).
+        TE.bimap(
+          (e) => (s.checkpoint && disposeCheckpoint(s.checkpoint), e),
+          (run) => (s.checkpoint && disposeCheckpoint(s.checkpoint), run),
+        ),
+      )
+    ),
+    TE.chain(atLeastOneBatch(opts)),
+  );
+
+/**
+ * Step 7: the run's checkpoint (`OUT/checkpoint.petal`), with the seconds trained so
+ * far; returns its path. A script's own loop calls it when it wants one.
+ */
+export async function checkpointRun(run: TrainingRun): Promise<string> {
+  run.progress = { ...run.progress, seconds: run.secondsBefore + run.clock() };
+  return await writeCheckpoint(run.out, run.gan, run.progress, vocabularyToJson(run.data.vocab));
 }
+
+/** Step 6: end of an epoch — the observers' sheet and plot, then a checkpoint. */
+async function endOfEpoch(
+  run: TrainingRun,
+  observers: Required<TrainObserver>,
+  log: (l: string) => void,
+) {
+  const epoch = run.progress.step / run.stepsPerEpoch;
+  run.progress = { ...run.progress, epoch };
+  await observers.epochEnd(epoch, run);
+  const path = await checkpointRun(run);
+  log(`epoch ${epoch}: checkpoint ${path}, samples ${sampleGridPath(run.out, epoch)}`);
+  return path;
+}
+
+/** Step 5: the steps, each reported to the observers, each epoch ended and checkpointed. */
+async function loop(opts: TrainOptions, run: TrainingRun): Promise<TrainResult> {
+  const observers = runObservers([
+    lossLog(),
+    budgetFile(),
+    sampleGrids(opts.sampleCaptions),
+    lossPlot(),
+    ...(opts.onStep ? [notifyStep(opts.onStep)] : []),
+    ...(opts.observers ?? []),
+  ]);
+  const log = opts.log ?? (() => {});
+  const losses: StepLosses[] = [];
+  let path = checkpointPath(opts.out);
+  try {
+    await Deno.mkdir(run.out, { recursive: true });
+    await observers.start(run, opts);
+    const steps = trainSteps(run, opts);
+    for await (const report of steps) {
+      losses.push(report.losses);
+      await observers.step(report, run);
+      if (report.stepInEpoch === run.stepsPerEpoch) path = await endOfEpoch(run, observers, log);
+    }
+    const { step } = run.progress;
+    if (step % run.stepsPerEpoch !== 0 || step === run.firstStep) {
+      await observers.stopped(run);
+      path = await checkpointRun(run);
+    }
+    const done = (step - run.firstStep) * run.batchSize;
+    return {
+      checkpoint: path,
+      progress: run.progress,
+      stoppedBy: steps.stoppedBy!,
+      losses,
+      imagesPerSecond: done / Math.max(run.clock(), 1e-9),
+      model: opts.keepModel ? { gan: run.gan, vocab: run.data.vocab } : undefined,
+    };
+  } finally {
+    await observers.close();
+  }
+}
+
+/** The whole train pipeline: prepare, then steps to the budget; the model is freed after. */
+export const train = (opts: TrainOptions): TE.TaskEither<PetalError, TrainResult> =>
+  pipe(
+    prepareTraining(opts),
+    TE.chain((run) =>
+      TE.bracket(
+        TE.right(run),
+        (r) => attempt(() => loop(opts, r), opts.out),
+        (r, result) => {
+          if (!(opts.keepModel && result._tag === "Right")) disposeRun(r);
+          return TE.right(undefined);
+        },
+      )
+    ),
+  );

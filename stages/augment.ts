@@ -6,14 +6,20 @@
  *
  * @example
  * ```ts
- * import { Rng } from "../pipeline/rng.ts";
+ * import { Rng } from "./rng.ts";
  * import { cropAndFlip } from "./augment.ts";
  * const stack = { count: 1, size: 72, bytes: new Uint8Array(72 * 72 * 3) };
  * const x = cropAndFlip(stack, [0], 64, new Rng(1)); // Float32Array of 64·64·3
  * ```
  */
-import type { Rng } from "../pipeline/rng.ts";
-import type { ImageStack } from "../pipeline/images.ts";
+import type { Rng } from "./rng.ts";
+
+/** Decoded images of one size, back to back: `count` × size × size × 3 RGB bytes. */
+export interface ImageStack {
+  readonly count: number;
+  readonly size: number;
+  readonly bytes: Uint8Array;
+}
 
 /**
  * Images `indices` of `stack`, each cropped to out×out at a random offset and flipped
@@ -57,7 +63,7 @@ export function sampleCaptions(
   indices: ArrayLike<number>,
   seqLen: number,
   rng: Rng,
-) {
+): Int32Array {
   const out = new Int32Array(indices.length * seqLen);
   for (let b = 0; b < indices.length; b++) {
     const ids = bank[indices[b]];
@@ -77,7 +83,7 @@ export function mismatchedCaptions(
   indices: ArrayLike<number>,
   seqLen: number,
   rng: Rng,
-) {
+): Int32Array {
   const others = Array.from(indices, (i) => {
     let j = rng.int(bank.length - 1);
     if (j >= i) j++;

@@ -11,10 +11,14 @@
  */
 
 export type LossKind = "bce" | "hinge" | "wgan-gp";
+/** Every {@link LossKind}. */
 export const LOSS_KINDS: readonly LossKind[] = ["bce", "hinge", "wgan-gp"];
+/** The model sizes: `small` (trains in minutes) and `reed` (Reed et al. 2016). */
 export const SIZES = ["small", "reed"] as const;
+/** One of {@link SIZES}. */
 export type SizeName = typeof SIZES[number];
 
+/** The architecture: widths, depths and dimensions of φ, G and D. */
 export interface ModelConfig {
   readonly size: SizeName;
   readonly imageSize: number;
@@ -67,12 +71,21 @@ const PRESETS: Record<SizeName, Omit<ModelConfig, "vocabSize" | "size">> = {
  */
 export const DEFAULT_LR: Record<SizeName, number> = { small: 5e-4, reed: 2e-4 };
 
+/**
+ * The architecture of a size for a vocabulary.
+ *
+ * @example
+ * ```ts
+ * modelConfig("small", 5429).imageSize; // 64
+ * ```
+ */
 export const modelConfig = (size: SizeName, vocabSize: number): ModelConfig => ({
   size,
   vocabSize,
   ...PRESETS[size],
 });
 
+/** The training settings a checkpoint keeps (a resume may change only the rates). */
 export interface TrainConfig {
   readonly batchSize: number;
   readonly loss: LossKind;
@@ -99,6 +112,14 @@ export interface TrainConfig {
   readonly seed: number;
 }
 
+/**
+ * Training settings with the defaults, `overrides` on top.
+ *
+ * @example
+ * ```ts
+ * defaultTrainConfig({ loss: "hinge" }).batchSize; // 32
+ * ```
+ */
 export const defaultTrainConfig = (overrides: Partial<TrainConfig> = {}): TrainConfig => ({
   batchSize: 32,
   loss: "bce",

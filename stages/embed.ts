@@ -126,7 +126,11 @@ export function encodeText(p: Params, ids: tf.Tensor2D, padId: number): tf.Tenso
  * pairs, both [B, F]: symmetric cross-entropy over cosine similarities / temperature.
  * The pairing is the data's own (image, its caption), so no class label is involved.
  */
-export function contrastiveLoss(imageFeat: tf.Tensor2D, textFeat: tf.Tensor2D, temperature = 0.1) {
+export function contrastiveLoss(
+  imageFeat: tf.Tensor2D,
+  textFeat: tf.Tensor2D,
+  temperature = 0.1,
+): tf.Scalar {
   return tf.tidy(() => {
     const a = tf.div(imageFeat, tf.add(tf.norm(imageFeat, 2, 1, true), 1e-8));
     const b = tf.div(textFeat, tf.add(tf.norm(textFeat, 2, 1, true), 1e-8));

@@ -27,6 +27,7 @@ export const bceWithLogits = (logits: tf.Tensor, target: 0 | 1): tf.Scalar =>
     ),
   );
 
+/** The discriminator's loss over its three logits (see the module comment). */
 export function discriminatorLoss(
   kind: LossKind,
   real: tf.Tensor1D,
@@ -52,6 +53,7 @@ export function discriminatorLoss(
   }
 }
 
+/** The generator's loss: non-saturating BCE, or −mean(fake) for hinge and WGAN. */
 export const generatorLoss = (kind: LossKind, fake: tf.Tensor1D): tf.Scalar =>
   kind === "bce" ? bceWithLogits(fake, 1) : tf.neg(tf.mean(fake));
 

@@ -15,9 +15,12 @@
  */
 
 export const SEQ_LEN = 20;
+/** The padding word (id 0 in a built vocabulary). */
 export const PAD = "<PAD>";
+/** The word that stands for any unknown word (id 1 in a built vocabulary). */
 export const RARE = "<RARE>";
 
+/** Words ↔ ids, with the pad and rare ids. */
 export interface Vocabulary {
   readonly wordToId: ReadonlyMap<string, number>;
   readonly idToWord: ReadonlyMap<number, string>;

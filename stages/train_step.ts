@@ -27,6 +27,7 @@ import {
   variable,
 } from "./layers.ts";
 
+/** The models and optimisers of a run: φ, G, D, the EMA of G, and Adam for D and G. */
 export interface Gan {
   readonly model: ModelConfig;
   readonly train: TrainConfig;
@@ -84,8 +85,10 @@ export interface BatchTensors {
   readonly alpha: tf.Tensor4D;
 }
 
-export const disposeBatch = (b: BatchTensors) => tf.dispose(Object.values(b));
+/** Frees a batch's tensors. */
+export const disposeBatch = (b: BatchTensors): void => tf.dispose(Object.values(b));
 
+/** The losses of one step: D, G, and the conditioning-augmentation KL term. */
 export interface StepLosses {
   readonly d: number;
   readonly g: number;

@@ -1,18 +1,19 @@
 /**
- * What every task shares: `node:util` parseArgs (JSR's @std/cli is unreachable here),
- * backend selection, and one-line errors with a non-zero exit.
+ * What every task shares: its flags declared once (tasks/flags.ts), `--help`, backend
+ * selection, and one-line errors with a non-zero exit.
  *
  * @example
  * ```ts
- * import { main } from "./cli.ts";
- * await main(async () => { console.log("work"); });
+ * import { defineTask } from "./flags.ts";
+ * import { runTask } from "./cli.ts";
+ * const spec = defineTask({ name: "hello", summary: "says hello", flags: {} });
+ * await runTask(spec, async () => console.log("hello"));
  * ```
  */
-import { parseArgs, type ParseArgsConfig } from "node:util";
 import * as E from "fp-ts/Either";
-import type * as TE from "fp-ts/TaskEither";
-import { type PetalError, petalError, PetalFailure } from "../pipeline/errors.ts";
-import { type BackendChoice, isBackendChoice, useBackend } from "../pipeline/backend.ts";
+import { formatError, type PetalError, petalError, PetalFailure } from "../pipeline/io/errors.ts";
+import { BACKEND_CHOICES, type BackendChoice, useBackend } from "../pipeline/backends/backend.ts";
+import { type Flag, type FlagValues, helpText, parseFlags, type TaskSpec } from "./flags.ts";
 
 /** Runs a task body; a PetalFailure becomes `error: PATH: WHAT — FIX` and exit code 1. */
 export async function main(body: () => Promise<void>): Promise<void> {
@@ -27,49 +28,40 @@ export async function main(body: () => Promise<void>): Promise<void> {
   }
 }
 
-/** The Right value, or throw the Left as a PetalFailure. */
-export async function orFail<T>(task: TE.TaskEither<PetalError, T>): Promise<T> {
-  const result = await task();
-  if (E.isLeft(result)) throw new PetalFailure(result.left);
-  return result.right;
+/**
+ * A task's whole command line: parses `args` against `spec` (a bad flag is one line and
+ * exit 1), answers `--help`, else runs `body` under {@link main}.
+ */
+export async function runTask<F extends Record<string, Flag>>(
+  spec: TaskSpec<F>,
+  body: (values: FlagValues<F>, positionals: string[]) => Promise<void>,
+  args: readonly string[] = Deno.args,
+): Promise<void> {
+  await main(async () => {
+    const parsed = parseFlags(spec, args);
+    if (E.isLeft(parsed)) throw new PetalFailure(parsed.left);
+    if (parsed.right.help) console.log(helpText(spec));
+    else await body(parsed.right.values, parsed.right.positionals);
+  });
 }
 
-export const backendOption = {
-  backend: { type: "string", default: "auto" },
-} as const satisfies ParseArgsConfig["options"];
-
-/** parseArgs with strict checking; an unknown flag is a one-line error, not a stack. */
-export function parse<const O extends NonNullable<ParseArgsConfig["options"]>>(
-  task: string,
-  options: O,
-  args: string[] = Deno.args,
-) {
-  try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true });
-  } catch (e) {
-    throw new PetalFailure(
-      petalError("BadArgument", `deno task ${task}`, (e as Error).message, "see README.md"),
-    );
-  }
-}
+/** The `--backend` flag every task takes. */
+export const BACKEND_FLAG = {
+  type: "choice",
+  choices: BACKEND_CHOICES,
+  default: "auto",
+  arg: "B",
+  help: "compute backend",
+} as const satisfies Flag;
 
 /** Selects the backend named by --backend and prints it. */
-export async function selectBackend(value: string | undefined): Promise<string> {
-  const choice = value ?? "auto";
-  if (!isBackendChoice(choice)) {
-    throw new PetalFailure(petalError(
-      "BadArgument",
-      "--backend",
-      `unknown backend "${choice}"`,
-      "use auto, tensorflow, webgpu, native, wasm or cpu",
-    ));
-  }
-  const name = await useBackend(choice as BackendChoice);
+export async function selectBackend(choice: BackendChoice): Promise<string> {
+  const name = await useBackend(choice);
   console.log(`backend: ${name}${await adapterNote(name)}`);
   return name;
 }
 
-/** On webgpu, the adapter it got: " (llvmpipe … — vendor …, …, software …)". */
+/** On webgpu, the adapter it got: " (adapter: llvmpipe … — vendor …, …, software …)". */
 async function adapterNote(name: string): Promise<string> {
   if (name !== "webgpu") return "";
   const { activeAdapter, describeAdapter } = await import("../pipeline/backends/webgpu.ts");
@@ -77,17 +69,22 @@ async function adapterNote(name: string): Promise<string> {
   return a ? ` (adapter: ${describeAdapter(a)})` : "";
 }
 
-/** A number flag, checked. */
-export function numberFlag(name: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isFinite(n)) {
-    throw new PetalFailure(
-      petalError("BadArgument", `--${name}`, `"${value}" is not a number`, `pass --${name} N`),
-    );
-  }
-  return n;
+/**
+ * Prints, when the task ran on the native backend, which kernels fell back to tfjs's cpu
+ * code for more than 2% of the kernel time: a slow path never stays silent.
+ */
+export async function reportFallbacks(): Promise<void> {
+  const { nativeFallbackSummary } = await import("../pipeline/backends/native.ts");
+  const line = nativeFallbackSummary();
+  if (line) console.log(line);
 }
+
+/** A one-line usage error for a task's positionals. */
+export const usageError = (task: string, message: string, usage: string): PetalFailure =>
+  new PetalFailure(petalError("BadArgument", `deno task ${task}`, message, `usage: ${usage}`));
+
+/** Prints a PetalError as the tasks do (for code that holds an Either). */
+export const printError = (e: PetalError) => console.error(formatError(e));
 
 /** Where the shared data sits, beside the project root. */
 export const SHARED = new URL("../../shared/", import.meta.url).pathname.replace(/\/$/, "");

@@ -1,39 +1,52 @@
 /**
  * `deno task data <folder> [--dictionary DIR]`: what is in a data folder — images,
- * captions, classes, vocabulary size and a caption-length histogram.
+ * captions, classes, vocabulary size and a caption-length histogram — after checking that
+ * every image decodes.
  */
-import { loadReedFolder, summarize } from "../pipeline/data.ts";
+import { type DataSummary, loadReedFolder, summarizeData } from "../pipeline/io/data.ts";
+import { checkImagesDecode } from "../pipeline/io/images.ts";
+import { unwrap } from "../pipeline/io/errors.ts";
 import { buildVocabulary, words } from "../stages/tokenize.ts";
-import { main, orFail, parse, selectBackend } from "./cli.ts";
-import { petalError, PetalFailure } from "../pipeline/errors.ts";
+import { defineTask } from "./flags.ts";
+import { BACKEND_FLAG, runTask, selectBackend, usageError } from "./cli.ts";
 
-await main(async () => {
-  const { values, positionals } = parse("data", { backend: { type: "string", default: "auto" } });
-  const folder = positionals[0];
-  if (!folder) {
-    throw new PetalFailure(
-      petalError("BadArgument", "deno task data", "no folder given", "deno task data <folder>"),
-    );
-  }
-  // No tensors here; the flag is accepted (and reported) like on every other task.
-  await selectBackend(values.backend);
-  const data = await orFail(loadReedFolder(folder));
-  const vocab = buildVocabulary(data.records.flatMap((r) => r.captions));
-  const s = summarize(data.records, data.classCount, vocab.size, (c) => words(c).length);
-  console.log(`folder:     ${folder}`);
-  console.log(`images:     ${s.images}`);
-  console.log(
-    `captions:   ${s.captions + data.blankCaptionLines} lines` +
-      ` (${s.captions} captions, ${data.blankCaptionLines} blank lines skipped)`,
-  );
-  console.log(`classes:    ${s.classes}`);
-  console.log(`vocabulary: ${s.vocabulary} (with <PAD> and <RARE>)`);
-  console.log("caption length (words):");
+export const DATA = defineTask({
+  name: "data",
+  positionals: "<folder>",
+  summary: "checks a Reed-layout folder (every image decodes) and prints what is in it",
+  flags: { backend: BACKEND_FLAG },
+});
+
+/** The report `deno task data` prints. */
+export function dataReport(folder: string, s: DataSummary, blankLines: number): string[] {
   const lengths = [...s.lengthHistogram.keys()].sort((a, b) => a - b);
   const peak = Math.max(...s.lengthHistogram.values());
-  for (const n of lengths) {
-    const count = s.lengthHistogram.get(n)!;
-    const bar = "#".repeat(Math.max(1, Math.round((count / peak) * 40)));
-    console.log(`  ${String(n).padStart(3)} ${String(count).padStart(6)} ${bar}`);
-  }
-});
+  return [
+    `folder:     ${folder}`,
+    `images:     ${s.images}`,
+    `captions:   ${s.captions + blankLines} lines` +
+    ` (${s.captions} captions, ${blankLines} blank lines skipped)`,
+    `classes:    ${s.classes}`,
+    `vocabulary: ${s.vocabulary} (with <PAD> and <RARE>)`,
+    "caption length (words):",
+    ...lengths.map((n) => {
+      const count = s.lengthHistogram.get(n)!;
+      const bar = "#".repeat(Math.max(1, Math.round((count / peak) * 40)));
+      return `  ${String(n).padStart(3)} ${String(count).padStart(6)} ${bar}`;
+    }),
+  ];
+}
+
+if (import.meta.main) {
+  await runTask(DATA, async (values, positionals) => {
+    const folder = positionals[0];
+    if (!folder) throw usageError("data", "no folder given", "deno task data <folder>");
+    // No tensors here; the flag is accepted (and reported) like on every other task.
+    await selectBackend(values.backend);
+    const data = await unwrap(loadReedFolder(folder));
+    await unwrap(checkImagesDecode(data.records.map((r) => r.imagePath)));
+    const vocab = buildVocabulary(data.records.flatMap((r) => r.captions));
+    const s = summarizeData(data.records, data.classCount, vocab.size, (c) => words(c).length);
+    for (const line of dataReport(folder, s, data.blankCaptionLines)) console.log(line);
+  });
+}

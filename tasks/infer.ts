@@ -4,63 +4,81 @@
  * `inference_{id:04d}.jpg`. FILE is an `id,caption` CSV or the task's testData.pkl.
  */
 import { infer } from "../pipeline/infer.ts";
-import { petalError, PetalFailure } from "../pipeline/errors.ts";
+import { petalError, PetalFailure, unwrap } from "../pipeline/io/errors.ts";
+import { defineTask } from "./flags.ts";
 import {
+  BACKEND_FLAG,
   DEFAULT_DATA,
   exists,
-  main,
-  numberFlag,
-  orFail,
-  parse,
+  reportFallbacks,
+  runTask,
   selectBackend,
   SYNTHETIC_DIR,
 } from "./cli.ts";
 
-await main(async () => {
-  const { values, positionals } = parse("infer", {
-    checkpoint: { type: "string", default: "runs/latest" },
-    captions: { type: "string" },
-    out: { type: "string", default: "inference" },
-    dictionary: { type: "string" },
-    batch: { type: "string", default: "64" },
-    seed: { type: "string", default: "0" },
-    report: { type: "boolean", default: false },
-    interpolate: { type: "boolean", default: false },
-    backend: { type: "string", default: "auto" },
-  });
-  let interpolate: [string, string] | undefined;
-  if (values.interpolate) {
-    if (positionals.length !== 2) {
+export const INFER = defineTask({
+  name: "infer",
+  positionals: '[--interpolate "caption A" "caption B"]',
+  summary: "one 64×64 JPEG per caption, inference_{id:04d}.jpg, from the EMA generator",
+  flags: {
+    checkpoint: {
+      type: "string",
+      arg: "DIR",
+      default: "runs/latest",
+      help: "run folder (or checkpoint.petal) to draw with",
+    },
+    captions: {
+      type: "string",
+      arg: "FILE",
+      help: "`id,caption` CSV or the task's `testData.pkl`",
+      defaultText: "`test_captions.csv` of ../shared/oxford102, else of the synthetic set",
+    },
+    out: { type: "string", arg: "DIR", default: "inference", help: "folder of the JPEGs" },
+    dictionary: {
+      type: "string",
+      arg: "DIR",
+      help: "the task's `dictionary/` for a `.pkl` (default: beside its `dataset/`)",
+    },
+    batch: { type: "number", integer: true, min: 1, default: 64, help: "images per batch" },
+    seed: { type: "number", integer: true, default: 0, help: "noise seed" },
+    report: {
+      type: "boolean",
+      help: "also the task's 5×5 report grid, `inference_report.png` beside the folder",
+    },
+    interpolate: {
+      type: "boolean",
+      help: "an 8-step strip between the two captions given after the flags",
+    },
+    backend: BACKEND_FLAG,
+  },
+});
+
+const INTERPOLATE_USAGE = 'quote them: --interpolate "a red flower" "a blue flower"';
+
+if (import.meta.main) {
+  await runTask(INFER, async (values, positionals) => {
+    if (values.interpolate && positionals.length !== 2) {
       throw new PetalFailure(petalError(
         "BadArgument",
         "--interpolate",
         `needs two captions, got ${positionals.length}`,
-        'quote them: --interpolate "a red flower" "a blue flower"',
+        INTERPOLATE_USAGE,
       ));
     }
-    interpolate = [positionals[0], positionals[1]];
-  }
-  let captions = values.captions;
-  if (!captions && !interpolate) {
-    captions = (await exists(`${DEFAULT_DATA}/test_captions.csv`))
-      ? `${DEFAULT_DATA}/test_captions.csv`
-      : `${SYNTHETIC_DIR}/test_captions.csv`;
-    console.log(`captions: ${captions}`);
-  }
-  await selectBackend(values.backend);
-  const result = await orFail(infer({
-    checkpoint: values.checkpoint,
-    captions,
-    out: values.out,
-    dictionary: values.dictionary,
-    batch: numberFlag("batch", values.batch, 64),
-    seed: numberFlag("seed", values.seed, 0),
-    report: values.report,
-    interpolate,
-    log: console.log,
-  }));
-  console.log(
-    `wrote ${result.written} images to ${values.out} in ${result.seconds.toFixed(1)} s` +
-      (result.written ? ` (${(result.written / result.seconds).toFixed(1)} img/s)` : ""),
-  );
-});
+    const interpolate = values.interpolate ? [positionals[0], positionals[1]] as const : undefined;
+    let captions = values.captions;
+    if (!captions && !interpolate) {
+      captions = (await exists(`${DEFAULT_DATA}/test_captions.csv`))
+        ? `${DEFAULT_DATA}/test_captions.csv`
+        : `${SYNTHETIC_DIR}/test_captions.csv`;
+      console.log(`captions: ${captions}`);
+    }
+    await selectBackend(values.backend);
+    const result = await unwrap(infer({ ...values, captions, interpolate, log: console.log }));
+    console.log(
+      `wrote ${result.written} images to ${values.out} in ${result.seconds.toFixed(1)} s` +
+        (result.written ? ` (${(result.written / result.seconds).toFixed(1)} img/s)` : ""),
+    );
+    await reportFallbacks();
+  });
+}

@@ -1,5 +1,5 @@
 /** The training progress line: bar, epoch, step, img/s, ETA, losses. */
-import type { StepReport } from "../pipeline/train.ts";
+import type { StepReport } from "../pipeline/steps.ts";
 
 export const duration = (s: number): string => {
   if (!Number.isFinite(s)) return "?";

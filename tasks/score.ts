@@ -3,50 +3,74 @@
  * — the task's arguments (any batch size works). REF: folder of real images
  * (`image_NNNNN.jpg` or `inference_NNNN.jpg`, matched by number) or a JSON of logits.
  */
-import { scoreFolder } from "../pipeline/score.ts";
-import { petalError, PetalFailure } from "../pipeline/errors.ts";
-import { main, numberFlag, orFail, parse, selectBackend } from "./cli.ts";
+import { scoreFolder, type ScoreSummary } from "../pipeline/score.ts";
+import { petalError, PetalFailure, unwrap } from "../pipeline/io/errors.ts";
+import { defineTask } from "./flags.ts";
+import { BACKEND_FLAG, runTask, selectBackend, usageError } from "./cli.ts";
+
+export const SCORE = defineTask({
+  name: "score",
+  positionals: "<inference_dir> <score.csv> <batch>",
+  summary: "scores an inference folder as the task does; writes score.csv (score,id)",
+  flags: {
+    evaluator: {
+      type: "string",
+      arg: "DIR",
+      default: "runs/evaluator",
+      help: "the evaluator (`deno task evaluator`)",
+    },
+    reference: {
+      type: "string",
+      arg: "REF",
+      help: "folder of real images, or JSON of reference logits (required)",
+    },
+    captions: {
+      type: "string",
+      arg: "FILE",
+      help: "captions file: every id in it must have an image",
+    },
+    backend: BACKEND_FLAG,
+  },
+});
 
 const USAGE =
   "deno task score <inference_dir> <score.csv> <batch> --evaluator EVAL_DIR --reference REF";
 
-await main(async () => {
-  const { values, positionals } = parse("score", {
-    evaluator: { type: "string", default: "runs/evaluator" },
-    reference: { type: "string" },
-    captions: { type: "string" },
-    backend: { type: "string", default: "auto" },
-  });
-  const [inference, csv, batchText] = positionals;
-  if (!inference || !csv || !values.reference) {
-    throw new PetalFailure(
-      petalError("BadArgument", "deno task score", "missing arguments", `usage: ${USAGE}`),
-    );
-  }
-  const batch = numberFlag("batch", batchText ?? "64", 64);
+/** `<batch>`: a positive integer. */
+function batchArgument(text: string | undefined): number {
+  const batch = Number(text ?? "64");
   if (!Number.isInteger(batch) || batch < 1) {
     throw new PetalFailure(
-      petalError("BadArgument", "<batch>", `"${batchText}" is not a positive integer`, USAGE),
+      petalError("BadArgument", "<batch>", `"${text}" is not a positive integer`, USAGE),
     );
   }
-  await selectBackend(values.backend);
-  const s = await orFail(scoreFolder({
-    inference,
-    csv,
-    batch,
-    evaluator: values.evaluator,
-    reference: values.reference,
-    captions: values.captions,
-  }));
-  console.log(`images:            ${s.images}`);
-  console.log(`mean score:        ${s.meanScore.toFixed(4)}   (lower is better)`);
-  console.log(`mean cosine dist.: ${s.meanCosine.toFixed(4)}`);
-  console.log(
-    `inception score:   ${s.inceptionScore.toFixed(3)}   (0.5/IS = ${
-      (0.5 / s.inceptionScore).toFixed(4)
-    })`,
-  );
-  if (s.fid !== undefined) console.log(`FID (evaluator):   ${s.fid.toFixed(3)}`);
-  console.log(`R-precision@${s.rPrecisionR}:   ${(100 * s.rPrecision).toFixed(1)}%`);
-  console.log(`wrote ${csv}`);
-});
+  return batch;
+}
+
+/** The summary lines the task prints. */
+export const summaryLines = (s: ScoreSummary): string[] => [
+  `images:            ${s.images}`,
+  `mean score:        ${s.meanScore.toFixed(4)}   (lower is better)`,
+  `mean cosine dist.: ${s.meanCosine.toFixed(4)}`,
+  `inception score:   ${s.inceptionScore.toFixed(3)}   (0.5/IS = ${
+    (0.5 / s.inceptionScore).toFixed(4)
+  })`,
+  ...(s.fid === undefined ? [] : [`FID (evaluator):   ${s.fid.toFixed(3)}`]),
+  `R-precision@${s.rPrecisionR}:   ${(100 * s.rPrecision).toFixed(1)}%`,
+];
+
+if (import.meta.main) {
+  await runTask(SCORE, async (values, positionals) => {
+    const [inference, csv, batchText] = positionals;
+    if (!inference || !csv || !values.reference) {
+      throw usageError("score", "missing arguments", USAGE);
+    }
+    const batch = batchArgument(batchText);
+    await selectBackend(values.backend);
+    const s = await unwrap(
+      scoreFolder({ ...values, reference: values.reference, inference, csv, batch }),
+    );
+    for (const line of summaryLines(s)) console.log(line);
+    console.log(`wrote ${csv}`);
+  });
+}

@@ -3,158 +3,206 @@
  * ../shared/oxford102 when that folder exists, else on the built-in synthetic set.
  * Run with --help for the flags.
  */
-import { train } from "../pipeline/train.ts";
-import { ensureSyntheticData } from "../pipeline/synthetic.ts";
-import { petalError, PetalFailure } from "../pipeline/errors.ts";
-import { LOSS_KINDS, type LossKind, type SizeName, SIZES } from "../stages/config.ts";
+import { train, type TrainOptions } from "../pipeline/train.ts";
+import type { StepReport } from "../pipeline/steps.ts";
+import { ensureSyntheticData } from "../pipeline/io/synthetic.ts";
+import { unwrap } from "../pipeline/io/errors.ts";
+import { LOSS_KINDS, SIZES } from "../stages/config.ts";
+import { defineTask, type FlagValues } from "./flags.ts";
 import {
+  BACKEND_FLAG,
   DEFAULT_DATA,
   exists,
-  main,
-  numberFlag,
-  orFail,
-  parse,
+  reportFallbacks,
+  runTask,
   selectBackend,
   SYNTHETIC_DIR,
 } from "./cli.ts";
 import { progressLine } from "./progress.ts";
 
-export const TRAIN_HELP = `deno task train [flags]
-  --data DIR        Reed-layout folder (images/ + text_c10/); default ../shared/oxford102,
-                    else the built-in synthetic set
-  --synthetic       train on the built-in synthetic flowers (written to .cache/synthetic)
-  --dictionary DIR  use the task's dictionary/ (word2Id.npy, id2Word.npy) as vocabulary
-  --out DIR         where checkpoint, losses.csv and samples/ go (default runs/latest)
-  --epochs N        stop after N epochs (default 20)
-  --minutes M       stop after M minutes (whichever budget ends first)
-  --steps N         stop after N steps in all
-  --resume          continue from DIR/checkpoint.petal exactly where it stopped
-  --size S          model size: small (default) or reed
-  --batch N         batch size (default 32)
-  --loss L          bce (GAN-CLS, default), hinge or wgan-gp
-  --lr X            Adam learning rate of G and D (default 5e-4 small, 2e-4 reed)
-  --pretrain-text N contrastive (CLIP-style) pre-training of the text encoder, N steps,
-                    before a fresh run
-  --no-d-bn         discriminator without batch norm
-  --no-interp       turn off GAN-INT interpolated-text loss
-  --ema X           EMA decay of the sampling generator (default 0.999)
-  --seed N          random seed (default 1)
-  --cache DIR       decoded-image cache (default .cache/images)
-  --backend B       auto (default), tensorflow, webgpu, native, wasm or cpu
-  --quiet           no progress bar
-  --help`;
+export const TRAIN = defineTask({
+  name: "train",
+  summary: "trains the text-to-flower GAN; writes checkpoint, losses and sample grids",
+  flags: {
+    data: {
+      type: "string",
+      arg: "DIR",
+      help: "Reed-layout folder: `images/` (or `jpg/`) + `text_c10/class_*/image_*.txt`",
+      defaultText: "`../shared/oxford102`, else synthetic",
+    },
+    synthetic: {
+      type: "boolean",
+      help: "train on the built-in synthetic flowers (written to `.cache/synthetic`)",
+    },
+    dictionary: {
+      type: "string",
+      arg: "DIR",
+      help: "use the task's `dictionary/` (word2Id.npy, id2Word.npy) as vocabulary",
+    },
+    out: {
+      type: "string",
+      arg: "DIR",
+      default: "runs/latest",
+      help: "where `checkpoint.petal`, `losses.csv`, `losses.png` and `samples/` go",
+    },
+    epochs: {
+      type: "number",
+      integer: true,
+      min: 1,
+      help: "stop after N epochs",
+      defaultText: "20 (when no other budget)",
+    },
+    minutes: { type: "number", arg: "M", min: 0, help: "stop after M minutes" },
+    steps: { type: "number", integer: true, min: 0, help: "stop after N steps in all" },
+    resume: { type: "boolean", help: "continue from `DIR/checkpoint.petal`, exactly" },
+    size: {
+      type: "choice",
+      choices: SIZES,
+      default: "small",
+      arg: "S",
+      help: "model size (`reed`: Reed et al. 2016, the bench model)",
+    },
+    batch: { type: "number", integer: true, min: 1, help: "batch size", defaultText: "32" },
+    loss: {
+      type: "choice",
+      choices: LOSS_KINDS,
+      default: "bce",
+      arg: "L",
+      help: "GAN loss (`bce` is GAN-CLS)",
+    },
+    lr: {
+      type: "number",
+      arg: "X",
+      min: 0,
+      help: "Adam learning rate of G and D (the one setting a `--resume` may change)",
+      defaultText: "5e-4 small, 2e-4 reed",
+    },
+    "pretrain-text": {
+      type: "number",
+      integer: true,
+      min: 0,
+      help:
+        "contrastive (CLIP-style) pre-training of the text encoder, N steps, before a fresh run",
+    },
+    "no-d-bn": {
+      type: "boolean",
+      help: "discriminator without batch norm (always so for `wgan-gp`)",
+    },
+    "no-interp": { type: "boolean", help: "turn off the GAN-INT interpolated-text loss" },
+    ema: {
+      type: "number",
+      arg: "X",
+      min: 0,
+      max: 1,
+      help: "EMA decay of the generator used for samples and inference",
+      defaultText: "0.999",
+    },
+    seed: { type: "number", integer: true, help: "random seed", defaultText: "1" },
+    cache: { type: "string", arg: "DIR", default: ".cache/images", help: "decoded-image cache" },
+    backend: BACKEND_FLAG,
+    quiet: { type: "boolean", help: "no progress bar" },
+  },
+});
+
+type Values = FlagValues<typeof TRAIN.flags>;
+
+/** --data, --synthetic, or the default: Oxford-102 beside the project, else synthetic. */
+async function resolveData(values: Values): Promise<string> {
+  if (values.data && !values.synthetic) {
+    console.log(`data: ${values.data}`);
+    return values.data;
+  }
+  if (!values.synthetic && await exists(`${DEFAULT_DATA}/images`)) {
+    console.log(`data: ${DEFAULT_DATA} (Oxford-102, found beside the project)`);
+    return DEFAULT_DATA;
+  }
+  const data = await ensureSyntheticData(SYNTHETIC_DIR);
+  console.log(
+    `data: ${data} (built-in synthetic flowers${
+      values.synthetic ? "" : ": ../shared/oxford102 is absent"
+    })`,
+  );
+  return data;
+}
+
+/** The flags as the pipeline's options (only what was given overrides a default). */
+export function trainOptions(values: Values, data: string): TrainOptions {
+  const noBudget = values.minutes === undefined && values.steps === undefined;
+  const given = <K extends string, V>(key: K, v: V | undefined) =>
+    v === undefined ? {} : { [key]: v } as Record<K, V>;
+  return {
+    data,
+    out: values.out,
+    size: values.size,
+    epochs: values.epochs ?? (noBudget ? 20 : undefined),
+    minutes: values.minutes,
+    maxSteps: values.steps,
+    resume: values.resume,
+    dictionary: values.dictionary,
+    pretrainSteps: values["pretrain-text"] ?? 0,
+    cacheDir: values.cache,
+    train: {
+      loss: values.loss,
+      interpolate: !values["no-interp"],
+      dBatchNorm: !values["no-d-bn"],
+      ...given("batchSize", values.batch),
+      ...given("lrG", values.lr),
+      ...given("lrD", values.lr),
+      ...given("emaDecay", values.ema),
+      ...given("seed", values.seed),
+    },
+  };
+}
+
+/** Ctrl-C: finish the step, checkpoint, stop; a second Ctrl-C quits at once. */
+function stopOnSigint() {
+  let requested = false;
+  const listener = () => {
+    if (requested) Deno.exit(130);
+    requested = true;
+    console.error(
+      "\nstopping: finishing this step and saving a checkpoint (Ctrl-C again to quit now)",
+    );
+  };
+  Deno.addSignalListener("SIGINT", listener);
+  return {
+    requested: () => requested,
+    remove: () => Deno.removeSignalListener("SIGINT", listener),
+  };
+}
+
+/** The progress bar on a terminal, else a line every 10 s (and at the last step). */
+function progressReporter(quiet: boolean, showBar: boolean) {
+  let lastLine = 0;
+  return (s: StepReport) => {
+    if (quiet) return;
+    const line = progressLine(s);
+    if (showBar) Deno.stderr.writeSync(new TextEncoder().encode(`\r\x1b[K${line}`));
+    else if (s.elapsed - lastLine >= 10 || s.step === s.totalSteps) {
+      lastLine = s.elapsed;
+      console.log(line);
+    }
+  };
+}
 
 if (import.meta.main) {
-  await main(async () => {
-    const { values } = parse("train", {
-      data: { type: "string" },
-      synthetic: { type: "boolean", default: false },
-      dictionary: { type: "string" },
-      out: { type: "string", default: "runs/latest" },
-      epochs: { type: "string" },
-      minutes: { type: "string" },
-      steps: { type: "string" },
-      resume: { type: "boolean", default: false },
-      size: { type: "string", default: "small" },
-      batch: { type: "string" },
-      loss: { type: "string", default: "bce" },
-      lr: { type: "string" },
-      "no-interp": { type: "boolean", default: false },
-      "no-d-bn": { type: "boolean", default: false },
-      "pretrain-text": { type: "string" },
-      ema: { type: "string" },
-      seed: { type: "string" },
-      cache: { type: "string", default: ".cache/images" },
-      backend: { type: "string", default: "auto" },
-      quiet: { type: "boolean", default: false },
-      help: { type: "boolean", default: false },
-    });
-    if (values.help) {
-      console.log(TRAIN_HELP);
-      return;
-    }
-    if (!(SIZES as readonly string[]).includes(values.size)) {
-      throw new PetalFailure(
-        petalError("BadArgument", "--size", `unknown size "${values.size}"`, "use small or reed"),
-      );
-    }
-    if (!(LOSS_KINDS as readonly string[]).includes(values.loss)) {
-      throw new PetalFailure(
-        petalError(
-          "BadArgument",
-          "--loss",
-          `unknown loss "${values.loss}"`,
-          "use bce, hinge or wgan-gp",
-        ),
-      );
-    }
+  await runTask(TRAIN, async (values) => {
     await selectBackend(values.backend);
-    let data = values.data;
-    if (values.synthetic) {
-      data = await ensureSyntheticData(SYNTHETIC_DIR);
-      console.log(`data: ${data} (built-in synthetic flowers)`);
-    } else if (!data) {
-      if (await exists(`${DEFAULT_DATA}/images`)) {
-        data = DEFAULT_DATA;
-        console.log(`data: ${data} (Oxford-102, found beside the project)`);
-      } else {
-        data = await ensureSyntheticData(SYNTHETIC_DIR);
-        console.log(`data: ${data} (built-in synthetic flowers: ../shared/oxford102 is absent)`);
-      }
-    } else console.log(`data: ${data}`);
-    const lr = values.lr === undefined ? undefined : numberFlag("lr", values.lr, 2e-4);
+    const data = await resolveData(values);
     const showBar = !values.quiet && Deno.stderr.isTerminal();
-    let stopRequested = false;
-    const onSigint = () => {
-      if (stopRequested) Deno.exit(130);
-      stopRequested = true;
-      console.error(
-        "\nstopping: finishing this step and saving a checkpoint (Ctrl-C again to quit now)",
-      );
-    };
-    Deno.addSignalListener("SIGINT", onSigint);
-    let lastLine = 0;
-    const result = await orFail(train({
-      data,
-      out: values.out,
-      size: values.size as SizeName,
-      epochs: values.epochs === undefined
-        ? (values.minutes || values.steps ? undefined : 20)
-        : numberFlag("epochs", values.epochs, 20),
-      minutes: values.minutes === undefined ? undefined : numberFlag("minutes", values.minutes, 0),
-      maxSteps: values.steps === undefined ? undefined : numberFlag("steps", values.steps, 0),
-      resume: values.resume,
-      dictionary: values.dictionary,
-      pretrainSteps: values["pretrain-text"] === undefined
-        ? 0
-        : numberFlag("pretrain-text", values["pretrain-text"], 0),
-      cacheDir: values.cache,
-      train: {
-        loss: values.loss as LossKind,
-        interpolate: !values["no-interp"],
-        dBatchNorm: !values["no-d-bn"],
-        ...(values.batch ? { batchSize: numberFlag("batch", values.batch, 32) } : {}),
-        ...(lr ? { lrG: lr, lrD: lr } : {}),
-        ...(values.ema ? { emaDecay: numberFlag("ema", values.ema, 0.999) } : {}),
-        ...(values.seed ? { seed: numberFlag("seed", values.seed, 1) } : {}),
-      },
-      shouldStop: () => stopRequested,
+    const stop = stopOnSigint();
+    const result = await unwrap(train({
+      ...trainOptions(values, data),
+      shouldStop: stop.requested,
       log: (line) => console.log(showBar ? `\r\x1b[K${line}` : line),
-      onStep: (s) => {
-        if (values.quiet) return;
-        const line = progressLine(s);
-        if (showBar) Deno.stderr.writeSync(new TextEncoder().encode(`\r\x1b[K${line}`));
-        else if (s.elapsed - lastLine >= 10 || s.step === s.totalSteps) {
-          lastLine = s.elapsed;
-          console.log(line);
-        }
-      },
+      onStep: progressReporter(values.quiet, showBar),
     }));
-    Deno.removeSignalListener("SIGINT", onSigint);
+    stop.remove();
     if (showBar) console.error("");
     console.log(
       `stopped by ${result.stoppedBy} at step ${result.progress.step} (epoch ${result.progress.epoch}), ` +
         `${result.imagesPerSecond.toFixed(2)} img/s; checkpoint ${result.checkpoint}`,
     );
+    await reportFallbacks();
   });
 }

@@ -3,11 +3,11 @@
  * name a red flower give measurably redder images than captions that name a blue one.
  */
 import { assert } from "./assert.ts";
-import { useBackend } from "../pipeline/backend.ts";
-import { ensureSyntheticData } from "../pipeline/synthetic.ts";
+import { useBackend } from "../pipeline/backends/backend.ts";
+import { ensureSyntheticData } from "../pipeline/io/synthetic.ts";
 import { train } from "../pipeline/train.ts";
 import { disposeGenerator, generateImages, loadGenerator } from "../pipeline/infer.ts";
-import { Rng } from "../pipeline/rng.ts";
+import { Rng } from "../stages/rng.ts";
 
 /** Steps of the short run, and the least (R − B) gap, in [-1, 1] units, it must open. */
 export const CONDITIONING_STEPS = 160;

@@ -1,8 +1,8 @@
 import { assert, assertEquals, assertMatch } from "./assert.ts";
 import * as E from "fp-ts/Either";
-import { loadReedFolder, loadTestCaptions, parseTestCaptions } from "../pipeline/data.ts";
-import { decodeImage, loadImageStack, toBytes, toUnitRange } from "../pipeline/images.ts";
-import { formatError, type PetalError } from "../pipeline/errors.ts";
+import { loadReedFolder, loadTestCaptions, parseTestCaptions } from "../pipeline/io/data.ts";
+import { decodeImage, loadImageStack, toBytes, toUnitRange } from "../pipeline/io/images.ts";
+import { formatError, type PetalError } from "../pipeline/io/errors.ts";
 import { hasShared, runTask, SHARED, syntheticFixture } from "./fixtures.ts";
 
 const left = <T>(r: E.Either<PetalError, T>): PetalError => {
@@ -68,6 +68,10 @@ Deno.test("test-caption CSV: header, duplicate ids, bad ids", () => {
   assertMatch(dup.message, /row 4: id 1 appears twice/);
 
   assertEquals(left(parseTestCaptions("id,caption\nx,a\n", "b.csv")).kind, "BadCsv");
+  // An empty caption would silently make an image of nothing: one error naming the row.
+  const empty = left(parseTestCaptions("id,caption\n0,a red flower\n1,\n", "e.csv"));
+  assertEquals([empty.kind, empty.path], ["BadCsv", "e.csv"]);
+  assertEquals(empty.message, "row 3: id 1 has an empty caption");
 });
 
 Deno.test("missing CSV file names the file", async () => {
@@ -121,6 +125,24 @@ Deno.test("deno task data: counts and one-line errors", async () => {
   assertEquals(bad.code, 1);
   assertEquals(bad.stderr.trim().split("\n").length, 1);
   assertMatch(bad.stderr, /error: \/nonexistent\/petal: no such folder/);
+});
+
+Deno.test("deno task data: an image that does not decode is one line naming it, exit 1", async () => {
+  for (
+    const [what, bytes] of [
+      ["truncated JPEG", (b: Uint8Array) => b.slice(0, Math.floor(b.length / 2))],
+      ["text file named .jpg", () => new TextEncoder().encode("not an image\n")],
+    ] as const
+  ) {
+    const dir = await syntheticFixture(6, 1);
+    const path = `${dir}/images/image_00003.jpg`;
+    await Deno.writeFile(path, bytes(await Deno.readFile(path)));
+    const r = await runTask("data.ts", [dir]);
+    assertEquals(r.code, 1, `${what}: ${r.stdout}`);
+    const lines = r.stderr.trim().split("\n");
+    assertEquals(lines.length, 1, r.stderr);
+    assertMatch(lines[0], new RegExp(`^error: ${path}: cannot decode image`), what);
+  }
 });
 
 Deno.test({

@@ -1,5 +1,8 @@
 /** Small data sets made in code, so the suite needs no ../shared. */
-import { ensureSyntheticData } from "../pipeline/synthetic.ts";
+import * as tf from "@tensorflow/tfjs";
+import { ensureSyntheticData } from "../pipeline/io/synthetic.ts";
+import type { Rng } from "../stages/rng.ts";
+import type { BatchTensors } from "../stages/train_step.ts";
 
 export const SHARED = new URL("../../shared/", import.meta.url).pathname;
 export const hasShared = (() => {
@@ -32,4 +35,32 @@ export async function runTask(script: string, args: string[], env: Record<string
   }).output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** A batch of random images and caption ids from a vocabulary of `vocab` words. */
+export function randomBatch(
+  B: number,
+  zDim: number,
+  condDim: number,
+  vocab: number,
+  rng: Rng,
+): BatchTensors {
+  const ids = () =>
+    tf.tensor2d(Int32Array.from({ length: B * 20 }, () => rng.int(vocab)), [B, 20], "int32");
+  return {
+    real: tf.tensor4d(Float32Array.from({ length: B * 64 * 64 * 3 }, () => rng.uniform() * 2 - 1), [
+      B,
+      64,
+      64,
+      3,
+    ]),
+    right: ids(),
+    wrong: ids(),
+    z: tf.tensor2d(rng.normals(B * zDim), [B, zDim]),
+    eps: tf.tensor2d(rng.normals(B * condDim), [B, condDim]),
+    zInt: tf.tensor2d(rng.normals(B * zDim), [B, zDim]),
+    epsInt: tf.tensor2d(rng.normals(B * condDim), [B, condDim]),
+    partners: tf.tensor1d(rng.permutation(B), "int32"),
+    alpha: tf.tensor4d(Float32Array.from({ length: B }, () => rng.uniform()), [B, 1, 1, 1]),
+  };
 }

@@ -1,23 +1,23 @@
 /**
- * Tests for pipeline/formats: .npy, the pickle VM, pickled pandas DataFrames and the task
+ * Tests for pipeline/io/formats: .npy, the pickle VM, pickled pandas DataFrames and the task
  * helpers. Fixtures are built in code, so everything above the "real data" section runs without
  * /work/shared; the real-data tests run only when ../shared/competition exists.
  */
 
+import { fromPairs, tokenize } from "../stages/tokenize.ts";
 import { assert, assertEquals } from "./assert.ts";
 import * as E from "fp-ts/Either";
-import type { PetalError } from "../pipeline/errors.ts";
-import { parseNpy } from "../pipeline/formats/npy.ts";
-import { isPyCall, parsePickle, type PyCall, type PyValue } from "../pipeline/formats/pickle.ts";
-import { readPandasDataFrame, toPlain } from "../pipeline/formats/pandas.ts";
+import type { PetalError } from "../pipeline/io/errors.ts";
+import { parseNpy } from "../pipeline/io/formats/npy.ts";
+import { isPyCall, parsePickle, type PyCall, type PyValue } from "../pipeline/io/formats/pickle.ts";
+import { readPandasDataFrame, toPlain } from "../pipeline/io/formats/pandas.ts";
 import {
   decodeTokenIds,
-  encodeCaption,
   loadTaskDictionary,
   PAD_ID,
   RARE_ID,
   readTestDataPkl,
-} from "../pipeline/formats/task.ts";
+} from "../pipeline/io/formats/task.ts";
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -459,14 +459,16 @@ Deno.test("task: dictionary maps, PAD/RARE ids, decode and encode", () => {
     "flower",
   ]);
   assertEquals(decodeTokenIds([1, 2, 9999, 5427, 0], d.idToWord), "flower petals <RARE>");
-  assertEquals(encodeCaption("flower, petals; daisy", d.wordToId, 5), [
+  // tokenize with the task's dictionary encodes captions the way the task's notebook does.
+  const vocab = fromPairs(d.wordToId);
+  assertEquals([...tokenize(vocab, "flower, petals; daisy", 5)], [
     1,
     2,
     RARE_ID,
     PAD_ID,
     PAD_ID,
   ]);
-  assertEquals(encodeCaption("flower ".repeat(30), d.wordToId).length, 20);
+  assertEquals(tokenize(vocab, "flower ".repeat(30)).length, 20);
 });
 
 Deno.test("task: inconsistent or malformed dictionaries are rejected", () => {
@@ -543,7 +545,20 @@ Deno.test({
       decodeTokenIds(row.tokenIds, d.idToWord),
       "this white and purple flower has fragile petals and soft stamens",
     );
-    assertEquals(encodeCaption(decodeTokenIds(row.tokenIds, d.idToWord), d.wordToId), row.tokenIds);
+  },
+});
+
+Deno.test({
+  name: "real: tokenize with the task's dictionary gives testData.pkl's own ids, all 819 rows",
+  ignore: !hasCompetition,
+  fn: async () => {
+    const d = await realDictionary();
+    const vocab = fromPairs(d.wordToId);
+    const rows = right(readTestDataPkl(await read("dataset/testData.pkl"), "testData.pkl"));
+    for (const row of rows) {
+      const text = decodeTokenIds(row.tokenIds, d.idToWord);
+      assertEquals([...tokenize(vocab, text)], row.tokenIds, `ID ${row.id}: ${text}`);
+    }
   },
 });
 

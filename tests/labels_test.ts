@@ -1,10 +1,10 @@
 /**
  * Task rule: class labels may feed the evaluator only, never the GAN or the text encoder.
- * Labels come out of pipeline/data.ts as an opaque ClassLabels value; the one way to read
+ * Labels come out of pipeline/io/data.ts as an opaque ClassLabels value; the one way to read
  * them is labelsForEvaluator, and only the evaluator may call it.
  */
 import { assert, assertEquals } from "./assert.ts";
-import { loadReedFolder } from "../pipeline/data.ts";
+import { loadReedFolder } from "../pipeline/io/data.ts";
 import { syntheticFixture } from "./fixtures.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;

@@ -511,3 +511,134 @@ Deno.test({
       ["Conv2D", "Conv2DBackpropInput"],
     ),
 });
+
+// The embedding gradient: tf.gather's gradient is UnsortedSegmentSum, whose tfjs cpu kernel
+// costs segments × ids (two minutes a step on the real vocabulary before it was routed).
+const segmentCases = [
+  { rows: 13, row: [7], segments: 9 }, // ids repeat and some segments get none
+  { rows: 1, row: [5], segments: 1 },
+  { rows: 40, row: [3, 2], segments: 5431 }, // a real-size vocabulary, rank-3 rows
+];
+for (const c of segmentCases) {
+  Deno.test({
+    name: `native UnsortedSegmentSum and gather gradient, ${c.rows} ids → ${c.segments} rows`,
+    ignore: !available,
+    fn: async () => {
+      const ids = Int32Array.from({ length: c.rows }, (_, i) => (i * 7919 + 3) % c.segments);
+      if (c.rows > 2) ids[1] = ids[0]; // a repeated id must sum both rows
+      const x = rand([c.rows, ...c.row], 60 + c.rows);
+      const table = rand([c.segments, ...c.row], 70 + c.rows);
+      const run = async (backend: string) => {
+        await tf.setBackend(backend);
+        return tf.tidy(() => {
+          const idt = tf.tensor1d(ids, "int32");
+          const sum = tf.unsortedSegmentSum(tf.tensor(x.values, x.shape), idt, c.segments);
+          const weights = tf.tensor(x.values, x.shape);
+          const grad = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.gather(t, idt), weights)))(
+            tf.tensor(table.values, table.shape),
+          );
+          return [sum, grad].map((t) => ({ shape: t.shape, values: t.dataSync().slice() }));
+        });
+      };
+      const ref = await run("cpu");
+      const before = nativeCallCount("UnsortedSegmentSum");
+      const got = await run("native");
+      assert.strictEqual(nativeCallCount("UnsortedSegmentSum"), before + 2);
+      for (const [i, r] of ref.entries()) {
+        assert.deepStrictEqual(got[i].shape, r.shape);
+        let diff = 0, scale = 0;
+        r.values.forEach((v, j) => {
+          diff = Math.max(diff, Math.abs(got[i].values[j] - v));
+          scale = Math.max(scale, Math.abs(v));
+        });
+        assert(scale > 0 && diff / scale <= TOL, `output ${i}: relative error ${diff / scale}`);
+      }
+    },
+  });
+}
+
+Deno.test({
+  name: "native UnsortedSegmentSum drops ids outside [0, segments), as tfjs does",
+  ignore: !available,
+  fn: async () => {
+    await tf.setBackend("native");
+    const got = tf.tidy(() =>
+      tf.unsortedSegmentSum(
+        tf.tensor2d([[1, 2], [3, 4], [5, 6]]),
+        tf.tensor1d([2, -1, 7], "int32"),
+        3,
+      ).arraySync()
+    );
+    assert.deepStrictEqual(got, [[0, 0], [0, 0], [1, 2]]);
+  },
+});
+
+Deno.test({
+  name: "native Pow with broadcasts (positive bases), and its gradient",
+  ignore: !available,
+  fn: async () => {
+    for (const [i, [sa, sb]] of broadcastPairs.entries()) {
+      const a = rand(sa, 300 + i), b = rand(sb, 310 + i);
+      a.values.forEach((v, j) => (a.values[j] = Math.abs(v) + 0.1));
+      b.values.forEach((v, j) => (b.values[j] = Math.abs(v) + 0.1));
+      await parity([a, b], (x, y) => tf.pow(x, y), ["Pow"]);
+    }
+    await parity(
+      [rand([3, 7], 320), rand([3, 7], 321)],
+      (x, r) => tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(tf.pow(xx, tf.scalar(2)), r)))(x),
+      ["Pow"],
+    );
+  },
+});
+
+Deno.test({
+  name: "native Transpose (2-D, 4-D, identity), Concat and Pack on odd shapes",
+  ignore: !available,
+  fn: async () => {
+    await parity(
+      [rand([5, 7], 900), rand([2, 3, 5, 7], 901)],
+      (m, x) => [
+        tf.transpose(m),
+        tf.transpose(m, [0, 1]),
+        tf.transpose(x, [0, 3, 1, 2]),
+        tf.transpose(x, [3, 2, 1, 0]),
+      ],
+      ["Transpose"],
+    );
+    await parity(
+      [rand([2, 3, 5, 4], 902), rand([2, 3, 5, 1], 903), rand([2, 3, 5, 6], 904)],
+      (a, b, c) => [tf.concat([a, b, c], 3), tf.concat([a, a], 0), tf.concat([b, b], 2)],
+      ["Concat"],
+    );
+    await parity(
+      [rand([3, 5], 905), rand([3, 5], 906), rand([3, 5], 907)],
+      (a, b, c) => [tf.stack([a, b, c], 0), tf.stack([a, b, c], 1), tf.stack([a, b], 2)],
+      ["Pack"],
+    );
+  },
+});
+
+Deno.test({
+  name: "native GatherV2 of table rows (axis 0), and int32/bool values cast to float32",
+  ignore: !available,
+  fn: async () => {
+    const ids = [4, 0, 4, 2, 6];
+    await parity(
+      [rand([7, 3, 2], 910)],
+      (t) => tf.gather(t, tf.tensor1d(ids, "int32")),
+      ["GatherV2"],
+    );
+    // tfjs's cpu Cast hands int32 and bool values on under dtype float32.
+    await parity(
+      [rand([4, 5], 911)],
+      (x) =>
+        tf.mul(
+          x,
+          tf.cast(tf.greater(x, tf.scalar(0)), "float32").add(
+            tf.cast(tf.scalar(2, "int32"), "float32"),
+          ),
+        ),
+      ["Multiply"],
+    );
+  },
+});

@@ -9,7 +9,7 @@ import {
   renderLossSvg,
   svgToPng,
   writeLossPlot,
-} from "../pipeline/plots.ts";
+} from "../pipeline/io/plots.ts";
 
 const HEADER = "step,epoch,loss_d,loss_g,kl,img_per_s,seconds";
 

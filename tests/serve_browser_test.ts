@@ -6,7 +6,7 @@
  */
 import { chromium } from "playwright-core";
 import { assert, assertEquals, assertMatch } from "./assert.ts";
-import { startServer } from "../pipeline/serve.ts";
+import { startServer } from "../pipeline/serve/app.ts";
 import { tinyRuns } from "./serve_fixture.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -43,6 +43,10 @@ Deno.test({
     const profile = await Deno.makeTempDir({ prefix: "petal-chromium-" });
     const ctx = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
+      // A sanitizer run preloads libasan into deno (native/sanitize.sh): keep it from chromium.
+      env: Object.fromEntries(
+        Object.entries(Deno.env.toObject()).filter(([k]) => k !== "LD_PRELOAD"),
+      ),
       headless: true,
       viewport: { width: 1100, height: 860 },
       args: [

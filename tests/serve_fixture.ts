@@ -1,5 +1,5 @@
 /** A runs folder holding one tiny trained run, for the serve tests (not a test file). */
-import { useBackend } from "../pipeline/backend.ts";
+import { useBackend } from "../pipeline/backends/backend.ts";
 import { train } from "../pipeline/train.ts";
 import { syntheticFixture } from "./fixtures.ts";
 

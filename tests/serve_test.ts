@@ -1,9 +1,9 @@
 import sharp from "sharp";
 import { Buffer } from "node:buffer";
 import { assert, assertEquals, assertMatch } from "./assert.ts";
-import { createApp, parseGenerateRequest, parseInterpolateRequest } from "../pipeline/serve.ts";
-import { estimateEta, isSafeName, summarize } from "../pipeline/run_info.ts";
-import type { LossRow } from "../pipeline/plots.ts";
+import { createApp, parseGenerateRequest, parseInterpolateRequest } from "../pipeline/serve/app.ts";
+import { estimateEta, isSafeName, summarizeRun } from "../pipeline/serve/run_info.ts";
+import type { LossRow } from "../pipeline/io/plots.ts";
 import { tinyRuns } from "./serve_fixture.ts";
 
 const root = await tinyRuns(1);
@@ -213,7 +213,7 @@ Deno.test("ETA: unknown without a budget, paced by recent steps, capped by a dea
   assertEquals(estimateEta(rows, { totalSteps: 10 }, 0), 0);
   const now = Date.parse("2025-01-01T00:00:00Z");
   assertEquals(estimateEta(rows, { totalSteps: 20, deadline: "2025-01-01T00:00:05Z" }, now), 5);
-  const s = summarize(rows, undefined, undefined, now, now - 3000);
+  const s = summarizeRun(rows, undefined, undefined, now, now - 3000);
   assertEquals([s.step, s.elapsed, s.idle, s.eta], [10, 20, 3, undefined]);
 });
 

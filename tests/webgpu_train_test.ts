@@ -160,24 +160,34 @@ gpuTest("train() on webgpu reads nothing synchronously and logs every step", asy
     syncReads++;
     return readSync.call(this, id);
   };
-  const data = await syntheticFixture(15, 2); // 5 steps per epoch at batch 3
+  const data = await syntheticFixture(9, 2); // 3 steps per epoch at batch 3
   const out = await Deno.makeTempDir({ prefix: "petal-webgpu-" });
   const counts: number[] = [];
   const onStep = () => void counts.push(tf.memory().numTensors);
   try {
-    const result = await train({ data, out, maxSteps: 4, train: { batchSize: B }, onStep })();
+    // Across an epoch end (step 3: samples and checkpoint, nothing queued past it).
+    const result = await train({ data, out, maxSteps: 5, train: { batchSize: B }, onStep })();
     assert(result._tag === "Right", JSON.stringify(result));
-    assertEquals(result.right.losses.length, 4);
+    assertEquals(result.right.losses.length, 5);
+    assertEquals(result.right.progress.step, 5);
   } finally {
     backend.readSync = readSync;
   }
   assertEquals(syncReads, 0, "synchronous GPU reads during training");
   // A report may come while the next step's [3] loss tensor is still being read back (at
   // most one tensor in flight); beyond that nothing may accumulate.
-  const spread = Math.max(...counts) - Math.min(...counts);
-  assert(counts.length === 4 && spread <= 1, `live tensors at each step's report: ${counts}`);
+  const epoch1 = counts.slice(0, 3);
+  const spread = Math.max(...epoch1) - Math.min(...epoch1);
+  assert(counts.length === 5 && spread <= 1, `live tensors at each step's report: ${counts}`);
   const rows = (await Deno.readTextFile(`${out}/losses.csv`)).trim().split("\n").slice(1);
-  assertEquals(rows.map((r) => r.split(",")[0]), ["1", "2", "3", "4"]);
+  assertEquals(rows.map((r) => r.split(",").slice(0, 2).join(",")), [
+    "1,0",
+    "2,0",
+    "3,0",
+    "4,1",
+    "5,1",
+  ]);
+  await Deno.stat(`${out}/samples/epoch_0001.png`);
 });
 
 // ------------------------------------------------------------------ backend choice

@@ -32,12 +32,14 @@ struct ConvParams {
 };
 constexpr int kParams = sizeof(ConvParams) / sizeof(int);
 
-// Scratch for operands in oneDNN's own layout. One buffer per operand slot (input 0,
-// input 1, output), shared by every cached primitive and grown to the largest need: calls
-// run one at a time, so per-primitive buffers would only multiply peak memory.
+// Scratch for operands in oneDNN's own layout. One buffer per slot (input 0, input 1,
+// output, and the primitives' scratchpad), shared by every cached primitive and grown to
+// the largest need: calls run one at a time, so per-primitive buffers would only multiply
+// peak memory.
+enum Slot { IN0 = 0, IN1 = 1, OUT = 2, SCRATCHPAD = 3, SLOTS = 4 };
 float *scratch(int slot, size_t bytes) {
-  static void *buf[3] = {nullptr, nullptr, nullptr};
-  static size_t cap[3] = {0, 0, 0};
+  static void *buf[SLOTS] = {nullptr, nullptr, nullptr, nullptr};
+  static size_t cap[SLOTS] = {0, 0, 0, 0};
   if (bytes > cap[slot]) {
     std::free(buf[slot]);
     buf[slot] = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
@@ -45,6 +47,20 @@ float *scratch(int slot, size_t bytes) {
     if (!buf[slot]) throw std::bad_alloc();
   }
   return static_cast<float *>(buf[slot]);
+}
+
+// Every primitive here gets its scratchpad from us (scratchpad_mode::user), never from
+// oneDNN's library-managed one. That one is "global per thread": a primitive sizes the
+// scratchpad of the thread that creates it, but at execution it uses the scratchpad of the
+// thread that runs it. The cache below is process-wide and Deno runs isolates (test files,
+// workers) on several threads, so a primitive made on one thread and run on another wrote
+// past a smaller buffer, or through a null one: the suite's heap corruption ("corrupted
+// double-linked list", SIGSEGV) on AVX2 machines, where oneDNN picks a gemm-based
+// convolution with a large im2col scratchpad for 3-channel layers.
+dnnl::primitive_attr user_scratchpad() {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
 }
 
 // One operand of a cached primitive: the user's plain layout, the layout the primitive
@@ -56,20 +72,22 @@ struct Operand {
   bool reorder = false;
   dnnl::reorder to_internal;  // user -> want (inputs)
   dnnl::reorder to_user;      // want -> user (output)
+  memory::desc scratchpad;    // of the reorder (user mode, see user_scratchpad)
 
   Operand(int a, const memory::desc &u, const memory::desc &w, bool is_output) : arg(a), user(u), want(w) {
     reorder = !(u == w);
     if (!reorder) return;
-    if (is_output) {
-      to_user = dnnl::reorder(reorder::primitive_desc(petal::engine(), want, petal::engine(), user));
-    } else {
-      to_internal = dnnl::reorder(reorder::primitive_desc(petal::engine(), user, petal::engine(), want));
-    }
+    auto &eng = petal::engine();
+    auto pd = is_output ? reorder::primitive_desc(eng, want, eng, user, user_scratchpad())
+                        : reorder::primitive_desc(eng, user, eng, want, user_scratchpad());
+    (is_output ? to_user : to_internal) = dnnl::reorder(pd);
+    scratchpad = pd.scratchpad_desc();
   }
 };
 
 struct Op {
   primitive prim;
+  memory::desc scratchpad;  // of the convolution (user mode)
   std::vector<Operand> ins;
   std::vector<Operand> outs;
 };
@@ -98,7 +116,7 @@ convolution_forward::primitive_desc forward_pd(const ConvParams &p) {
   auto d = convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct,
                                      want_md(src_dims(p), tag::nhwc), want_md(wei_dims(p), tag::hwio),
                                      want_md(dst_dims(p), tag::nhwc), strides, dil, pad_l, pad_r);
-  return convolution_forward::primitive_desc(d, petal::engine());
+  return convolution_forward::primitive_desc(d, user_scratchpad(), petal::engine());
 }
 
 std::unique_ptr<Op> build(Kind kind, const ConvParams &p) {
@@ -111,6 +129,7 @@ std::unique_ptr<Op> build(Kind kind, const ConvParams &p) {
   auto op = std::make_unique<Op>();
   if (kind == FWD) {
     op->prim = convolution_forward(fwd);
+    op->scratchpad = fwd.scratchpad_desc();
     op->ins.emplace_back(DNNL_ARG_SRC, src, fwd.src_desc(), false);
     op->ins.emplace_back(DNNL_ARG_WEIGHTS, wei, fwd.weights_desc(), false);
     op->outs.emplace_back(DNNL_ARG_DST, dst, fwd.dst_desc(), true);
@@ -118,8 +137,9 @@ std::unique_ptr<Op> build(Kind kind, const ConvParams &p) {
     auto d = convolution_backward_data::desc(algorithm::convolution_direct, want_md(src_dims(p), tag::nhwc),
                                              want_md(wei_dims(p), tag::hwio), want_md(dst_dims(p), tag::nhwc),
                                              strides, dil, pad_l, pad_r);
-    auto pd = convolution_backward_data::primitive_desc(d, petal::engine(), fwd);
+    auto pd = convolution_backward_data::primitive_desc(d, user_scratchpad(), petal::engine(), fwd);
     op->prim = convolution_backward_data(pd);
+    op->scratchpad = pd.scratchpad_desc();
     op->ins.emplace_back(DNNL_ARG_DIFF_DST, dst, pd.diff_dst_desc(), false);
     op->ins.emplace_back(DNNL_ARG_WEIGHTS, wei, pd.weights_desc(), false);
     op->outs.emplace_back(DNNL_ARG_DIFF_SRC, src, pd.diff_src_desc(), true);
@@ -127,8 +147,9 @@ std::unique_ptr<Op> build(Kind kind, const ConvParams &p) {
     auto d = convolution_backward_weights::desc(algorithm::convolution_direct, want_md(src_dims(p), tag::nhwc),
                                                 want_md(wei_dims(p), tag::hwio), want_md(dst_dims(p), tag::nhwc),
                                                 strides, dil, pad_l, pad_r);
-    auto pd = convolution_backward_weights::primitive_desc(d, petal::engine(), fwd);
+    auto pd = convolution_backward_weights::primitive_desc(d, user_scratchpad(), petal::engine(), fwd);
     op->prim = convolution_backward_weights(pd);
+    op->scratchpad = pd.scratchpad_desc();
     op->ins.emplace_back(DNNL_ARG_SRC, src, pd.src_desc(), false);
     op->ins.emplace_back(DNNL_ARG_DIFF_DST, dst, pd.diff_dst_desc(), false);
     op->outs.emplace_back(DNNL_ARG_DIFF_WEIGHTS, wei, pd.diff_weights_desc(), true);
@@ -156,9 +177,15 @@ struct ReorderThreads {
   ~ReorderThreads() { omp_set_num_threads(saved); }
 };
 
-void reorder_exec(dnnl::reorder &r, memory &from, memory &to) {
+// The scratchpad memory for a primitive's scratchpad desc (an empty desc needs none).
+memory scratchpad_memory(const memory::desc &d) {
+  return memory(d, petal::engine(), scratch(SCRATCHPAD, d.get_size()));
+}
+
+void reorder_exec(Operand &o, dnnl::reorder &r, memory &from, memory &to) {
   ReorderThreads scope;
-  r.execute(petal::stream(), from, to);
+  r.execute(petal::stream(), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to},
+                              {DNNL_ARG_SCRATCHPAD, scratchpad_memory(o.scratchpad)}});
 }
 
 int run(Kind kind, const int *params, const float *in0, const float *in1, float *out) {
@@ -192,8 +219,8 @@ int run(Kind kind, const int *params, const float *in0, const float *in1, float 
       Operand &o = op->ins[i];
       memory user(o.user, eng, const_cast<float *>(in_ptrs[i]));
       if (o.reorder) {
-        memory internal(o.want, eng, scratch(static_cast<int>(i), o.want.get_size()));
-        reorder_exec(o.to_internal, user, internal);
+        memory internal(o.want, eng, scratch(i == 0 ? IN0 : IN1, o.want.get_size()));
+        reorder_exec(o, o.to_internal, user, internal);
         args.emplace(o.arg, internal);
       } else {
         args.emplace(o.arg, user);
@@ -201,10 +228,11 @@ int run(Kind kind, const int *params, const float *in0, const float *in1, float 
     }
     Operand &o = op->outs[0];
     memory user_out(o.user, eng, out);
-    memory internal_out = o.reorder ? memory(o.want, eng, scratch(2, o.want.get_size())) : user_out;
+    memory internal_out = o.reorder ? memory(o.want, eng, scratch(OUT, o.want.get_size())) : user_out;
     args.emplace(o.arg, internal_out);
+    args.emplace(DNNL_ARG_SCRATCHPAD, scratchpad_memory(op->scratchpad));
     op->prim.execute(s, args);
-    if (o.reorder) reorder_exec(o.to_user, internal_out, user_out);
+    if (o.reorder) reorder_exec(o, o.to_user, internal_out, user_out);
     s.wait();
     return petal::OK;
   } catch (const dnnl::error &e) {

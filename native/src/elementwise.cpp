@@ -25,7 +25,7 @@ constexpr int64_t kParallelMin = 1 << 15;
 constexpr int kChunk = 1 << 16;
 inline int row_chunk(int64_t row_len) { return static_cast<int>(std::max<int64_t>(1, kChunk / std::max<int64_t>(1, row_len))); }
 
-enum Binary { ADD, SUB, MUL, DIV, SQDIFF, MAX, MIN, RSUB, RDIV };
+enum Binary { ADD, SUB, MUL, DIV, SQDIFF, MAX, MIN, RSUB, RDIV, POW, RPOW };
 
 template <int OP>
 inline float bin(float a, float b) {
@@ -38,6 +38,8 @@ inline float bin(float a, float b) {
   if constexpr (OP == MIN) return a < b ? a : b;
   if constexpr (OP == RSUB) return b - a;
   if constexpr (OP == RDIV) return b / a;
+  if constexpr (OP == POW) return std::pow(a, b);
+  if constexpr (OP == RPOW) return std::pow(b, a);
   return 0.f;
 }
 
@@ -137,6 +139,8 @@ PETAL_API int petal_binary(int op, const float *a, const float *b, float *out, i
     CASE(Binary, MIN, binary_op, a, b, out, outer, mid, inner)
     CASE(Binary, RSUB, binary_op, a, b, out, outer, mid, inner)
     CASE(Binary, RDIV, binary_op, a, b, out, outer, mid, inner)
+    CASE(Binary, POW, binary_op, a, b, out, outer, mid, inner)
+    CASE(Binary, RPOW, binary_op, a, b, out, outer, mid, inner)
     default:
       return petal::UNSUPPORTED;
   }
@@ -327,6 +331,38 @@ PETAL_API int petal_slice(const float *x, float *out, int rank, const int *shape
       rem /= size[d];
     }
     std::memcpy(out + r * inner, x + src, sizeof(float) * inner);
+  }
+  return petal::OK;
+}
+
+// tfjs Transpose for float32, rank <= 8: out[i0..] = x[perm-ed index], copied row by row of
+// the output (the last output axis walks x with stride in_stride[perm[rank - 1]]).
+PETAL_API int petal_transpose(const float *x, float *out, int rank, const int *shape, const int *perm) {
+  if (rank < 1 || rank > 8) return petal::UNSUPPORTED;
+  int64_t in_stride[8], out_shape[8], src_stride[8];
+  in_stride[rank - 1] = 1;
+  for (int d = rank - 2; d >= 0; --d) in_stride[d] = in_stride[d + 1] * shape[d + 1];
+  int64_t rows = 1;
+  for (int d = 0; d < rank; ++d) {
+    if (perm[d] < 0 || perm[d] >= rank) return petal::UNSUPPORTED;
+    out_shape[d] = shape[perm[d]];
+    src_stride[d] = in_stride[perm[d]];
+    if (d < rank - 1) rows *= out_shape[d];
+  }
+  const int64_t inner = out_shape[rank - 1], step = src_stride[rank - 1];
+#pragma omp parallel for if (rows * inner >= kParallelMin && petal::ew_threads() > 1) num_threads(petal::ew_threads()) schedule(dynamic, row_chunk(inner))
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t rem = r, src = 0;
+    for (int d = rank - 2; d >= 0; --d) {
+      src += (rem % out_shape[d]) * src_stride[d];
+      rem /= out_shape[d];
+    }
+    float *orow = out + r * inner;
+    if (step == 1) {
+      std::memcpy(orow, x + src, sizeof(float) * inner);
+    } else {
+      for (int64_t i = 0; i < inner; ++i) orow[i] = x[src + i * step];
+    }
   }
   return petal::OK;
 }

@@ -25,10 +25,15 @@ import {
 } from "./native/kernel_util.ts";
 import { convKernels } from "./native/kernels_conv.ts";
 import { elementwiseOps, mathKernels } from "./native/kernels_math.ts";
-import { profilingOn, timed } from "./native/profile.ts";
+import { fallbackReport, formatFallbackReport, timed } from "./native/profile.ts";
 import { installNativeGradients } from "./native/gradients.ts";
 
-export { kernelProfile, resetKernelProfile } from "./native/profile.ts";
+export {
+  fallbackReport,
+  formatFallbackReport,
+  kernelProfile,
+  resetKernelProfile,
+} from "./native/profile.ts";
 
 /** The backend name registered with tfjs. */
 export const NATIVE_BACKEND = "native";
@@ -58,7 +63,7 @@ function register(): Registered {
   const lib = loaded.lib;
   const ew = elementwiseOps(lib);
   const fast: Record<string, FastKernel> = { ...mathKernels(lib, ew), ...convKernels(lib, ew) };
-  const profile = profilingOn();
+  const debug = ["1", "true"].includes(Deno.env.get("PETAL_NATIVE_DEBUG") ?? "");
 
   tf.registerBackend(NATIVE_BACKEND, () => {
     const backend = new MathBackendCPU();
@@ -71,26 +76,71 @@ function register(): Registered {
     if (tf.getKernel(k.kernelName, NATIVE_BACKEND)) continue;
     const body = fast[k.kernelName];
     let ranNative = false;
+    const fallback = debug && !VIEWS.has(k.kernelName)
+      ? explainFallback(k.kernelName, k.kernelFunc)
+      : k.kernelFunc;
     const kernelFunc: tf.KernelFunc = body
       ? (args) => {
         const r = body(args as unknown as KernelArgs);
         ranNative = r !== null;
-        if (r === null) return k.kernelFunc(args);
+        if (r === null) return fallback(args);
         recordFast(k.kernelName);
         return r;
       }
-      : k.kernelFunc;
+      : fallback;
     tf.registerKernel({
       ...k,
       backendName: NATIVE_BACKEND,
-      kernelFunc: profile
-        ? timed(k.kernelName, kernelFunc, () => body !== undefined && ranNative)
-        : kernelFunc,
+      kernelFunc: timed(
+        k.kernelName,
+        kernelFunc,
+        (args) => (body !== undefined && ranNative) || isView(k.kernelName, args),
+      ),
     });
   }
   nativeKernelNames = Object.keys(fast).filter((n) => tf.getKernel(n, "cpu"));
   installNativeGradients(lib);
   return { ok: true };
+}
+
+/** Kernels whose tfjs cpu version only relabels a shape: they share the input's data. */
+const VIEWS = new Set(["Identity", "Reshape", "ExpandDims", "Squeeze"]);
+
+/** True for a view: no data is touched, so no fast path is missing. */
+function isView(kernel: string, args: Parameters<tf.KernelFunc>[0]): boolean {
+  if (VIEWS.has(kernel)) return true;
+  return kernel === "Cast" && args.inputs.x?.dtype === args.attrs?.dtype;
+}
+
+/** PETAL_NATIVE_DEBUG=1: prints each new (kernel, input shapes) that runs on tfjs's cpu. */
+function explainFallback(name: string, fn: tf.KernelFunc): tf.KernelFunc {
+  const seen = new Set<string>();
+  return (args) => {
+    const shapes = Object.entries(args.inputs)
+      .map(([k, t]) => `${k}:${t?.dtype}[${t?.shape}]`).join(" ");
+    const key = `${name} ${shapes} ${JSON.stringify(args.attrs ?? {})}`;
+    if (!seen.has(key)) {
+      seen.add(key);
+      console.error(`native fallback: ${key}`);
+    }
+    return fn(args);
+  };
+}
+
+/**
+ * The one-line fallback summary a task prints at its end when it ran on native, e.g.
+ * "native: cpu fallbacks 1.2% of kernel time (312.4 s), none above 2%"; null on other
+ * backends.
+ *
+ * @example
+ * ```ts
+ * const line = nativeFallbackSummary();
+ * if (line) console.log(line);
+ * ```
+ */
+export function nativeFallbackSummary(minShare = 0.02): string | null {
+  if (tf.getBackend() !== NATIVE_BACKEND) return null;
+  return formatFallbackReport(fallbackReport(minShare), minShare);
 }
 
 /**

@@ -15,7 +15,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Libpetal } from "./ffi.ts";
-import { profilingOn, timed } from "./profile.ts";
+import { timed } from "./profile.ts";
 import { check, f32, type KernelArgs, out, recordFast, sizeOf } from "./kernel_util.ts";
 
 const BN_GRAD = "PetalBatchNormGrad";
@@ -46,9 +46,9 @@ function override(
   });
 }
 
-/** Registers a native-only kernel, timed under PETAL_PROFILE like the others. */
+/** Registers a native-only kernel, timed like the others. */
 function registerNative(kernelName: string, kernelFunc: tf.KernelFunc): void {
-  const fn = profilingOn() ? timed(kernelName, kernelFunc, () => true) : kernelFunc;
+  const fn = timed(kernelName, kernelFunc, () => true);
   tf.registerKernel({ kernelName, backendName: "native", kernelFunc: fn });
 }
 

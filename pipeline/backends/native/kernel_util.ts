@@ -21,11 +21,16 @@ export type KernelArgs = {
   attrs: tf.NamedAttrMap;
 };
 
-/** The float32 values of a tensor held by a MathBackendCPU, or null for other dtypes. */
+/**
+ * The float32 values of a tensor held by a MathBackendCPU, or null for other dtypes. tfjs's
+ * cpu Cast keeps the int32 or bool values of a tensor cast to float32 (a mask, a count): those
+ * come back converted, a copy the size of the (usually small) tensor.
+ */
 export function f32(backend: MathBackendCPU, t: tf.TensorInfo): Float32Array | null {
   if (t.dtype !== "float32") return null;
   const v = backend.data.get(t.dataId).values;
-  return v instanceof Float32Array ? v : null;
+  if (v instanceof Float32Array) return v;
+  return v instanceof Int32Array || v instanceof Uint8Array ? Float32Array.from(v) : null;
 }
 
 /** The product of a shape's dimensions. */

@@ -25,9 +25,10 @@ const BINARY = {
   SquaredDifference: 4,
   Maximum: 5,
   Minimum: 6,
+  Pow: 9,
 } as const;
 /** Opcode when the operands are swapped (the broadcast one must come second). */
-const SWAPPED: Record<number, number> = { 0: 0, 1: 7, 2: 2, 3: 8, 4: 4, 5: 5, 6: 6 };
+const SWAPPED: Record<number, number> = { 0: 0, 1: 7, 2: 2, 3: 8, 4: 4, 5: 5, 6: 6, 9: 10 };
 const COMPARE = { Greater: 0, GreaterEqual: 1, Less: 2, LessEqual: 3, Equal: 4, NotEqual: 5 };
 const COMPARE_SWAPPED: Record<number, number> = { 0: 2, 1: 3, 2: 0, 3: 1, 4: 4, 5: 5 };
 const UNARY = {
@@ -212,6 +213,33 @@ function matmul(
   return { shape: [...batchShape, m, n], y };
 }
 
+/** Inputs (viewed with `shapes`) joined along `axis`; null for non-float32 or no input. */
+function concat(
+  backend: MathBackendCPU,
+  ts: tf.TensorInfo[],
+  axis: number,
+  shapes: number[][],
+): tf.TensorInfo | null {
+  const vs = ts.map((t) => f32(backend, t));
+  if (!ts.length || vs.some((v) => !v)) return null;
+  const outer = sizeOf(shapes[0].slice(0, axis));
+  const rows = shapes.map((s) => sizeOf(s.slice(axis)));
+  const shape = shapes[0].slice();
+  shape[axis] = shapes.reduce((n, s) => n + s[axis], 0);
+  const width = rows.reduce((a, b) => a + b, 0);
+  const y = new Float32Array(outer * width);
+  let offset = 0;
+  for (const [i, v] of vs.entries()) {
+    const row = rows[i];
+    if (outer === 1) y.set(v!, offset);
+    else {for (let o = 0; o < outer; o++) {
+        y.set(v!.subarray(o * row, o * row + row), o * width + offset);
+      }}
+    offset += row;
+  }
+  return out(backend, shape, y);
+}
+
 /**
  * Kernel overrides keyed by tfjs kernel name.
  *
@@ -358,6 +386,63 @@ export function mathKernels(lib: Libpetal, ew: ElementwiseOps): Record<string, F
       backend.disposeIntermediateTensorInfo(part);
     }
     return parts;
+  };
+  kernels.Transpose = ({ inputs, backend, attrs }) => {
+    const x = inputs.x;
+    const xv = f32(backend, x);
+    const perm = attrs.perm as number[];
+    if (!xv || x.shape.length === 0 || x.shape.length > 8 || xv.length === 0) return null;
+    const shape = perm.map((p) => x.shape[p]);
+    const y = new Float32Array(xv.length);
+    check(
+      lib.petal_transpose(xv, y, x.shape.length, new Int32Array(x.shape), new Int32Array(perm)),
+      "transpose",
+    );
+    return out(backend, shape, y);
+  };
+  // Concat and Pack (GRU time steps, skip connections): one TypedArray.set per input row.
+  kernels.Concat = ({ inputs, backend, attrs }) => {
+    const ts = Object.values(inputs);
+    const axis = tf.util.parseAxisParam(attrs.axis as number, ts[0].shape)[0];
+    return concat(backend, ts, axis, ts.map((t) => t.shape));
+  };
+  kernels.Pack = ({ inputs, backend, attrs }) => {
+    const ts = Object.values(inputs);
+    const rank = ts[0].shape.length + 1;
+    const axis = ((attrs.axis as number) % rank + rank) % rank;
+    const shapes = ts.map((t) => [...t.shape.slice(0, axis), 1, ...t.shape.slice(axis)]);
+    return concat(backend, ts, axis, shapes);
+  };
+  // Embedding lookups: whole rows of the table, one TypedArray.set each.
+  kernels.GatherV2 = ({ inputs, backend, attrs }) => {
+    const { x, indices } = inputs;
+    const xv = f32(backend, x);
+    const ids = backend.data.get(indices.dataId).values;
+    if (!xv || !(ids instanceof Int32Array) || x.shape.length === 0) return null;
+    if ((attrs.batchDims as number) !== 0) return null;
+    if (tf.util.parseAxisParam(attrs.axis as number, x.shape)[0] !== 0) return null;
+    const rowShape = x.shape.slice(1), row = sizeOf(rowShape), rows = x.shape[0];
+    const y = new Float32Array(ids.length * row);
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
+      if (id < 0 || id >= rows) return null; // tfjs's kernel names the bad index
+      y.set(xv.subarray(id * row, id * row + row), i * row);
+    }
+    return out(backend, [...indices.shape, ...rowShape], y);
+  };
+  // The gradient of tf.gather (embedding lookups): tfjs's cpu kernel costs segments × ids.
+  kernels.UnsortedSegmentSum = ({ inputs, backend, attrs }) => {
+    const { x, segmentIds } = inputs;
+    const xv = f32(backend, x);
+    const ids = backend.data.get(segmentIds.dataId).values;
+    const segments = attrs.numSegments as number;
+    if (!xv || !(ids instanceof Int32Array) || segmentIds.shape.length !== 1) return null;
+    if (x.shape.length === 0 || x.shape[0] !== ids.length) return null;
+    const rowShape = x.shape.slice(1);
+    const y = new Float32Array(segments * sizeOf(rowShape));
+    const row = sizeOf(rowShape);
+    check(lib.petal_segment_sum(xv, ids, y, ids.length, row, segments), "segment sum");
+    return out(backend, [segments, ...rowShape], y);
   };
   kernels.FusedBatchNorm = ({ inputs, backend, attrs }) => {
     const { x, mean, variance, offset, scale } = inputs;

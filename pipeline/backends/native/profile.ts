@@ -1,52 +1,69 @@
 /**
- * Per-kernel wall-clock profile of the native backend, on when PETAL_PROFILE=1 at
- * registration. tfjs cpu-style kernels are synchronous, so timing the kernelFunc call is
- * the kernel's whole cost.
+ * Per-kernel wall-clock accounting of the native backend, always on. tfjs cpu-style kernels
+ * are synchronous, so timing the kernelFunc call is the kernel's whole cost (two clock
+ * reads, well under a microsecond, against kernels of tens of microseconds and more).
+ *
+ * Each call is booked as native (it ran in libpetal, or a copy kernel of ours) or as a cpu
+ * fallback (tfjs's own JavaScript kernel ran: the kernel has no native version, or its
+ * native version declined the case). Views that only relabel a shape (Identity, Reshape,
+ * a Cast to the same dtype) touch no data and are not fallbacks. {@link fallbackReport} names the fallbacks that cost a noticeable share of the
+ * time: `train`, `infer` and `bench` print it at the end, so a slow path never stays
+ * silent. PETAL_PROFILE=1 also counts output elements per kernel (for the bench profile).
  *
  * @example
  * ```ts
- * import { kernelProfile, resetKernelProfile } from "./profile.ts";
+ * import { fallbackReport, kernelProfile, resetKernelProfile } from "./profile.ts";
  * resetKernelProfile();
  * // ... run a step ...
  * console.table(kernelProfile());
+ * console.log(fallbackReport().over); // [{ kernel: "GatherV2", share: 0.031, ... }]
  * ```
  */
 import type * as tf from "@tensorflow/tfjs";
 
-type Entry = { calls: number; ms: number; native: number; elems: number };
+type Entry = { calls: number; ms: number; native: number; nativeMs: number; elems: number };
 const stats = new Map<string, Entry>();
 
-/** True when PETAL_PROFILE asks for kernel timing. */
+/** True when PETAL_PROFILE asks for the element counts too. */
 export const profilingOn = (): boolean => {
   const v = Deno.env.get("PETAL_PROFILE");
   return v !== undefined && v !== "" && v !== "0";
 };
 
-/** Wraps a kernelFunc so each call adds its time under `name`; `native` counts fast paths. */
+/** Wraps a kernelFunc so each call adds its time under `name`, as native or fallback. */
 export function timed(
   name: string,
   fn: tf.KernelFunc,
-  ranNative: () => boolean,
+  ranNative: (args: Parameters<tf.KernelFunc>[0]) => boolean,
 ): tf.KernelFunc {
+  const countElems = profilingOn();
   return (args) => {
     const t0 = performance.now();
     const r = fn(args);
-    const e = stats.get(name) ?? { calls: 0, ms: 0, native: 0, elems: 0 };
+    const ms = performance.now() - t0;
+    let e = stats.get(name);
+    if (!e) stats.set(name, e = { calls: 0, ms: 0, native: 0, nativeMs: 0, elems: 0 });
     e.calls++;
-    e.ms += performance.now() - t0;
-    for (const t of Array.isArray(r) ? r : [r]) e.elems += t.shape.reduce((a, b) => a * b, 1);
-    if (ranNative()) e.native++;
-    stats.set(name, e);
+    e.ms += ms;
+    if (ranNative(args)) {
+      e.native++;
+      e.nativeMs += ms;
+    }
+    if (countElems) {
+      for (const t of Array.isArray(r) ? r : [r]) e.elems += t.shape.reduce((a, b) => a * b, 1);
+    }
     return r;
   };
 }
 
-/** One kernel's totals: calls, ms, calls that ran on libpetal, output elements (millions). */
+/** One kernel's totals: calls, ms, calls that ran on libpetal, ms on the cpu fallback. */
 export type KernelStats = {
   kernel: string;
   calls: number;
   ms: number;
   native: number;
+  fallbackMs: number;
+  /** Output elements in millions (PETAL_PROFILE=1 only, else 0). */
   melems: number;
 };
 
@@ -58,12 +75,61 @@ export function kernelProfile(): KernelStats[] {
       calls: e.calls,
       ms: e.ms,
       native: e.native,
+      fallbackMs: e.ms - e.nativeMs,
       melems: e.elems / 1e6,
     }))
     .sort((a, b) => b.ms - a.ms);
 }
 
-/** Clears the profile (e.g. after warm-up). */
+/** Clears the accounting (e.g. after warm-up). */
 export function resetKernelProfile(): void {
   stats.clear();
+}
+
+/** A fallback kernel's cost: ms on tfjs's cpu code and its share of all kernel time. */
+export type FallbackCost = { kernel: string; ms: number; calls: number; share: number };
+
+/** Kernel time so far, the part spent in cpu fallbacks, and the fallbacks over `minShare`. */
+export type FallbackReport = {
+  totalMs: number;
+  fallbackMs: number;
+  over: FallbackCost[];
+};
+
+/**
+ * The cpu fallbacks whose time is above `minShare` (default 2%) of all kernel time.
+ *
+ * @example
+ * ```ts
+ * const r = fallbackReport();
+ * if (r.over.length) console.log(formatFallbackReport(r));
+ * ```
+ */
+export function fallbackReport(minShare = 0.02): FallbackReport {
+  const all = kernelProfile();
+  const totalMs = all.reduce((s, k) => s + k.ms, 0);
+  const fallbackMs = all.reduce((s, k) => s + k.fallbackMs, 0);
+  const over = all
+    .map((k) => ({
+      kernel: k.kernel,
+      ms: k.fallbackMs,
+      calls: k.calls - k.native,
+      share: totalMs > 0 ? k.fallbackMs / totalMs : 0,
+    }))
+    .filter((k) => k.share > minShare)
+    .sort((a, b) => b.ms - a.ms);
+  return { totalMs, fallbackMs, over };
+}
+
+/**
+ * One line for a task's summary, e.g.
+ * "native: cpu fallbacks 1.2% of kernel time (none above 2%)".
+ */
+export function formatFallbackReport(r: FallbackReport, minShare = 0.02): string {
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  const head = `native: cpu fallbacks ${pct(r.totalMs ? r.fallbackMs / r.totalMs : 0)} of ` +
+    `kernel time (${(r.totalMs / 1000).toFixed(1)} s)`;
+  if (!r.over.length) return `${head}, none above ${pct(minShare)}`;
+  const list = r.over.map((k) => `${k.kernel} ${pct(k.share)} (${k.calls} calls)`).join(", ");
+  return `${head}; above ${pct(minShare)}: ${list}`;
 }

@@ -14,6 +14,9 @@ import sharp from "sharp";
 import * as TE from "fp-ts/TaskEither";
 import * as E from "fp-ts/Either";
 import { ioError, type PetalError, petalError } from "./errors.ts";
+import type { ImageStack } from "../../stages/augment.ts";
+
+export type { ImageStack };
 
 /** Decodes any image sharp reads and resizes it (whole image, aspect not kept) to size². */
 export async function decodeImage(path: string, size: number): Promise<Uint8Array> {
@@ -87,18 +90,6 @@ export async function encodePng(
 }
 
 /** A stack of decoded images: n × size × size × 3 bytes. */
-export interface ImageStack {
-  readonly count: number;
-  readonly size: number;
-  readonly bytes: Uint8Array;
-}
-
-/** Image `i` of the stack as a subarray view (no copy). */
-export const imageAt = (stack: ImageStack, i: number): Uint8Array => {
-  const n = stack.size * stack.size * 3;
-  return stack.bytes.subarray(i * n, (i + 1) * n);
-};
-
 async function cacheKey(paths: readonly string[], size: number): Promise<string> {
   const stats = await Promise.all(paths.map((p) => Deno.stat(p)));
   const text = paths.map((p, i) => `${p}:${stats[i].size}:${stats[i].mtime?.getTime()}`).join("\n");
@@ -158,3 +149,26 @@ async () => {
   }
   return E.right({ count: paths.length, size, bytes });
 };
+
+/**
+ * Checks that every image decodes (fully: a truncated JPEG or a text file named .jpg
+ * fails), a few at a time; the first that does not is a CorruptImage error naming it.
+ * Decodes at 8×8, which lets libjpeg scale while decoding.
+ *
+ * @example
+ * ```ts
+ * import { checkImagesDecode } from "./images.ts";
+ * const ok = await checkImagesDecode(["../shared/oxford102/images/image_00001.jpg"])();
+ * ```
+ */
+export const checkImagesDecode =
+  (paths: readonly string[]): TE.TaskEither<PetalError, number> => async () => {
+    const width = 8;
+    for (let start = 0; start < paths.length; start += width) {
+      const chunk = paths.slice(start, start + width);
+      const decoded = await Promise.all(chunk.map((p) => decodeImageTE(p, 8)()));
+      const bad = decoded.find(E.isLeft);
+      if (bad) return bad;
+    }
+    return E.right(paths.length);
+  };

@@ -137,88 +137,126 @@ export function renderLossSvg(rows: readonly LossRow[], opts: PlotOptions = {}):
   const W = opts.width ?? 640;
   const H = opts.height ?? 360;
   const m = { left: 64, right: 20, top: 36, bottom: 48 };
-  const pw = W - m.left - m.right;
-  const ph = H - m.top - m.bottom;
-  const font = `font-family="DejaVu Sans, sans-serif"`;
+  const box = { W, H, m, pw: W - m.left - m.right, ph: H - m.top - m.bottom };
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" ` +
     `viewBox="0 0 ${W} ${H}">`,
     `<rect width="${W}" height="${H}" fill="#ffffff"/>`,
-    `<text x="${W / 2}" y="22" ${font} font-size="15" text-anchor="middle" fill="#222">` +
+    `<text x="${W / 2}" y="22" ${FONT} font-size="15" text-anchor="middle" fill="#222">` +
     `${escapeXml(opts.title ?? "training losses")}</text>`,
   ];
   const pts = downsample(rows, opts.maxPoints ?? 800);
   const values = pts.flatMap((r) => [r.lossD, r.lossG]).filter(Number.isFinite);
   if (pts.length === 0 || values.length === 0) {
-    parts.push(
-      `<rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}" fill="none" stroke="#888"/>`,
-      `<text x="${m.left + pw / 2}" y="${m.top + ph / 2}" ${font} font-size="14" ` +
-        `text-anchor="middle" fill="#666">no steps logged yet</text>`,
-      `</svg>`,
-    );
-    return parts.join("\n");
+    return [...parts, ...emptyPlot(box), `</svg>`].join("\n");
   }
+  const scale = plotScale(box, pts, values);
+  return [...parts, ...axes(box, scale), ...curves(pts, scale), ...legend(box), `</svg>`]
+    .join("\n");
+}
+
+const FONT = `font-family="DejaVu Sans, sans-serif"`;
+
+/** The plot's size and margins. */
+interface PlotBox {
+  readonly W: number;
+  readonly H: number;
+  readonly m: { left: number; right: number; top: number; bottom: number };
+  readonly pw: number;
+  readonly ph: number;
+}
+
+/** Data → pixel maps, with the data ranges (steps padded, losses with 5% air). */
+interface PlotScale {
+  readonly x0: number;
+  readonly x1: number;
+  readonly y0: number;
+  readonly y1: number;
+  readonly sx: (x: number) => number;
+  readonly sy: (y: number) => number;
+}
+
+function plotScale(b: PlotBox, pts: readonly LossRow[], values: number[]): PlotScale {
   let x0 = pts[0].step, x1 = pts[pts.length - 1].step;
   if (x1 <= x0) [x0, x1] = [x0 - 1, x0 + 1];
   let y0 = Math.min(...values), y1 = Math.max(...values);
   if (y1 - y0 < 1e-9) [y0, y1] = [y0 - 0.5, y1 + 0.5];
   const pad = (y1 - y0) * 0.05;
   [y0, y1] = [y0 - pad, y1 + pad];
-  const sx = (x: number) => m.left + ((x - x0) / (x1 - x0)) * pw;
-  const sy = (y: number) => m.top + (1 - (y - y0) / (y1 - y0)) * ph;
+  return {
+    x0,
+    x1,
+    y0,
+    y1,
+    sx: (x: number) => b.m.left + ((x - x0) / (x1 - x0)) * b.pw,
+    sy: (y: number) => b.m.top + (1 - (y - y0) / (y1 - y0)) * b.ph,
+  };
+}
 
-  for (const t of niceTicks(y0, y1)) {
-    const y = sy(t).toFixed(1);
+/** A frame that says no step is logged yet (the SVG ends without a legend). */
+const emptyPlot = ({ m, pw, ph }: PlotBox): string[] => [
+  `<rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}" fill="none" stroke="#888"/>`,
+  `<text x="${m.left + pw / 2}" y="${m.top + ph / 2}" ${FONT} font-size="14" ` +
+  `text-anchor="middle" fill="#666">no steps logged yet</text>`,
+];
+
+/** Grid lines and tick labels on both axes, the frame, and the axis titles. */
+function axes({ H, m, pw, ph }: PlotBox, s: PlotScale): string[] {
+  const parts: string[] = [];
+  for (const t of niceTicks(s.y0, s.y1)) {
+    const y = s.sy(t).toFixed(1);
     parts.push(
       `<line x1="${m.left}" x2="${m.left + pw}" y1="${y}" y2="${y}" stroke="#e4e4e4"/>`,
-      `<text x="${m.left - 6}" y="${y}" dy="4" ${font} font-size="11" text-anchor="end" ` +
+      `<text x="${m.left - 6}" y="${y}" dy="4" ${FONT} font-size="11" text-anchor="end" ` +
         `fill="#333">${label(t)}</text>`,
     );
   }
-  for (const t of niceTicks(x0, x1, 6).filter(Number.isInteger)) {
-    const x = sx(t).toFixed(1);
+  for (const t of niceTicks(s.x0, s.x1, 6).filter(Number.isInteger)) {
+    const x = s.sx(t).toFixed(1);
     parts.push(
       `<line x1="${x}" x2="${x}" y1="${m.top + ph}" y2="${m.top + ph + 4}" stroke="#333"/>`,
-      `<text x="${x}" y="${m.top + ph + 17}" ${font} font-size="11" text-anchor="middle" ` +
+      `<text x="${x}" y="${m.top + ph + 17}" ${FONT} font-size="11" text-anchor="middle" ` +
         `fill="#333">${label(t)}</text>`,
     );
   }
   parts.push(
     `<rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}" fill="none" stroke="#333"/>`,
-    `<text x="${m.left + pw / 2}" y="${H - 10}" ${font} font-size="12" text-anchor="middle" ` +
+    `<text x="${m.left + pw / 2}" y="${H - 10}" ${FONT} font-size="12" text-anchor="middle" ` +
       `fill="#222">step</text>`,
-    `<text transform="translate(16 ${m.top + ph / 2}) rotate(-90)" ${font} font-size="12" ` +
+    `<text transform="translate(16 ${m.top + ph / 2}) rotate(-90)" ${FONT} font-size="12" ` +
       `text-anchor="middle" fill="#222">loss</text>`,
   );
-  const series = [["lossD", "loss_d"], ["lossG", "loss_g"]] as const;
-  for (const [key] of series) {
-    const coords = pts.filter((r) => Number.isFinite(r[key]))
-      .map((r) => `${sx(r.step).toFixed(1)},${sy(r[key]).toFixed(1)}`);
-    // One point draws no polyline segment; a dot keeps a one-step run visible.
-    parts.push(
-      coords.length === 1
-        ? `<circle cx="${coords[0].split(",")[0]}" cy="${coords[0].split(",")[1]}" r="3" ` +
-          `fill="${PLOT_COLORS[key]}"/>`
-        : `<polyline points="${coords.join(" ")}" fill="none" stroke="${PLOT_COLORS[key]}" ` +
-          `stroke-width="1.8" stroke-linejoin="round"/>`,
-    );
-  }
-  // The legend sits on a light box so that curves passing under it stay readable.
-  parts.push(
-    `<rect x="${m.left + pw - 156}" y="${m.top + 3}" width="150" height="20" fill="#fff" ` +
-      `fill-opacity="0.85" stroke="#ccc"/>`,
-  );
-  series.forEach(([key, name], i) => {
-    const x = m.left + pw - 150 + i * 75;
-    parts.push(
-      `<line x1="${x}" x2="${x + 18}" y1="${m.top + 12}" y2="${m.top + 12}" ` +
-        `stroke="${PLOT_COLORS[key]}" stroke-width="3"/>`,
-      `<text x="${x + 22}" y="${m.top + 16}" ${font} font-size="12" fill="#222">${name}</text>`,
-    );
-  });
-  parts.push(`</svg>`);
-  return parts.join("\n");
+  return parts;
 }
+
+const SERIES = [["lossD", "loss_d"], ["lossG", "loss_g"]] as const;
+
+/** One polyline per loss (a dot when there is one point). */
+const curves = (pts: readonly LossRow[], s: PlotScale): string[] =>
+  SERIES.map(([key]) => {
+    const coords = pts.filter((r) => Number.isFinite(r[key]))
+      .map((r) => `${s.sx(r.step).toFixed(1)},${s.sy(r[key]).toFixed(1)}`);
+    // One point draws no polyline segment; a dot keeps a one-step run visible.
+    return coords.length === 1
+      ? `<circle cx="${coords[0].split(",")[0]}" cy="${coords[0].split(",")[1]}" r="3" ` +
+        `fill="${PLOT_COLORS[key]}"/>`
+      : `<polyline points="${coords.join(" ")}" fill="none" stroke="${PLOT_COLORS[key]}" ` +
+        `stroke-width="1.8" stroke-linejoin="round"/>`;
+  });
+
+/** The legend, on a light box so that curves passing under it stay readable. */
+const legend = ({ m, pw }: PlotBox): string[] => [
+  `<rect x="${m.left + pw - 156}" y="${m.top + 3}" width="150" height="20" fill="#fff" ` +
+  `fill-opacity="0.85" stroke="#ccc"/>`,
+  ...SERIES.flatMap(([key, name], i) => {
+    const x = m.left + pw - 150 + i * 75;
+    return [
+      `<line x1="${x}" x2="${x + 18}" y1="${m.top + 12}" y2="${m.top + 12}" ` +
+      `stroke="${PLOT_COLORS[key]}" stroke-width="3"/>`,
+      `<text x="${x + 22}" y="${m.top + 16}" ${FONT} font-size="12" fill="#222">${name}</text>`,
+    ];
+  }),
+];
 
 /** SVG text → PNG bytes (librsvg inside sharp; DejaVu fonts are installed). */
 export async function svgToPng(svg: string): Promise<Uint8Array> {

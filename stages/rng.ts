@@ -1,13 +1,14 @@
 /**
- * A seeded random stream whose whole state is one 32-bit number, so a checkpoint can
- * store it and `--resume` continues the exact same sequence (mulberry32).
+ * A seeded random stream (mulberry32) whose whole state is one 32-bit number. Checkpoints
+ * store no RNG state: training draws every batch from a fresh stream seeded by (seed,
+ * epoch, step) (pipeline/steps.ts `streamFor`), so the counters are the RNG state.
  *
  * @example
  * ```ts
  * import { Rng } from "./rng.ts";
  * const rng = new Rng(42);
  * rng.uniform(); // in [0, 1)
- * const again = new Rng(0); again.state = rng.state; // same stream from here on
+ * new Rng(42).uniform() === new Rng(42).uniform(); // true: same seed, same stream
  * ```
  */
 export class Rng {
@@ -45,11 +46,6 @@ export class Rng {
     return out;
   }
 
-  /** A seed for a child stream (e.g. tfjs initialisers), advancing this one. */
-  fork(): number {
-    return Math.floor(this.uniform() * 2 ** 31);
-  }
-
   /** Fisher–Yates shuffle of 0..n-1. */
   permutation(n: number): Int32Array {
     const p = new Int32Array(n);
@@ -61,6 +57,7 @@ export class Rng {
     return p;
   }
 
+  /** One of `items`, uniformly. */
   pick<T>(items: readonly T[]): T {
     return items[this.int(items.length)];
   }

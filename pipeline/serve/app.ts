@@ -8,7 +8,7 @@
  *
  * @example
  * ```ts
- * import { createApp, startServer } from "./serve.ts";
+ * import { createApp, startServer } from "./app.ts";
  * const app = createApp({ runs: "runs" });
  * const res = await app.handler(new Request("http://localhost/api/runs"));
  * const server = startServer({ runs: "runs", port: 8000, hostname: "127.0.0.1" });
@@ -16,13 +16,13 @@
  * ```
  */
 import { Buffer } from "node:buffer";
-import { CHECKPOINT_FILE } from "./checkpoint.ts";
-import { PetalFailure } from "./errors.ts";
+import { CHECKPOINT_FILE } from "../io/checkpoint.ts";
+import { PetalFailure } from "../io/errors.ts";
 import { GeneratorCache } from "./generator_cache.ts";
-import { encodePng } from "./images.ts";
-import { generateImages, interpolateCaptions } from "./infer.ts";
-import { downsample, renderLossSvg } from "./plots.ts";
-import { Rng } from "./rng.ts";
+import { encodePng } from "../io/images.ts";
+import { generateImages, interpolateCaptions } from "../infer.ts";
+import { downsample, renderLossSvg } from "../io/plots.ts";
+import { Rng } from "../../stages/rng.ts";
 import { isSafeName, listRuns, readRun } from "./run_info.ts";
 
 export const MAX_COUNT = 16;
@@ -171,7 +171,7 @@ const STATIC_TYPES: Record<string, string> = {
 export interface ServeOptions {
   /** Folder holding run folders (each with checkpoint.petal and/or losses.csv). */
   readonly runs: string;
-  /** Where the page files are; defaults to pipeline/web beside this module. */
+  /** Where the page files are; defaults to web/ beside this module. */
   readonly webDir?: string;
   readonly log?: (line: string) => void;
 }
@@ -198,154 +198,14 @@ export interface App {
  * ```
  */
 export function createApp(opts: ServeOptions): App {
-  const runs = opts.runs.replace(/\/+$/, "") || ".";
-  const webDir = (opts.webDir ?? new URL("./web", import.meta.url).pathname).replace(/\/+$/, "");
-  const generators = new GeneratorCache();
-
-  async function checkpointFile(name: string): Promise<string> {
-    const path = `${runs}/${name}/${CHECKPOINT_FILE}`;
-    try {
-      if ((await Deno.stat(path)).isFile) return path;
-    } catch { /* answered below */ }
-    throw new HttpError(
-      404,
-      `unknown checkpoint "${name}": no ${CHECKPOINT_FILE} in ${runs}/${name}`,
-    );
-  }
-
-  async function staticFile(file: string): Promise<Response> {
-    const ext = file.split(".").pop() ?? "";
-    if (!isSafeName(file) || !STATIC_TYPES[ext]) throw new HttpError(404, `no page ${file}`);
-    try {
-      return new Response(await Deno.readFile(`${webDir}/${file}`), {
-        headers: { "content-type": STATIC_TYPES[ext], "cache-control": "no-cache" },
-      });
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) throw new HttpError(404, `no page ${file}`);
-      throw e;
-    }
-  }
-
-  async function runDetail(name: string) {
-    const run = await readRun(runs, name, Date.now());
-    if (!run) {
-      throw new HttpError(
-        404,
-        `unknown run "${name}": no checkpoint or losses.csv in ${runs}/${name}`,
-      );
-    }
-    return run;
-  }
-
-  async function generate(req: Request): Promise<Response> {
-    const r = parseGenerateRequest(await readJsonBody(req));
-    const path = await checkpointFile(r.checkpoint);
-    const started = performance.now();
-    const images = await generators.use(path, async (gen) => {
-      const { zDim, imageSize } = gen.gan.model;
-      const rgb = await generateImages(
-        gen,
-        Array(r.count).fill(r.caption),
-        new Rng(r.seed).normals(r.count * zDim),
-        MAX_COUNT,
-      );
-      return await Promise.all(rgb.map((x) => encodePng(x, imageSize, imageSize)));
-    });
-    return json({
-      checkpoint: r.checkpoint,
-      caption: r.caption,
-      count: r.count,
-      seed: r.seed,
-      images: images.map(dataUrl),
-      seconds: (performance.now() - started) / 1000,
-    });
-  }
-
-  async function interpolate(req: Request): Promise<Response> {
-    const r = parseInterpolateRequest(await readJsonBody(req));
-    const path = await checkpointFile(r.checkpoint);
-    const images = await generators.use(path, async (gen) => {
-      const { zDim, imageSize } = gen.gan.model;
-      // Same noise as image 1 of a generate request with this seed: the slider's left
-      // end is the first image on the page.
-      const rgb = await interpolateCaptions(gen, r.a, r.b, r.steps, new Rng(r.seed).normals(zDim));
-      return await Promise.all(rgb.map((x) => encodePng(x, imageSize, imageSize)));
-    });
-    return json({ ...r, images: images.map(dataUrl) });
-  }
-
-  async function route(req: Request): Promise<Response> {
-    const url = new URL(req.url);
-    const parts = url.pathname.split("/").filter(Boolean).map((p) => {
-      try {
-        return decodeURIComponent(p);
-      } catch {
-        throw new HttpError(400, `bad URL escape in ${url.pathname}`);
-      }
-    });
-    const method = req.method;
-    const only = (m: string) => {
-      if (method !== m && !(m === "GET" && method === "HEAD")) {
-        throw new HttpError(405, `${url.pathname} answers ${m} only`);
-      }
-    };
-    const runName = (name: string) => {
-      if (!isSafeName(name)) throw new HttpError(400, `bad run name "${name}"`);
-      return name;
-    };
-    if (parts.length === 0) {
-      only("GET");
-      return await staticFile("index.html");
-    }
-    if (parts.length === 1 && parts[0] === "training") {
-      only("GET");
-      return await staticFile("training.html");
-    }
-    if (parts[0] === "web" && parts.length === 2) {
-      only("GET");
-      return await staticFile(parts[1]);
-    }
-    if (parts[0] !== "api") throw new HttpError(404, `no page ${url.pathname}`);
-    const [, what, name, sub, file] = parts;
-    if (what === "runs" && parts.length === 2) {
-      only("GET");
-      return json({ runs: await listRuns(runs) });
-    }
-    if (what === "generate" && parts.length === 2) {
-      only("POST");
-      return await generate(req);
-    }
-    if (what === "interpolate" && parts.length === 2) {
-      only("POST");
-      return await interpolate(req);
-    }
-    if (what === "run" && name !== undefined) {
-      only("GET");
-      const run = await runDetail(runName(name));
-      if (parts.length === 3) {
-        // The page plots from the SVG; the rows are for scripts, so cap their number.
-        return json({ ...run, losses: downsample(run.losses, 1000) });
-      }
-      if (sub === "losses.svg" && parts.length === 4) {
-        return new Response(renderLossSvg(run.losses, { title: `training losses — ${name}` }), {
-          headers: { "content-type": "image/svg+xml", "cache-control": "no-store" },
-        });
-      }
-      if (sub === "samples" && parts.length === 5) {
-        if (!run.samples.includes(file)) {
-          throw new HttpError(404, `no sample grid "${file}" in run ${name}`);
-        }
-        return new Response(await Deno.readFile(`${runs}/${name}/samples/${file}`), {
-          headers: { "content-type": "image/png", "cache-control": "no-cache" },
-        });
-      }
-    }
-    throw new HttpError(404, `no API route ${method} ${url.pathname}`);
-  }
-
+  const ctx: AppContext = {
+    runs: opts.runs.replace(/\/+$/, "") || ".",
+    webDir: (opts.webDir ?? new URL("./web", import.meta.url).pathname).replace(/\/+$/, ""),
+    generators: new GeneratorCache(),
+  };
   const handler = async (req: Request): Promise<Response> => {
     try {
-      return await route(req);
+      return await route(ctx, req);
     } catch (e) {
       if (e instanceof HttpError) return json({ error: e.message }, e.status);
       // A checkpoint that exists but does not load (truncated, other version) is the
@@ -355,8 +215,179 @@ export function createApp(opts: ServeOptions): App {
       return json({ error: `internal error: ${(e as Error).message ?? e}` }, 500);
     }
   };
+  return { handler, generators: ctx.generators, dispose: () => ctx.generators.dispose() };
+}
 
-  return { handler, generators, dispose: () => generators.dispose() };
+/** What every request handler shares. */
+interface AppContext {
+  readonly runs: string;
+  readonly webDir: string;
+  readonly generators: GeneratorCache;
+}
+
+async function checkpointFile(ctx: AppContext, name: string): Promise<string> {
+  const path = `${ctx.runs}/${name}/${CHECKPOINT_FILE}`;
+  try {
+    if ((await Deno.stat(path)).isFile) return path;
+  } catch { /* answered below */ }
+  throw new HttpError(
+    404,
+    `unknown checkpoint "${name}": no ${CHECKPOINT_FILE} in ${ctx.runs}/${name}`,
+  );
+}
+
+async function staticFile(ctx: AppContext, file: string): Promise<Response> {
+  const ext = file.split(".").pop() ?? "";
+  if (!isSafeName(file) || !STATIC_TYPES[ext]) throw new HttpError(404, `no page ${file}`);
+  try {
+    return new Response(await Deno.readFile(`${ctx.webDir}/${file}`), {
+      headers: { "content-type": STATIC_TYPES[ext], "cache-control": "no-cache" },
+    });
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) throw new HttpError(404, `no page ${file}`);
+    throw e;
+  }
+}
+
+async function runDetail(ctx: AppContext, name: string) {
+  const run = await readRun(ctx.runs, name, Date.now());
+  if (!run) {
+    throw new HttpError(
+      404,
+      `unknown run "${name}": no checkpoint or losses.csv in ${ctx.runs}/${name}`,
+    );
+  }
+  return run;
+}
+
+async function generate(ctx: AppContext, req: Request): Promise<Response> {
+  const r = parseGenerateRequest(await readJsonBody(req));
+  const path = await checkpointFile(ctx, r.checkpoint);
+  const started = performance.now();
+  const images = await ctx.generators.use(path, async (gen) => {
+    const { zDim, imageSize } = gen.gan.model;
+    const rgb = await generateImages(
+      gen,
+      Array(r.count).fill(r.caption),
+      new Rng(r.seed).normals(r.count * zDim),
+      MAX_COUNT,
+    );
+    return await Promise.all(rgb.map((x) => encodePng(x, imageSize, imageSize)));
+  });
+  return json({
+    checkpoint: r.checkpoint,
+    caption: r.caption,
+    count: r.count,
+    seed: r.seed,
+    images: images.map(dataUrl),
+    seconds: (performance.now() - started) / 1000,
+  });
+}
+
+async function interpolate(ctx: AppContext, req: Request): Promise<Response> {
+  const r = parseInterpolateRequest(await readJsonBody(req));
+  const path = await checkpointFile(ctx, r.checkpoint);
+  const images = await ctx.generators.use(path, async (gen) => {
+    const { zDim, imageSize } = gen.gan.model;
+    // Same noise as image 1 of a generate request with this seed: the slider's left
+    // end is the first image on the page.
+    const rgb = await interpolateCaptions(gen, r.a, r.b, r.steps, new Rng(r.seed).normals(zDim));
+    return await Promise.all(rgb.map((x) => encodePng(x, imageSize, imageSize)));
+  });
+  return json({ ...r, images: images.map(dataUrl) });
+}
+
+/** A request, taken apart: its path segments and a method check. */
+interface Parsed {
+  readonly req: Request;
+  readonly path: string;
+  readonly parts: readonly string[];
+  readonly only: (method: string) => void;
+}
+
+function parseRequest(req: Request): Parsed {
+  const path = new URL(req.url).pathname;
+  const parts = path.split("/").filter(Boolean).map((p) => {
+    try {
+      return decodeURIComponent(p);
+    } catch {
+      throw new HttpError(400, `bad URL escape in ${path}`);
+    }
+  });
+  const only = (m: string) => {
+    if (req.method !== m && !(m === "GET" && req.method === "HEAD")) {
+      throw new HttpError(405, `${path} answers ${m} only`);
+    }
+  };
+  return { req, path, parts, only };
+}
+
+/** Pages: `/`, `/training`, `/web/FILE`; else the JSON API under `/api`. */
+async function route(ctx: AppContext, req: Request): Promise<Response> {
+  const r = parseRequest(req);
+  const { parts, only } = r;
+  if (parts.length === 0) {
+    only("GET");
+    return await staticFile(ctx, "index.html");
+  }
+  if (parts.length === 1 && parts[0] === "training") {
+    only("GET");
+    return await staticFile(ctx, "training.html");
+  }
+  if (parts[0] === "web" && parts.length === 2) {
+    only("GET");
+    return await staticFile(ctx, parts[1]);
+  }
+  if (parts[0] !== "api") throw new HttpError(404, `no page ${r.path}`);
+  return await routeApi(ctx, r);
+}
+
+async function routeApi(ctx: AppContext, r: Parsed): Promise<Response> {
+  const { parts, only } = r;
+  const [, what, name] = parts;
+  if (what === "runs" && parts.length === 2) {
+    only("GET");
+    return json({ runs: await listRuns(ctx.runs) });
+  }
+  if (what === "generate" && parts.length === 2) {
+    only("POST");
+    return await generate(ctx, r.req);
+  }
+  if (what === "interpolate" && parts.length === 2) {
+    only("POST");
+    return await interpolate(ctx, r.req);
+  }
+  if (what === "run" && name !== undefined) {
+    only("GET");
+    const answer = await routeRun(ctx, r, name);
+    if (answer) return answer;
+  }
+  throw new HttpError(404, `no API route ${r.req.method} ${r.path}`);
+}
+
+/** `/api/run/NAME`, its `losses.svg` and `samples/FILE`. */
+async function routeRun(ctx: AppContext, r: Parsed, name: string) {
+  if (!isSafeName(name)) throw new HttpError(400, `bad run name "${name}"`);
+  const [, , , sub, file] = r.parts;
+  const run = await runDetail(ctx, name);
+  if (r.parts.length === 3) {
+    // The page plots from the SVG; the rows are for scripts, so cap their number.
+    return json({ ...run, losses: downsample(run.losses, 1000) });
+  }
+  if (sub === "losses.svg" && r.parts.length === 4) {
+    return new Response(renderLossSvg(run.losses, { title: `training losses — ${name}` }), {
+      headers: { "content-type": "image/svg+xml", "cache-control": "no-store" },
+    });
+  }
+  if (sub === "samples" && r.parts.length === 5) {
+    if (!run.samples.includes(file)) {
+      throw new HttpError(404, `no sample grid "${file}" in run ${name}`);
+    }
+    return new Response(await Deno.readFile(`${ctx.runs}/${name}/samples/${file}`), {
+      headers: { "content-type": "image/png", "cache-control": "no-cache" },
+    });
+  }
+  return undefined;
 }
 
 export interface ServerOptions extends ServeOptions {

@@ -13,7 +13,7 @@
  * cache.dispose();
  * ```
  */
-import { disposeGenerator, type Generator, loadGenerator } from "./infer.ts";
+import { disposeGenerator, type Generator, loadGenerator } from "../infer.ts";
 
 interface Entry {
   /** mtime and size when loaded: a rename-over by `train` changes both or at least mtime. */

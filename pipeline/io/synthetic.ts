@@ -15,7 +15,7 @@
  * const dir = await ensureSyntheticData(".cache/synthetic", { trainImages: 200 });
  * ```
  */
-import { Rng } from "./rng.ts";
+import { Rng } from "../../stages/rng.ts";
 import { encodeJpeg, writeFileAtomic } from "./images.ts";
 
 export const PETAL_COLOURS = {
@@ -128,7 +128,10 @@ const pad = (n: number, width: number) => String(n).padStart(width, "0");
  * Writes the synthetic set to `dir` unless the same one is already there; returns `dir`.
  * It is built in a temp folder and renamed into place, so a crash never leaves half a set.
  */
-export async function ensureSyntheticData(dir: string, options: SyntheticOptions = {}) {
+export async function ensureSyntheticData(
+  dir: string,
+  options: SyntheticOptions = {},
+): Promise<string> {
   const { trainImages = 512, testImages = 64, imageSize = 64, seed = 7 } = options;
   const stamp = JSON.stringify({ version: 1, trainImages, testImages, imageSize, seed });
   try {

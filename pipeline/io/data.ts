@@ -23,6 +23,7 @@ import { pipe } from "fp-ts/function";
 import { parse } from "csv-parse/sync";
 import { ioError, type PetalError, petalError } from "./errors.ts";
 
+/** A training image and its captions; no class label (task rule). */
 export interface CaptionedImage {
   /** The number in `image_NNNNN.jpg`. */
   readonly imageId: number;
@@ -36,6 +37,7 @@ export interface ClassLabels {
   readonly [labelBrand]: true;
 }
 
+/** A loaded Reed-layout folder: the records, and the class labels kept apart. */
 export interface ReedDataset {
   readonly root: string;
   readonly records: readonly CaptionedImage[];
@@ -55,6 +57,7 @@ export const labelsForEvaluator = (labels: ClassLabels): ReadonlyMap<number, num
 
 const wrapLabels = (m: Map<number, number>): ClassLabels => m as unknown as ClassLabels;
 
+/** One row of an `id,caption` file, as text (the task's `.pkl` rows are decoded to these). */
 export interface TestCaption {
   readonly id: number;
   readonly caption: string;
@@ -252,7 +255,16 @@ export function parseTestCaptions(text: string, path: string): E.Either<PetalErr
       ));
     }
     seen.add(id);
-    out.push({ id, caption: row.caption ?? "" });
+    const caption = row.caption ?? "";
+    if (caption === "") {
+      return E.left(petalError(
+        "BadCsv",
+        path,
+        `row ${i + 2}: id ${id} has an empty caption`,
+        "write a caption for it, or remove the row",
+      ));
+    }
+    out.push({ id, caption });
   }
   return E.right(out);
 }
@@ -285,7 +297,7 @@ export interface DataSummary {
 }
 
 /** Counts for `deno task data`. Pure. */
-export function summarize(
+export function summarizeData(
   records: readonly CaptionedImage[],
   classCount: number,
   vocabularySize: number,

@@ -9,6 +9,10 @@
  * (on a software adapter such as lavapipe its numbers are CPU numbers, not a GPU's). With --profile, native also prints
  * its per-kernel time (PETAL_PROFILE).
  *
+ * Then what users run (product.ts), when ../shared/oxford102 is there: `deno task train`
+ * at its defaults on the real data for each model size and `deno task infer` of the 819
+ * test captions, img/s and peak RSS per backend, with the ratio to wasm.
+ *
  * @example
  * ```sh
  * deno task bench                         # native, wasm and PyTorch
@@ -16,26 +20,64 @@
  * ```
  */
 import * as tf from "@tensorflow/tfjs";
-import { main, numberFlag, parse, SHARED } from "./cli.ts";
-import { type BackendChoice, useBackend } from "../pipeline/backend.ts";
-import { benchModel } from "../stages/bench_model.ts";
+import { DEFAULT_DATA, exists, runTask, SHARED } from "../cli.ts";
+import { defineTask, type FlagValues } from "../flags.ts";
+import { type BackendChoice, useBackend } from "../../pipeline/backends/backend.ts";
+import { benchModel } from "./bench_model.ts";
 import { type BenchResult, formatTable } from "./bench_table.ts";
+import { benchProduct, formatProductTable, type ProductRow, WARMUP_STEPS } from "./product.ts";
+import { SIZES } from "../../stages/config.ts";
 
 const BATCH = 64;
 const INFER_IMAGES = 819;
 /** Backends slower than ~30 s/step get one warm-up and one timed step. */
 const SLOW = new Set(["wasm", "cpu"]);
 
-const options = {
-  worker: { type: "string" },
-  backends: { type: "string", default: "native,wasm" },
-  "with-cpu": { type: "boolean", default: false },
-  steps: { type: "string" },
-  warmup: { type: "string" },
-  batch: { type: "string" },
-  profile: { type: "boolean", default: false },
-  "no-torch": { type: "boolean", default: false },
-} as const;
+export const BENCH = defineTask({
+  name: "bench",
+  summary: "times the bench model on each backend beside the PyTorch peer",
+  flags: {
+    backends: {
+      type: "string",
+      arg: "LIST",
+      default: "native,wasm",
+      help: "comma-separated backends to time",
+    },
+    "with-cpu": { type: "boolean", help: "also tfjs's cpu backend (~500 s/step)" },
+    steps: {
+      type: "number",
+      integer: true,
+      min: 1,
+      help: "timed steps per backend",
+      defaultText: "5 (1 on wasm and cpu)",
+    },
+    warmup: {
+      type: "number",
+      integer: true,
+      min: 0,
+      help: "untimed steps first",
+      defaultText: "2 (1 on wasm and cpu)",
+    },
+    batch: { type: "number", integer: true, min: 1, default: BATCH, help: "batch size" },
+    profile: { type: "boolean", help: "native: per-kernel time (PETAL_PROFILE)" },
+    "no-torch": { type: "boolean", help: "skip the PyTorch peer" },
+    "no-product": {
+      type: "boolean",
+      help: "skip the train/infer rows on the real data (../shared/oxford102)",
+    },
+    "product-steps": {
+      type: "number",
+      integer: true,
+      min: WARMUP_STEPS + 2,
+      help: "training steps per product row",
+      defaultText: "12 small, 6 reed (6 and 4 on wasm)",
+    },
+    "no-model": { type: "boolean", help: "skip the bench-model rows (and the PyTorch peer)" },
+    worker: { type: "string", hidden: true, help: "internal: time one backend" },
+  },
+});
+
+type BenchFlags = FlagValues<typeof BENCH.flags>;
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -55,7 +97,7 @@ function peakRssMiB(): number | null {
 /** The worker: times the bench model on one backend and prints one JSON line. */
 async function worker(backend: string, steps: number, warmup: number, batch: number) {
   const name = await useBackend(backend as BackendChoice);
-  const native = name === "native" ? await import("../pipeline/backends/native.ts") : null;
+  const native = name === "native" ? await import("../../pipeline/backends/native.ts") : null;
   const model = benchModel(batch);
   const times: number[] = [];
   for (let i = 0; i < warmup + steps; i++) {
@@ -135,21 +177,9 @@ async function torchPeer(batch: number): Promise<BenchResult | { engine: string;
   };
 }
 
-await main(async () => {
-  const { values: a } = parse("bench", options);
-  const batch = numberFlag("batch", a.batch, BATCH);
-  if (a.worker) {
-    const slow = SLOW.has(a.worker);
-    await worker(
-      a.worker,
-      numberFlag("steps", a.steps, slow ? 1 : 5),
-      numberFlag("warmup", a.warmup, slow ? 1 : 2),
-      batch,
-    );
-    return;
-  }
-  const backends = a.backends.split(",").map((s) => s.trim()).filter(Boolean);
-  if (a["with-cpu"] && !backends.includes("cpu")) backends.push("cpu");
+/** The bench model on each backend beside the PyTorch peer: one table. */
+async function benchModelRows(a: BenchFlags, backends: string[]): Promise<void> {
+  const batch = a.batch;
   const rows: (BenchResult | { engine: string; error: string })[] = [];
   if (!a["no-torch"]) {
     console.error("bench: PyTorch peer ...");
@@ -159,8 +189,8 @@ await main(async () => {
   for (const b of backends) {
     console.error(`bench: ${b} ...`);
     const args = ["run", "-A", "--unstable-webgpu", self, "--worker", b, "--batch", String(batch)];
-    if (a.steps) args.push("--steps", a.steps);
-    if (a.warmup) args.push("--warmup", a.warmup);
+    if (a.steps !== undefined) args.push("--steps", String(a.steps));
+    if (a.warmup !== undefined) args.push("--warmup", String(a.warmup));
     const env: Record<string, string> = a.profile && b === "native" ? { PETAL_PROFILE: "1" } : {};
     const got = await runJson(Deno.execPath(), args, "BENCH ", env);
     rows.push(got.ok ? (got.json as BenchResult) : { engine: b, error: got.reason });
@@ -172,4 +202,42 @@ await main(async () => {
       console.table(r.profile.slice(0, 25));
     }
   }
-});
+}
+
+if (import.meta.main) {
+  await runTask(BENCH, async (a) => {
+    const batch = a.batch;
+    if (a.worker) {
+      const slow = SLOW.has(a.worker);
+      await worker(a.worker, a.steps ?? (slow ? 1 : 5), a.warmup ?? (slow ? 1 : 2), batch);
+      return;
+    }
+    const backends = a.backends.split(",").map((s) => s.trim()).filter(Boolean);
+    if (a["with-cpu"] && !backends.includes("cpu")) backends.push("cpu");
+    if (!a["no-model"]) await benchModelRows(a, backends);
+    if (a["no-product"]) return;
+    if (!(await exists(`${DEFAULT_DATA}/images`))) {
+      console.log(`\nproduct rows skipped: ${DEFAULT_DATA} is absent`);
+      return;
+    }
+    const root = await Deno.makeTempDir({ prefix: "petal-bench-" });
+    const rows: Awaited<ReturnType<typeof benchProduct>>[] = [];
+    for (const size of SIZES) {
+      for (const backend of backends.filter((b) => b !== "cpu")) {
+        const slow = SLOW.has(backend);
+        const steps = a["product-steps"] ??
+          (size === "small" ? (slow ? 6 : 12) : (slow ? 4 : 6));
+        console.error(`bench: deno task train/infer, ${size}, ${backend} ...`);
+        rows.push(await benchProduct({ backend, size, steps, data: DEFAULT_DATA, root }));
+      }
+    }
+    await Deno.remove(root, { recursive: true });
+    console.log(
+      `\ndeno task train (defaults, ${DEFAULT_DATA}, batch 32, steady img/s after ` +
+        `${WARMUP_STEPS} warm-up steps) and deno task infer (819 test captions):\n`,
+    );
+    console.log(formatProductTable(rows));
+    const failed = rows.filter((r): r is Exclude<typeof r, ProductRow> => "error" in r);
+    for (const r of failed) console.error(`bench: ${r.backend} ${r.size}: ${r.error}`);
+  });
+}

@@ -19,7 +19,7 @@ import {
   readTestDataPkl,
   type TaskDictionary,
 } from "./formats/task.ts";
-import { fromPairs, type Vocabulary } from "../stages/tokenize.ts";
+import { fromPairs, type Vocabulary } from "../../stages/tokenize.ts";
 
 const readBytes = (path: string, fix: string) =>
   TE.tryCatch(

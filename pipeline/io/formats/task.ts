@@ -28,9 +28,11 @@ import { parsePickle } from "./pickle.ts";
 
 /** Padding token and its id in the task's dictionary (fills captions up to 20 ids). */
 export const PAD_TOKEN = "<PAD>";
+/** The task's `<PAD>` id (also id 0 in `id2Word.npy`). */
 export const PAD_ID = 5427;
 /** Out-of-vocabulary token and its id. */
 export const RARE_TOKEN = "<RARE>";
+/** The task's `<RARE>` id: words not in the dictionary. */
 export const RARE_ID = 5428;
 /** Token ids per caption in the task's files. */
 export const CAPTION_LENGTH = 20;
@@ -43,7 +45,7 @@ export interface TaskDictionary {
 }
 
 /** One row of `testData.pkl`: the image number and its caption as token ids. */
-export interface TestCaption {
+export interface TestTokens {
   readonly id: number;
   readonly tokenIds: number[];
 }
@@ -198,7 +200,7 @@ const tokenIdsOf = (cell: unknown): number[] | undefined => {
 export const readTestDataPkl = (
   bytes: Uint8Array,
   path = "testData.pkl",
-): E.Either<PetalError, TestCaption[]> =>
+): E.Either<PetalError, TestTokens[]> =>
   pipe(
     parsePickle(bytes, path),
     E.flatMap((v) => readPandasDataFrame(v, path)),
@@ -209,7 +211,7 @@ export const readTestDataPkl = (
           return E.left(bad(path, `no ${c} column (columns: ${df.columns.join(", ")})`, fix));
         }
       }
-      const out: TestCaption[] = [];
+      const out: TestTokens[] = [];
       for (const [i, row] of df.rows.entries()) {
         const id = row.ID;
         const tokenIds = tokenIdsOf(row.Captions);
@@ -244,26 +246,3 @@ export const decodeTokenIds = (
     .map((id) => idToWord.get(id) ?? RARE_TOKEN)
     .filter((w) => w !== PAD_TOKEN)
     .join(" ");
-
-/**
- * Caption text → exactly `length` token ids the way the task's notebook prepares captions:
- * punctuation becomes spaces, words split on whitespace, unknown words become `<RARE>`, the list
- * is cut to `length` and padded with `<PAD>`.
- *
- * @example
- * ```ts
- * import { encodeCaption } from "./task.ts";
- * encodeCaption("this flower.", new Map([["this", 4], ["flower", 1]]), 4); // [4, 1, 5427, 5427]
- * ```
- */
-export const encodeCaption = (
-  text: string,
-  wordToId: ReadonlyMap<string, number>,
-  length = CAPTION_LENGTH,
-): number[] => {
-  const words = text.replace(/[!"#$%&'()*+,\-./:;<=>?@[\\\]^_`{|}~]/g, " ").split(/\s+/).filter((
-    w,
-  ) => w !== "");
-  const ids = words.slice(0, length).map((w) => wordToId.get(w) ?? RARE_ID);
-  return [...ids, ...new Array<number>(length - ids.length).fill(PAD_ID)];
-};

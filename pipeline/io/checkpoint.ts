@@ -16,8 +16,8 @@
  * ```
  */
 import * as tf from "@tensorflow/tfjs";
-import type { ModelConfig, TrainConfig } from "../stages/config.ts";
-import { createGan, type Gan, namedVariables } from "../stages/train_step.ts";
+import type { ModelConfig, TrainConfig } from "../../stages/config.ts";
+import { createGan, type Gan, namedVariables } from "../../stages/train_step.ts";
 import { petalError, PetalFailure } from "./errors.ts";
 import { writeFileAtomic } from "./images.ts";
 
@@ -25,6 +25,7 @@ export const CHECKPOINT_FILE = "checkpoint.petal";
 const MAGIC = "PETALCK1";
 export const FORMAT_VERSION = 1;
 
+/** Where a run stands: its counters (the whole RNG state) and time trained. */
 export interface Progress {
   readonly step: number;
   readonly epoch: number;
@@ -41,6 +42,7 @@ interface TensorEntry {
   readonly offset: number;
 }
 
+/** A checkpoint read back: its header and its tensors by stable name. */
 export interface CheckpointHeader {
   readonly format: "petal-checkpoint";
   readonly version: number;
@@ -55,6 +57,7 @@ export interface CheckpointHeader {
   readonly savedAt: string;
 }
 
+/** A checkpoint read back: its header and its tensors by stable name. */
 export interface Checkpoint {
   readonly header: CheckpointHeader;
   readonly tensors: ReadonlyMap<string, tf.Tensor>;
@@ -66,7 +69,7 @@ export interface Checkpoint {
  */
 
 /** `DIR` or `DIR/checkpoint.petal` → the file. */
-export const checkpointPath = (dirOrFile: string) =>
+export const checkpointPath = (dirOrFile: string): string =>
   dirOrFile.endsWith(".petal") ? dirOrFile : `${dirOrFile.replace(/\/$/, "")}/${CHECKPOINT_FILE}`;
 
 /** tfjs variable name → stable name, for renaming optimiser slots. */
@@ -285,4 +288,5 @@ function adamPowers(optimizer: tf.Optimizer): Record<string, tf.Variable> {
   return o.accBeta1 && o.accBeta2 ? { accBeta1: o.accBeta1, accBeta2: o.accBeta2 } : {};
 }
 
-export const disposeCheckpoint = (ck: Checkpoint) => tf.dispose([...ck.tensors.values()]);
+/** Frees the tensors a {@link readCheckpoint} loaded. */
+export const disposeCheckpoint = (ck: Checkpoint): void => tf.dispose([...ck.tensors.values()]);

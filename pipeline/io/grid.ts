@@ -10,6 +10,7 @@
  */
 import sharp from "sharp";
 
+/** One row of a grid: a label written beside it and its images (RGB bytes). */
 export interface GridRow {
   readonly label: string;
   /** size × size × 3 RGB bytes each. */

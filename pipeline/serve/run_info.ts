@@ -3,7 +3,7 @@
  * `--runs` are runs, the checkpoint's progress (header only — never the weights), the loss
  * log, the sample grids, evaluator/score JSON, and a summary (img/s, elapsed, ETA).
  *
- * Files live in `readRun`/`listRuns`; `summarize` and `estimateEta` are pure.
+ * Files live in `readRun`/`listRuns`; `summarizeRun` and `estimateEta` are pure.
  *
  * @example
  * ```ts
@@ -13,13 +13,8 @@
  * console.log(run.summary.eta ?? "unknown");
  * ```
  */
-import { type LossRow, parseLossCsv } from "./plots.ts";
-import {
-  CHECKPOINT_FILE,
-  type CheckpointHeader,
-  type Progress,
-  readCheckpointHeader,
-} from "./checkpoint.ts";
+import { type LossRow, parseLossCsv } from "../io/plots.ts";
+import { CHECKPOINT_FILE, type Progress, readCheckpointHeader } from "../io/checkpoint.ts";
 
 /**
  * Run and file names the server accepts: one path segment, no leading dot. Anything else
@@ -140,10 +135,10 @@ export interface RunSummary {
  *
  * @example
  * ```ts
- * summarize(rows, header?.progress, undefined, Date.now(), mtime).imagesPerSecond;
+ * summarizeRun(rows, header?.progress, undefined, Date.now(), mtime).imagesPerSecond;
  * ```
  */
-export function summarize(
+export function summarizeRun(
   rows: readonly LossRow[],
   progress: Progress | undefined,
   budget: Budget | undefined,
@@ -238,7 +233,7 @@ export async function readRun(
   const score = await readJson(`${dir}/score.json`);
   return {
     name,
-    summary: summarize(rows, header?.progress, budget, nowMs, updated || undefined),
+    summary: summarizeRun(rows, header?.progress, budget, nowMs, updated || undefined),
     losses: rows,
     samples,
     samplesVersion: latest?.mtime?.getTime(),

@@ -19,7 +19,7 @@
  * ```
  */
 import * as tf from "@tensorflow/tfjs";
-import { conv2d, conv2dTranspose } from "./layers.ts";
+import { conv2d, conv2dTranspose } from "../../stages/layers.ts";
 
 const ZD = 100, ED = 1024, TD = 128, K = 4;
 const G_CH = [512, 256, 128, 64];

@@ -1,0 +1,209 @@
+/**
+ * The training run's bookkeeping, as observers the train pipeline calls: the loss log
+ * (`losses.csv`), the loss plot (`losses.png`), the budget for the training page's ETA
+ * (`budget.json`), the sample grids (`samples/`), and a per-step callback. A script's
+ * own loop can call the same ones, or write its own.
+ *
+ * @example
+ * ```ts
+ * import { lossLog, notifyStep, runObservers } from "./observers.ts";
+ * const observers = runObservers([lossLog(), notifyStep((s) => console.log(s.step))]);
+ * // await observers.start(run, budget); ... await observers.step(report, run); ...
+ * ```
+ */
+import * as tf from "@tensorflow/tfjs";
+import { toBytes, writeFileAtomic } from "./io/images.ts";
+import { Rng } from "../stages/rng.ts";
+import { renderGrid } from "./io/grid.ts";
+import { writeLossPlot } from "./io/plots.ts";
+import { type Budget, stepBudget, type StepReport, type TrainingRun } from "./steps.ts";
+import { tokenizeAll, type Vocabulary } from "../stages/tokenize.ts";
+import { embedCaptions, type Gan, sample } from "../stages/train_step.ts";
+
+export type { StepReport };
+
+type Awaitable = void | Promise<void>;
+
+/** Hooks a training loop calls; every one is optional. */
+export interface TrainObserver {
+  /** Once, before the first step of this session. */
+  readonly start?: (run: TrainingRun, budget: Budget) => Awaitable;
+  /** After every step. */
+  readonly step?: (report: StepReport, run: TrainingRun) => Awaitable;
+  /** After the last step of an epoch, before its checkpoint (`epoch`: epochs done). */
+  readonly epochEnd?: (epoch: number, run: TrainingRun) => Awaitable;
+  /** When the run stops inside an epoch (or before any step), before the last checkpoint. */
+  readonly stopped?: (run: TrainingRun) => Awaitable;
+  /** Always, last, even after an error. */
+  readonly close?: () => Awaitable;
+}
+
+/** Several observers as one, called in order. */
+export function runObservers(observers: readonly TrainObserver[]): Required<TrainObserver> {
+  const each =
+    <K extends keyof TrainObserver>(key: K) =>
+    async (...args: Parameters<NonNullable<TrainObserver[K]>>) => {
+      for (const o of observers) {
+        await (o[key] as ((...a: typeof args) => Awaitable) | undefined)?.(...args);
+      }
+    };
+  return {
+    start: each("start"),
+    step: each("step"),
+    epochEnd: each("epochEnd"),
+    stopped: each("stopped"),
+    close: each("close"),
+  };
+}
+
+/** Calls `onStep` after every step (the task's progress bar). */
+export const notifyStep = (onStep: (s: StepReport) => void): TrainObserver => ({
+  step: (s) => onStep(s),
+});
+
+/** The loss log's header. */
+export const LOSS_LOG_HEADER = "step,epoch,loss_d,loss_g,kl,img_per_s,seconds";
+
+const fmt = (x: number) => (Number.isFinite(x) ? x.toPrecision(6) : String(x));
+
+/** One loss-log row. */
+export const lossLogRow = (s: StepReport): string =>
+  `${s.step},${s.epoch},${fmt(s.losses.d)},${fmt(s.losses.g)},${fmt(s.losses.kl)},${
+    s.imagesPerSecond.toFixed(2)
+  },${s.seconds.toFixed(1)}`;
+
+/**
+ * `OUT/losses.csv`, a row per step. A fresh run starts a new log; a resumed one keeps the
+ * rows up to its checkpoint's step and drops any after it.
+ */
+export function lossLog(): TrainObserver {
+  let file: Deno.FsFile | undefined;
+  const enc = new TextEncoder();
+  return {
+    start: async (run) => {
+      const path = `${run.out}/losses.csv`;
+      await Deno.mkdir(run.out, { recursive: true });
+      const resumed = run.firstStep > 0;
+      let text = "";
+      if (resumed) {
+        try {
+          text = await Deno.readTextFile(path);
+        } catch { /* a resume into a fresh folder starts a new log */ }
+      }
+      const kept = text.split("\n").filter((l, i) =>
+        i > 0 && l && Number(l.split(",")[0]) <= run.firstStep
+      );
+      await writeFileAtomic(path, [LOSS_LOG_HEADER, ...kept].join("\n") + "\n");
+      file = await Deno.open(path, { append: true });
+    },
+    step: async (s) => {
+      await file?.write(enc.encode(lossLogRow(s) + "\n"));
+    },
+    close: () => file?.close(),
+  };
+}
+
+/** `OUT/losses.png` at each epoch end and when the run stops. */
+export const lossPlot = (): TrainObserver => ({
+  epochEnd: async (_, run) => void await writeLossPlot(run.out),
+  stopped: async (run) => void await writeLossPlot(run.out),
+});
+
+/** `OUT/budget.json`: total steps and deadline, for the training page's ETA (docs/serve.md). */
+export const budgetFile = (): TrainObserver => ({
+  start: async (run, budget) => {
+    await Deno.mkdir(run.out, { recursive: true });
+    const steps = stepBudget(run, budget);
+    const seconds = (budget.minutes ?? Infinity) * 60;
+    await writeFileAtomic(
+      `${run.out}/budget.json`,
+      JSON.stringify({
+        ...(Number.isFinite(steps) ? { totalSteps: steps } : {}),
+        ...(Number.isFinite(seconds)
+          ? { deadline: new Date(Date.now() + seconds * 1000).toISOString() }
+          : {}),
+      }),
+    );
+  },
+});
+
+const SAMPLE_ROWS = 6;
+const SAMPLE_COLS = 6;
+
+/** Captions of evenly spaced training images: the default rows of the sample grid. */
+export const defaultSampleCaptions = (run: TrainingRun): string[] => {
+  const all = run.data.captions;
+  return Array.from(
+    { length: SAMPLE_ROWS },
+    (_, i) => all[Math.floor((i * all.length) / SAMPLE_ROWS)][0],
+  );
+};
+
+/** The path of epoch `n`'s sample grid. */
+export const sampleGridPath = (out: string, epoch: number) =>
+  `${out}/samples/epoch_${String(epoch).padStart(4, "0")}.png`;
+
+/**
+ * A sample sheet: one row per caption × 6 fixed noises (from `seed`), drawn by the EMA
+ * generator, captions written beside the rows; a PNG at `path`.
+ */
+export async function writeSampleGrid(
+  gan: Gan,
+  vocab: Vocabulary,
+  captions: readonly string[],
+  seed: number,
+  path: string,
+): Promise<void> {
+  const { zDim, seqLen, imageSize } = gan.model;
+  const z = tf.tensor2d(new Rng(seed + 999).normals(SAMPLE_COLS * zDim), [SAMPLE_COLS, zDim]);
+  const n = imageSize ** 2 * 3;
+  const rows = [];
+  for (const caption of captions) {
+    const pixels = tf.tidy(() => {
+      const ids = tf.tensor2d(
+        tokenizeAll(vocab, Array(SAMPLE_COLS).fill(caption), seqLen),
+        [SAMPLE_COLS, seqLen],
+        "int32",
+      );
+      return sample(gan, z, embedCaptions(gan, ids, vocab.padId));
+    });
+    const data = await pixels.data();
+    pixels.dispose();
+    const images = Array.from(
+      { length: SAMPLE_COLS },
+      (_, i) => toBytes(data.subarray(i * n, (i + 1) * n)),
+    );
+    rows.push({ label: caption, images });
+  }
+  z.dispose();
+  await writeFileAtomic(path, await renderGrid(rows, imageSize));
+}
+
+/**
+ * `samples/epoch_NNNN.png` after every epoch, and `samples/latest.png` (a copy of the
+ * last epoch's, or a fresh one when the run stops inside an epoch).
+ */
+export function sampleGrids(captions?: readonly string[]): TrainObserver {
+  const rows = (run: TrainingRun) => captions ?? defaultSampleCaptions(run);
+  const latest = (run: TrainingRun) => `${run.out}/samples/latest.png`;
+  return {
+    start: async (run) => await Deno.mkdir(`${run.out}/samples`, { recursive: true }),
+    epochEnd: async (epoch, run) => {
+      const grid = sampleGridPath(run.out, epoch);
+      await writeSampleGrid(run.gan, run.data.vocab, rows(run), run.gan.train.seed, grid);
+      await Deno.copyFile(grid, latest(run));
+    },
+    stopped: (run) =>
+      writeSampleGrid(run.gan, run.data.vocab, rows(run), run.gan.train.seed, latest(run)),
+  };
+}
+
+/** Every N steps, a sample grid at `samples/step_NNNNNN.png` (for a script's own loop). */
+export const sampleEvery = (every: number, captions: readonly string[]): TrainObserver => ({
+  step: async (s, run) => {
+    if (s.step % every !== 0) return;
+    const path = `${run.out}/samples/step_${String(s.step).padStart(6, "0")}.png`;
+    await Deno.mkdir(`${run.out}/samples`, { recursive: true });
+    await writeSampleGrid(run.gan, run.data.vocab, captions, run.gan.train.seed, path);
+  },
+});

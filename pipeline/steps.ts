@@ -1,0 +1,272 @@
+/**
+ * The training loop's parts, for `train` and for a script's own loop: a prepared run
+ * (model, data, counters), the batch builder, and the step iterator
+ * (stream → batch → step → dispose).
+ *
+ * Every random draw comes from a stream seeded by (seed, epoch, step), so a run's
+ * counters are its whole RNG state: the batch of step k is the same whether the run
+ * stopped and resumed before it or not.
+ *
+ * @example
+ * ```ts
+ * import { unwrap } from "./io/errors.ts";
+ * import { prepareTraining } from "./train.ts";
+ * import { disposeRun, trainSteps } from "./steps.ts";
+ * const run = await unwrap(prepareTraining({ data: ".cache/synthetic", out: "runs/mine" }));
+ * for await (const s of trainSteps(run, { maxSteps: 20 })) console.log(s.step, s.losses.d);
+ * disposeRun(run);
+ * ```
+ */
+import * as tf from "@tensorflow/tfjs";
+import { petalError, PetalFailure } from "./io/errors.ts";
+import type { Progress } from "./io/checkpoint.ts";
+import { Rng } from "../stages/rng.ts";
+import type { Vocabulary } from "../stages/tokenize.ts";
+import {
+  type CaptionBank,
+  cropAndFlip,
+  type ImageStack,
+  interpolationPartners,
+  mismatchedCaptions,
+  sampleCaptions,
+} from "../stages/augment.ts";
+import {
+  type BatchTensors,
+  disposeBatch,
+  disposeGan,
+  type Gan,
+  type StepLosses,
+  trainStep,
+} from "../stages/train_step.ts";
+
+/** Training data, tokenized and decoded once: what every step draws from. */
+export interface PreparedData {
+  /** The captions of each image (for sample-grid captions). */
+  readonly captions: readonly (readonly string[])[];
+  readonly vocab: Vocabulary;
+  /** Token ids of every caption of every image. */
+  readonly bank: CaptionBank;
+  /** Images decoded at imageSize + cropMargin. */
+  readonly images: ImageStack;
+}
+
+/** A run ready to step: model, data, and the counters (its whole RNG state). */
+export interface TrainingRun {
+  readonly out: string;
+  readonly gan: Gan;
+  readonly data: PreparedData;
+  readonly batchSize: number;
+  readonly stepsPerEpoch: number;
+  /** Where the run stands; the step iterator advances it. */
+  progress: Progress;
+  /** The step at which this session started (0, or the resumed step). */
+  readonly firstStep: number;
+  /** Seconds trained before this session (from the checkpoint). */
+  readonly secondsBefore: number;
+  /** Seconds since this session started. */
+  readonly clock: () => number;
+}
+
+/** When to stop: whichever ends first. */
+export interface Budget {
+  readonly epochs?: number;
+  readonly minutes?: number;
+  /** Steps in all, counted from step 0 (not from a resume). */
+  readonly maxSteps?: number;
+  /** Checked before each step: true → stop (Ctrl-C). */
+  readonly shouldStop?: () => boolean;
+}
+
+/** Why a run stopped: its step or epoch budget, its minutes, or a signal (Ctrl-C). */
+export type StopReason = "epochs" | "steps" | "minutes" | "signal";
+
+/** What one step did, with the clock's view of the run. */
+export interface StepReport {
+  readonly step: number;
+  readonly epoch: number;
+  readonly stepInEpoch: number;
+  readonly stepsPerEpoch: number;
+  readonly totalSteps?: number;
+  readonly losses: StepLosses;
+  readonly imagesPerSecond: number;
+  /** Seconds since this session started. */
+  readonly elapsed: number;
+  /** Seconds trained in all, across resumes. */
+  readonly seconds: number;
+  /** Seconds left by whichever budget (epochs, steps, minutes) ends first. */
+  readonly eta?: number;
+}
+
+/** The steps the budget allows in all (Infinity: no step or epoch budget). */
+export const stepBudget = (run: TrainingRun, budget: Budget): number =>
+  Math.min(budget.maxSteps ?? Infinity, (budget.epochs ?? Infinity) * run.stepsPerEpoch);
+
+/** Stream seeded by (seed, a, b): the hash keeps neighbouring counters unrelated. */
+export const streamFor = (seed: number, a: number, b: number): Rng =>
+  new Rng(
+    Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(a + 1, 0xc2b2ae35) ^
+      Math.imul(b + 7, 0x27d4eb2f),
+  );
+
+/** A training batch of images `indices`, every draw from `rng`. */
+export function buildBatch(
+  gan: Gan,
+  data: PreparedData,
+  indices: ArrayLike<number>,
+  rng: Rng,
+): BatchTensors {
+  const { imageSize: S, seqLen: T, zDim, condDim } = gan.model;
+  const B = indices.length;
+  const real = cropAndFlip(data.images, indices, S, rng);
+  const right = sampleCaptions(data.bank, indices, T, rng);
+  const wrong = mismatchedCaptions(data.bank, indices, T, rng);
+  return {
+    real: tf.tensor4d(real, [B, S, S, 3]),
+    right: tf.tensor2d(right, [B, T], "int32"),
+    wrong: tf.tensor2d(wrong, [B, T], "int32"),
+    z: tf.tensor2d(rng.normals(B * zDim), [B, zDim]),
+    eps: tf.tensor2d(rng.normals(B * condDim), [B, condDim]),
+    zInt: tf.tensor2d(rng.normals(B * zDim), [B, zDim]),
+    epsInt: tf.tensor2d(rng.normals(B * condDim), [B, condDim]),
+    partners: tf.tensor1d(interpolationPartners(B, rng), "int32"),
+    alpha: tf.tensor4d(Float32Array.from({ length: B }, () => rng.uniform()), [B, 1, 1, 1]),
+  };
+}
+
+/** The batch of global step `step`: the epoch's shuffle, then that step's stream. */
+export function batchAt(run: TrainingRun, step: number): BatchTensors {
+  const seed = run.gan.train.seed;
+  const epoch = Math.floor(step / run.stepsPerEpoch);
+  const k = step % run.stepsPerEpoch;
+  const order = streamFor(seed, epoch, -1).permutation(run.data.bank.length);
+  const indices = order.subarray(k * run.batchSize, (k + 1) * run.batchSize);
+  return buildBatch(run.gan, run.data, indices, streamFor(seed, epoch, step));
+}
+
+/** A step whose work is queued and whose losses are on their way back. */
+interface QueuedStep {
+  readonly step: number;
+  readonly read: Promise<StepLosses>;
+  /** The run's counters just after it. */
+  readonly progress: Progress;
+}
+
+/** Queues step `run.progress.step` (batch → D, G, EMA → dispose); advances the counters. */
+function queueStep(run: TrainingRun): QueuedStep {
+  const { step } = run.progress;
+  const batch = batchAt(run, step);
+  const read = trainStep(run.gan, batch, run.data.vocab.padId, step);
+  read.catch(() => {}); // awaited by lossesOf; this only keeps an early exit quiet
+  disposeBatch(batch);
+  run.progress = {
+    ...run.progress,
+    step: step + 1,
+    epoch: Math.floor(step / run.stepsPerEpoch),
+    imagesSeen: run.progress.imagesSeen + run.batchSize,
+  };
+  return { step, read, progress: run.progress };
+}
+
+/** The queued step's losses, which must be finite. */
+async function lossesOf(run: TrainingRun, q: QueuedStep): Promise<StepLosses> {
+  const losses = await q.read;
+  if (![losses.d, losses.g, losses.kl].every(Number.isFinite)) {
+    throw new PetalFailure(petalError(
+      "BadArgument",
+      run.out,
+      `loss is not finite at step ${q.step} (d=${losses.d}, g=${losses.g}, kl=${losses.kl}); ` +
+        `kept the last good checkpoint`,
+      "resume with a lower --lr, or try --loss hinge",
+    ));
+  }
+  return losses;
+}
+
+/** One step of the run: batch → D, G, EMA → dispose; advances `run.progress`. */
+export const stepOnce = (run: TrainingRun): Promise<StepLosses> => lossesOf(run, queueStep(run));
+
+/** The step iterator, with the reason it stopped once it has. */
+export interface StepLoop extends AsyncIterable<StepReport> {
+  readonly stoppedBy: StopReason | undefined;
+}
+
+/** Why the run should stop before its next step, if it should. */
+function stopReason(run: TrainingRun, budget: Budget, elapsed: number): StopReason | undefined {
+  const steps = stepBudget(run, budget);
+  if (run.progress.step >= steps) {
+    return (budget.maxSteps ?? Infinity) < (budget.epochs ?? Infinity) * run.stepsPerEpoch
+      ? "steps"
+      : "epochs";
+  }
+  if (budget.shouldStop?.()) return "signal";
+  if (elapsed >= (budget.minutes ?? Infinity) * 60) return "minutes";
+  return undefined;
+}
+
+/** The report of the step just done: img/s and ETA from this session's clock. */
+function report(
+  run: TrainingRun,
+  budget: Budget,
+  losses: StepLosses,
+  elapsed: number,
+  progress: Progress = run.progress,
+): StepReport {
+  const { step, epoch } = progress;
+  const done = step - run.firstStep;
+  const steps = stepBudget(run, budget);
+  const eta = Math.min(
+    (steps - step) * (elapsed / done),
+    (budget.minutes ?? Infinity) * 60 - elapsed,
+  );
+  return {
+    step,
+    epoch,
+    stepInEpoch: ((step - 1) % run.stepsPerEpoch) + 1,
+    stepsPerEpoch: run.stepsPerEpoch,
+    totalSteps: Number.isFinite(steps) ? steps : undefined,
+    losses,
+    imagesPerSecond: (done * run.batchSize) / elapsed,
+    elapsed,
+    seconds: run.secondsBefore + elapsed,
+    eta: Number.isFinite(eta) ? eta : undefined,
+  };
+}
+
+/**
+ * Steps `run` until the budget ends, yielding a report after each step. The loop stops
+ * before a step when the step or epoch budget is spent, `shouldStop` says so, or the
+ * minutes are up; `stoppedBy` then says which.
+ *
+ * On webgpu a step's losses are awaited only once the next step of the same epoch is
+ * queued, so the GPU never idles while they come back (no per-step sync). A report then
+ * comes with `run.progress` one step ahead; the last step of an epoch, and the last
+ * before a stop, are reported with nothing queued after them (checkpoints stay exact).
+ */
+export function trainSteps(run: TrainingRun, budget: Budget = {}): StepLoop {
+  let stoppedBy: StopReason | undefined;
+  const lagged = tf.getBackend() === "webgpu";
+  const reportOf = async (q: QueuedStep) =>
+    report(run, budget, await lossesOf(run, q), run.clock(), q.progress);
+  async function* loop(): AsyncGenerator<StepReport> {
+    let pending: QueuedStep | undefined;
+    while ((stoppedBy = stopReason(run, budget, run.clock())) === undefined) {
+      const queued = queueStep(run);
+      if (pending) yield await reportOf(pending);
+      pending = queued;
+      if (!lagged || queued.progress.step % run.stepsPerEpoch === 0) {
+        pending = undefined;
+        yield await reportOf(queued);
+      }
+    }
+    if (pending) yield await reportOf(pending);
+  }
+  return {
+    [Symbol.asyncIterator]: loop,
+    get stoppedBy() {
+      return stoppedBy;
+    },
+  };
+}
+
+/** Frees the run's tensors (model and optimisers). */
+export const disposeRun = (run: TrainingRun): void => disposeGan(run.gan);

@@ -1,0 +1,56 @@
+/**
+ * No silent slow paths: a training step of each model size and each loss, on a vocabulary
+ * of the real data's size, must spend under 5% of its kernel time in tfjs's cpu kernels
+ * (a kernel libpetal lacks, or a case its kernel declined). The embedding gradient was one
+ * such path: 113 s of two steps on the real vocabulary before it had a native kernel.
+ * Skipped, with the reason printed, when native/build/libpetal.so is not built.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { assert } from "./assert.ts";
+import {
+  fallbackReport,
+  formatFallbackReport,
+  registerNativeBackend,
+  resetKernelProfile,
+} from "../pipeline/backends/native.ts";
+import { Rng } from "../stages/rng.ts";
+import { defaultTrainConfig, LOSS_KINDS, modelConfig, SIZES } from "../stages/config.ts";
+import { createGan, disposeBatch, disposeGan, trainStep } from "../stages/train_step.ts";
+import { randomBatch } from "./fixtures.ts";
+
+const registered = await registerNativeBackend();
+if (!registered.ok) console.log(`native fallback tests skipped: ${registered.reason}`);
+
+/** The vocabulary of ../shared/oxford102's captions (5,429 words) plus <PAD> and <RARE>. */
+const REAL_VOCAB = 5431;
+const BATCH = 8;
+
+for (const size of SIZES) {
+  for (const loss of LOSS_KINDS) {
+    Deno.test({
+      name: `native: a ${size}/${loss} training step on a ${REAL_VOCAB}-word vocabulary ` +
+        `spends < 5% of kernel time in cpu fallbacks`,
+      ignore: !registered.ok,
+      fn: async () => {
+        await tf.setBackend("native");
+        const cfg = modelConfig(size, REAL_VOCAB);
+        const gan = createGan(cfg, defaultTrainConfig({ loss, batchSize: BATCH }), 1);
+        const rng = new Rng(7);
+        // The first step builds oneDNN primitives and Adam's slots: measure the second.
+        for (const measured of [false, true]) {
+          const b = randomBatch(BATCH, cfg.zDim, cfg.condDim, REAL_VOCAB, rng);
+          if (measured) resetKernelProfile();
+          await trainStep(gan, b, 0, measured ? 1 : 0);
+          disposeBatch(b);
+        }
+        const report = fallbackReport(0.005);
+        disposeGan(gan);
+        assert(report.totalMs > 0, "no kernel time was recorded");
+        assert(
+          report.fallbackMs / report.totalMs < 0.05,
+          formatFallbackReport(report, 0.005),
+        );
+      },
+    });
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * Stage behaviour the review found untested: augment's mismatched-caption rule, loss
+ * values on hand-computed cases, the EMA warm-up, and the --minutes stop.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { assert, assertEquals } from "./assert.ts";
+import { useBackend } from "../pipeline/backends/backend.ts";
+import { Rng } from "../stages/rng.ts";
+import { mismatchedCaptions, sampleCaptions } from "../stages/augment.ts";
+import {
+  bceWithLogits,
+  discriminatorLoss,
+  generatorLoss,
+  gradientPenalty,
+} from "../stages/losses.ts";
+import { type Gan, updateEma } from "../stages/train_step.ts";
+import { unwrap } from "../pipeline/io/errors.ts";
+import { prepareTraining, train } from "../pipeline/train.ts";
+import { disposeRun, trainSteps } from "../pipeline/steps.ts";
+import { syntheticFixture } from "./fixtures.ts";
+
+await useBackend("auto");
+
+const near = (a: number, b: number, what: string, eps = 1e-5) =>
+  assert(Math.abs(a - b) < eps, `${what}: ${a} vs ${b}`);
+const scalar = (t: tf.Tensor) => {
+  const v = t.dataSync()[0];
+  t.dispose();
+  return v;
+};
+
+Deno.test("augment: a mismatched caption is always another image's, every other image drawn", () => {
+  // Image i has 3 captions of length 1 whose ids are 10·i + k: the id names its image.
+  const bank = Array.from({ length: 5 }, (_, i) => Int32Array.from([0, 1, 2], (k) => 10 * i + k));
+  const rng = new Rng(7);
+  const drawn = new Map<number, Set<number>>();
+  for (let round = 0; round < 400; round++) {
+    const indices = [0, 1, 2, 3, 4];
+    const wrong = mismatchedCaptions(bank, indices, 1, rng);
+    indices.forEach((i, b) => {
+      const owner = Math.floor(wrong[b] / 10);
+      assert(owner !== i, `image ${i} got its own caption ${wrong[b]}`);
+      drawn.set(i, (drawn.get(i) ?? new Set()).add(owner));
+    });
+  }
+  for (const [i, owners] of drawn) assertEquals(owners.size, 4, `image ${i}`);
+  // The matching caption is one of the image's own.
+  const right = sampleCaptions(bank, [3, 1], 1, rng);
+  assertEquals([Math.floor(right[0] / 10), Math.floor(right[1] / 10)], [3, 1]);
+});
+
+Deno.test("losses: BCE, hinge and WGAN values on hand-computed cases", () => {
+  const t = (xs: number[]) => tf.tensor1d(xs);
+  // BCE of logit 0 is log 2 against either target; log(1 + e^-2) for logit 2, target 1.
+  near(scalar(bceWithLogits(t([0]), 1)), Math.LN2, "bce(0, 1)");
+  near(scalar(bceWithLogits(t([2]), 1)), Math.log1p(Math.exp(-2)), "bce(2, 1)");
+  near(scalar(bceWithLogits(t([2]), 0)), 2 + Math.log1p(Math.exp(-2)), "bce(2, 0)");
+  // D (bce) at all-zero logits: log 2 + ½(log 2 + log 2) = 2 log 2.
+  near(scalar(discriminatorLoss("bce", t([0, 0]), t([0]), t([0]))), 2 * Math.LN2, "D bce");
+  near(scalar(generatorLoss("bce", t([0]))), Math.LN2, "G bce");
+  // Hinge: real [0.5, 2] → mean(0.5, 0) = 0.25; fake [-2, 0] → mean(0, 1) = 0.5;
+  // wrong [1] → 2; D = 0.25 + ½(0.5 + 2) = 1.5; G = −mean(fake) = 1.
+  const [real, fake, wrong] = [t([0.5, 2]), t([-2, 0]), t([1])];
+  near(scalar(discriminatorLoss("hinge", real, fake, wrong)), 1.5, "D hinge");
+  near(scalar(generatorLoss("hinge", fake)), 1, "G hinge");
+  // WGAN: −1.25 + ½(−1 + 1) = −1.25, plus the penalty when given.
+  near(scalar(discriminatorLoss("wgan-gp", real, fake, wrong)), -1.25, "D wgan");
+  near(scalar(discriminatorLoss("wgan-gp", real, fake, wrong, tf.scalar(0.3))), -0.95, "D wgan+gp");
+  tf.dispose([real, fake, wrong]);
+});
+
+Deno.test("losses: gradient penalty of a linear critic is (‖w‖ − 1)²", () => {
+  // critic(x) = Σ 2x over a 2×2×1 image: ∇ = 2 everywhere, ‖∇‖ = √(4·4) = 4 → (4 − 1)² = 9.
+  const critic = (x: tf.Tensor4D) => tf.sum(tf.mul(x, 2), [1, 2, 3]) as tf.Tensor1D;
+  const real = tf.ones([3, 2, 2, 1]) as tf.Tensor4D;
+  const fake = tf.zeros([3, 2, 2, 1]) as tf.Tensor4D;
+  const alpha = tf.tensor4d([0.1, 0.5, 0.9], [3, 1, 1, 1]);
+  near(scalar(gradientPenalty(critic, real, fake, alpha)), 9, "GP", 1e-4);
+  tf.dispose([real, fake, alpha]);
+});
+
+Deno.test("EMA warm-up: decay min(ema, (1 + t)/(10 + t)), so early EMA follows G", () => {
+  const gan = (emaDecay: number) =>
+    ({
+      train: { emaDecay },
+      g: { w: tf.variable(tf.scalar(1)) },
+      ema: { w: tf.variable(tf.scalar(0)) },
+    }) as unknown as Gan;
+  const emaAfter = (g: Gan, step: number) => {
+    updateEma(g, step);
+    const v = g.ema.w.dataSync()[0];
+    tf.dispose([g.g.w, g.ema.w]);
+    return v;
+  };
+  // Step 0: decay 1/10 → ema = 0.1·0 + 0.9·1.
+  near(emaAfter(gan(0.999), 0), 0.9, "step 0");
+  // Step 1000: (1001/1010) < 0.999 still warms up.
+  near(emaAfter(gan(0.999), 1000), 1 - 1001 / 1010, "step 1000");
+  // Step 100 000: the configured decay.
+  near(emaAfter(gan(0.999), 100_000), 0.001, "step 100000");
+  // A decay below the warm-up curve holds from the first steps on.
+  near(emaAfter(gan(0.5), 20), 0.5, "decay 0.5 at step 20");
+});
+
+Deno.test("--minutes: the loop stops by the clock before the next step", async () => {
+  const data = await syntheticFixture(16, 1);
+  const out = await Deno.makeTempDir();
+  const opts = { data, out, train: { batchSize: 4, seed: 2 } };
+  const prepared = await unwrap(prepareTraining(opts));
+  let now = 0;
+  const run = { ...prepared, clock: () => now };
+  const budget = { minutes: 1, epochs: 100 };
+  const loop = trainSteps(run, budget);
+  const steps: number[] = [];
+  for await (const s of loop) {
+    steps.push(s.step);
+    if (s.step === 2) now = 60; // a minute passes during step 2
+  }
+  assertEquals(steps, [1, 2]);
+  assertEquals(loop.stoppedBy, "minutes");
+  disposeRun(run);
+  // The whole pipeline, with no time at all: no step, a checkpoint, stopped by minutes.
+  const r = await unwrap(train({ ...opts, out: `${out}/zero`, minutes: 0 }));
+  assertEquals([r.stoppedBy, r.progress.step], ["minutes", 0]);
+  await Deno.stat(`${out}/zero/checkpoint.petal`);
+});
