@@ -18,7 +18,7 @@ export const gpu = await registerWebgpuBackend({ allowSoftware: true });
 if (!gpu.ok) console.log(`webgpu tests skipped: ${gpu.reason}`);
 // tfjs-webgpu runs kernels on small CPU-resident tensors with its cpu kernels; the tests'
 // tensors are small, so without this the shaders would go untested.
-tf.env().set("WEBGPU_CPU_FORWARD", false);
+if (gpu.ok) tf.env().set("WEBGPU_CPU_FORWARD", false); // a flag of tfjs-backend-webgpu
 
 /** Deno.test on webgpu; ignored, with the reason in its name, where there is no adapter. */
 export function gpuTest(name: string, fn: () => Promise<void>): void {
