@@ -143,29 +143,47 @@ export function batchAt(run: TrainingRun, step: number): BatchTensors {
   return buildBatch(run.gan, run.data, indices, streamFor(seed, epoch, step));
 }
 
-/** One step of the run: batch → D, G, EMA → dispose; advances `run.progress`. */
-export async function stepOnce(run: TrainingRun): Promise<StepLosses> {
+/** A step whose work is queued and whose losses are on their way back. */
+interface QueuedStep {
+  readonly step: number;
+  readonly read: Promise<StepLosses>;
+  /** The run's counters just after it. */
+  readonly progress: Progress;
+}
+
+/** Queues step `run.progress.step` (batch → D, G, EMA → dispose); advances the counters. */
+function queueStep(run: TrainingRun): QueuedStep {
   const { step } = run.progress;
   const batch = batchAt(run, step);
-  const losses = await trainStep(run.gan, batch, run.data.vocab.padId, step);
+  const read = trainStep(run.gan, batch, run.data.vocab.padId, step);
+  read.catch(() => {}); // awaited by lossesOf; this only keeps an early exit quiet
   disposeBatch(batch);
-  if (![losses.d, losses.g, losses.kl].every(Number.isFinite)) {
-    throw new PetalFailure(petalError(
-      "BadArgument",
-      run.out,
-      `loss is not finite at step ${step} (d=${losses.d}, g=${losses.g}, kl=${losses.kl}); ` +
-        `kept the last good checkpoint`,
-      "resume with a lower --lr, or try --loss hinge",
-    ));
-  }
   run.progress = {
     ...run.progress,
     step: step + 1,
     epoch: Math.floor(step / run.stepsPerEpoch),
     imagesSeen: run.progress.imagesSeen + run.batchSize,
   };
+  return { step, read, progress: run.progress };
+}
+
+/** The queued step's losses, which must be finite. */
+async function lossesOf(run: TrainingRun, q: QueuedStep): Promise<StepLosses> {
+  const losses = await q.read;
+  if (![losses.d, losses.g, losses.kl].every(Number.isFinite)) {
+    throw new PetalFailure(petalError(
+      "BadArgument",
+      run.out,
+      `loss is not finite at step ${q.step} (d=${losses.d}, g=${losses.g}, kl=${losses.kl}); ` +
+        `kept the last good checkpoint`,
+      "resume with a lower --lr, or try --loss hinge",
+    ));
+  }
   return losses;
 }
+
+/** One step of the run: batch → D, G, EMA → dispose; advances `run.progress`. */
+export const stepOnce = (run: TrainingRun): Promise<StepLosses> => lossesOf(run, queueStep(run));
 
 /** The step iterator, with the reason it stopped once it has. */
 export interface StepLoop extends AsyncIterable<StepReport> {
@@ -191,8 +209,9 @@ function report(
   budget: Budget,
   losses: StepLosses,
   elapsed: number,
+  progress: Progress = run.progress,
 ): StepReport {
-  const { step, epoch } = run.progress;
+  const { step, epoch } = progress;
   const done = step - run.firstStep;
   const steps = stepBudget(run, budget);
   const eta = Math.min(
@@ -217,14 +236,29 @@ function report(
  * Steps `run` until the budget ends, yielding a report after each step. The loop stops
  * before a step when the step or epoch budget is spent, `shouldStop` says so, or the
  * minutes are up; `stoppedBy` then says which.
+ *
+ * On webgpu a step's losses are awaited only once the next step of the same epoch is
+ * queued, so the GPU never idles while they come back (no per-step sync). A report then
+ * comes with `run.progress` one step ahead; the last step of an epoch, and the last
+ * before a stop, are reported with nothing queued after them (checkpoints stay exact).
  */
 export function trainSteps(run: TrainingRun, budget: Budget = {}): StepLoop {
   let stoppedBy: StopReason | undefined;
+  const lagged = tf.getBackend() === "webgpu";
+  const reportOf = async (q: QueuedStep) =>
+    report(run, budget, await lossesOf(run, q), run.clock(), q.progress);
   async function* loop(): AsyncGenerator<StepReport> {
+    let pending: QueuedStep | undefined;
     while ((stoppedBy = stopReason(run, budget, run.clock())) === undefined) {
-      const losses = await stepOnce(run);
-      yield report(run, budget, losses, run.clock());
+      const queued = queueStep(run);
+      if (pending) yield await reportOf(pending);
+      pending = queued;
+      if (!lagged || queued.progress.step % run.stepsPerEpoch === 0) {
+        pending = undefined;
+        yield await reportOf(queued);
+      }
     }
+    if (pending) yield await reportOf(pending);
   }
   return {
     [Symbol.asyncIterator]: loop,

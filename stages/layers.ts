@@ -37,8 +37,12 @@ export const newContext = (training: boolean): Context => ({ training, updates: 
 let instanceCounter = 0;
 export const nextInstancePrefix = (kind: string) => `${kind}${++instanceCounter}/`;
 
-export const variable = (name: string, value: tf.Tensor, trainable = true): tf.Variable =>
-  tf.variable(value, trainable, name);
+/** A variable holding `value`, which it takes over (the tensor itself is disposed). */
+export function variable(name: string, value: tf.Tensor, trainable = true): tf.Variable {
+  const v = tf.variable(value, trainable, name);
+  value.dispose(); // the variable keeps its own reference to the data
+  return v;
+}
 
 /** DCGAN init: N(0, 0.02) weights. `seed` makes it repeatable. */
 export const normalInit = (shape: number[], seed: number, std = 0.02) =>

@@ -193,8 +193,12 @@ export function updateEma(gan: Gan, step: number): void {
   });
 }
 
-/** The whole step; losses are read back (one small sync per step, for the log). */
-export async function trainStep(
+/**
+ * The whole step. Returns once the work is queued, with the read-back of its three losses
+ * (one [3] tensor, one transfer) started: on a GPU the caller can queue the next step
+ * before awaiting this one, so the device never idles while the losses come back.
+ */
+export function trainStep(
   gan: Gan,
   b: BatchTensors,
   padId: number,
@@ -203,9 +207,15 @@ export async function trainStep(
   const lossD = discriminatorStep(gan, b, padId);
   const [lossG, kl] = generatorStep(gan, b, padId);
   updateEma(gan, step);
-  const [d, g, k] = await Promise.all([lossD.data(), lossG.data(), kl.data()]);
+  const all = tf.stack([lossD, lossG, kl]);
   tf.dispose([lossD, lossG, kl]);
-  return { d: d[0], g: g[0], kl: k[0] };
+  return all.data().then((v) => {
+    all.dispose();
+    return { d: v[0], g: v[1], kl: v[2] };
+  }, (e) => {
+    all.dispose();
+    throw e;
+  });
 }
 
 /** Sentence vectors for captions, for inference (no gradient, eval mode). */

@@ -57,8 +57,16 @@ export const BACKEND_FLAG = {
 /** Selects the backend named by --backend and prints it. */
 export async function selectBackend(choice: BackendChoice): Promise<string> {
   const name = await useBackend(choice);
-  console.log(`backend: ${name}`);
+  console.log(`backend: ${name}${await adapterNote(name)}`);
   return name;
+}
+
+/** On webgpu, the adapter it got: " (adapter: llvmpipe … — vendor …, …, software …)". */
+async function adapterNote(name: string): Promise<string> {
+  if (name !== "webgpu") return "";
+  const { activeAdapter, describeAdapter } = await import("../pipeline/backends/webgpu.ts");
+  const a = activeAdapter();
+  return a ? ` (adapter: ${describeAdapter(a)})` : "";
 }
 
 /**

@@ -22,7 +22,13 @@ export async function syntheticFixture(trainImages = 24, testImages = 6): Promis
 /** Runs a task as a user would; returns exit code and the text it printed. */
 export async function runTask(script: string, args: string[], env: Record<string, string> = {}) {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL(`../tasks/${script}`, import.meta.url).pathname, ...args],
+    args: [
+      "run",
+      "-A",
+      "--unstable-webgpu",
+      new URL(`../tasks/${script}`, import.meta.url).pathname,
+      ...args,
+    ],
     env: { NO_COLOR: "1", ...env },
     stdout: "piped",
     stderr: "piped",

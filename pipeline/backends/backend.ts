@@ -1,7 +1,7 @@
 /**
  * Backend choice. `auto` takes the fastest engine that loads here:
- * tfjs-node-gpu → tfjs-node → native (petal's oneDNN/OpenBLAS kernels over Deno FFI) →
- * wasm → cpu. Nothing beyond wasm/cpu is required: tfjs-node only loads where the user
+ * tfjs-node-gpu → tfjs-node → webgpu (on a hardware adapter only) → native (petal's
+ * oneDNN/OpenBLAS kernels over Deno FFI) → wasm → cpu. Nothing beyond wasm/cpu is required: tfjs-node only loads where the user
  * installed it (its install script downloads libtensorflow), and native only where
  * `native/build.sh` has built the kernel library.
  *
@@ -21,14 +21,15 @@ import { petalError, PetalFailure } from "../io/errors.ts";
 export const NATIVE_SPEEDUP = "about 3×";
 
 /**
- * What `--backend` accepts: `auto` tries tensorflow, native, wasm, cpu in turn.
+ * What `--backend` accepts: `auto` tries tensorflow, webgpu (hardware adapter
+ * only), native, wasm, cpu in turn.
  *
  * @example
  * ```ts
  * BACKEND_CHOICES.includes("wasm"); // true
  * ```
  */
-export const BACKEND_CHOICES = ["auto", "tensorflow", "native", "wasm", "cpu"] as const;
+export const BACKEND_CHOICES = ["auto", "tensorflow", "webgpu", "native", "wasm", "cpu"] as const;
 /** One of {@link BACKEND_CHOICES}. */
 export type BackendChoice = typeof BACKEND_CHOICES[number];
 
@@ -72,6 +73,19 @@ async function tryNative(): Promise<Attempt> {
   }
 }
 
+/** webgpu: any adapter when asked for by name; `auto` skips a software one (lavapipe). */
+async function tryWebgpu(auto: boolean): Promise<Attempt> {
+  try {
+    const { registerWebgpuBackend } = await import("./webgpu.ts");
+    const registered = await registerWebgpuBackend({ allowSoftware: !auto });
+    if (!registered.ok) return registered;
+    if (await tf.setBackend("webgpu")) return { ok: true, name: "webgpu" };
+    return { ok: false, reason: "tf.setBackend('webgpu') failed (see the warning above)" };
+  } catch (e) {
+    return { ok: false, reason: errorText(e) };
+  }
+}
+
 async function trySimple(name: "wasm" | "cpu"): Promise<Attempt> {
   try {
     if (await tf.setBackend(name)) {
@@ -84,15 +98,16 @@ async function trySimple(name: "wasm" | "cpu"): Promise<Attempt> {
   }
 }
 
-const attempts: Record<Exclude<BackendChoice, "auto">, () => Promise<Attempt>> = {
+const attempts: Record<Exclude<BackendChoice, "auto">, (auto: boolean) => Promise<Attempt>> = {
   tensorflow: tryTensorflow,
+  webgpu: tryWebgpu,
   native: tryNative,
   wasm: () => trySimple("wasm"),
   cpu: () => trySimple("cpu"),
 };
 
 /** The order `auto` tries. `PETAL_BACKEND` (same values as --backend) overrides it. */
-export const AUTO_ORDER = ["tensorflow", "native", "wasm", "cpu"] as const;
+export const AUTO_ORDER = ["tensorflow", "webgpu", "native", "wasm", "cpu"] as const;
 
 /**
  * Switches tfjs to the chosen backend and returns the name it runs on.
@@ -120,7 +135,7 @@ async function pickBackend(choice: BackendChoice): Promise<string> {
   const env = Deno.env.get("PETAL_BACKEND");
   const effective = choice === "auto" && env && isBackendChoice(env) ? env : choice;
   if (effective !== "auto") {
-    const got = await attempts[effective]();
+    const got = await attempts[effective](false);
     if (got.ok) return got.name;
     throw new PetalFailure(
       petalError("Backend", `--backend ${effective}`, got.reason, "pick another with --backend"),
@@ -128,7 +143,7 @@ async function pickBackend(choice: BackendChoice): Promise<string> {
   }
   const reasons: string[] = [];
   for (const name of AUTO_ORDER) {
-    const got = await attempts[name]();
+    const got = await attempts[name](true);
     if (!got.ok) {
       reasons.push(`${name}: ${got.reason}`);
       continue;

@@ -5,7 +5,8 @@
  * s/step, img/s, ratio vs PyTorch, % of the machine's fp32 peak and peak RSS.
  *
  * Each backend runs in its own subprocess (`--worker NAME`) so its peak RSS (VmHWM) is its
- * own. cpu (~500 s/step) runs only with --with-cpu. With --profile, native also prints
+ * own. cpu (~500 s/step) runs only with --with-cpu. webgpu runs when listed in --backends
+ * (on a software adapter such as lavapipe its numbers are CPU numbers, not a GPU's). With --profile, native also prints
  * its per-kernel time (PETAL_PROFILE).
  *
  * Then what users run (product.ts), when ../shared/oxford102 is there: `deno task train`
@@ -102,7 +103,8 @@ async function worker(backend: string, steps: number, warmup: number, batch: num
   for (let i = 0; i < warmup + steps; i++) {
     if (i === warmup) native?.resetKernelProfile();
     const t0 = performance.now();
-    model.step();
+    if (name === "webgpu") await model.stepAsync(); // webgpu reads only asynchronously
+    else model.step();
     if (i >= warmup) times.push((performance.now() - t0) / 1000);
   }
   const profile = native?.kernelProfile().map((k) => ({
@@ -113,7 +115,8 @@ async function worker(backend: string, steps: number, warmup: number, batch: num
     melems: Math.round(k.melems / steps),
   }));
   const t0 = performance.now();
-  model.infer(INFER_IMAGES, batch);
+  if (name === "webgpu") await model.inferAsync(INFER_IMAGES, batch);
+  else model.infer(INFER_IMAGES, batch);
   const inferS = (performance.now() - t0) / 1000;
   model.dispose();
   const result: BenchResult = {
@@ -185,7 +188,7 @@ async function benchModelRows(a: BenchFlags, backends: string[]): Promise<void> 
   const self = new URL(import.meta.url).pathname;
   for (const b of backends) {
     console.error(`bench: ${b} ...`);
-    const args = ["run", "-A", self, "--worker", b, "--batch", String(batch)];
+    const args = ["run", "-A", "--unstable-webgpu", self, "--worker", b, "--batch", String(batch)];
     if (a.steps !== undefined) args.push("--steps", String(a.steps));
     if (a.warmup !== undefined) args.push("--warmup", String(a.warmup));
     const env: Record<string, string> = a.profile && b === "native" ? { PETAL_PROFILE: "1" } : {};

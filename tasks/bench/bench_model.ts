@@ -31,6 +31,10 @@ export interface BenchModel {
   step(): [number, number];
   /** Generates `count` images in chunks of `chunk`; returns how many. */
   infer(count: number, chunk: number): number;
+  /** step() with asynchronous reads (webgpu cannot read synchronously in Deno). */
+  stepAsync(): Promise<[number, number]>;
+  /** infer() with asynchronous reads. */
+  inferAsync(count: number, chunk: number): Promise<number>;
   dispose(): void;
 }
 
@@ -61,6 +65,7 @@ function initVars(prefix: string, shapes: Record<string, number[]>, seed: number
       ? tf.zeros(shape)
       : tf.randomNormal(shape, 0, 0.02, "float32", seed + i++);
     v[name] = tf.variable(init, true, `${prefix}/${name}`);
+    init.dispose(); // the variable holds its own reference
   }
   return v;
 }
@@ -145,40 +150,68 @@ export function benchModel(batch: number, seed = 0): BenchModel {
   const right = tf.randomNormal([batch, ED], 0, 1, "float32", seed + 3) as tf.Tensor2D;
   const wrong = tf.randomNormal([batch, ED], 0, 1, "float32", seed + 4) as tf.Tensor2D;
   let stepNo = 0;
+  /** One step, queued; the caller reads and disposes the two losses. */
+  const queueStep = (): [tf.Scalar, tf.Scalar] => {
+    const z = tf.randomNormal([batch, ZD], 0, 1, "float32", seed + 10 + stepNo++) as tf.Tensor2D;
+    const fake = tf.tidy(() => generator(g, z, right)); // no gradient, as torch.no_grad()
+    const lossD = optD.minimize(
+      () =>
+        tf.add(
+          bce(discriminator(d, real, right), 1),
+          tf.mul(
+            0.5,
+            tf.add(bce(discriminator(d, fake, right), 0), bce(discriminator(d, real, wrong), 0)),
+          ),
+        ) as tf.Scalar,
+      true,
+      Object.values(d),
+    )!;
+    const lossG = optG.minimize(
+      () => bce(discriminator(d, generator(g, z, right), right), 1) as tf.Scalar,
+      true,
+      Object.values(g),
+    )!;
+    tf.dispose([z, fake]);
+    return [lossD, lossG];
+  };
+  /** Chunk i of inference: images from fixed noise and text. */
+  const images = (i: number, n: number) =>
+    tf.tidy(() => {
+      const z = tf.randomNormal([n, ZD], 0, 1, "float32", seed + 1000 + i) as tf.Tensor2D;
+      const e = tf.randomNormal([n, ED], 0, 1, "float32", seed + 2000 + i) as tf.Tensor2D;
+      return generator(g, z, e);
+    });
   return {
     step() {
-      const z = tf.randomNormal([batch, ZD], 0, 1, "float32", seed + 10 + stepNo++) as tf.Tensor2D;
-      const fake = tf.tidy(() => generator(g, z, right)); // no gradient, as torch.no_grad()
-      const lossD = optD.minimize(
-        () =>
-          tf.add(
-            bce(discriminator(d, real, right), 1),
-            tf.mul(
-              0.5,
-              tf.add(bce(discriminator(d, fake, right), 0), bce(discriminator(d, real, wrong), 0)),
-            ),
-          ) as tf.Scalar,
-        true,
-        Object.values(d),
-      )!;
-      const lossG = optG.minimize(
-        () => bce(discriminator(d, generator(g, z, right), right), 1) as tf.Scalar,
-        true,
-        Object.values(g),
-      )!;
+      const [lossD, lossG] = queueStep();
       const losses: [number, number] = [lossD.dataSync()[0], lossG.dataSync()[0]];
-      tf.dispose([z, fake, lossD, lossG]);
+      tf.dispose([lossD, lossG]);
       return losses;
     },
     infer(count, chunk) {
       let done = 0;
       for (let i = 0; done < count; i++) {
         const n = Math.min(chunk, count - done);
-        tf.tidy(() => {
-          const z = tf.randomNormal([n, ZD], 0, 1, "float32", seed + 1000 + i) as tf.Tensor2D;
-          const e = tf.randomNormal([n, ED], 0, 1, "float32", seed + 2000 + i) as tf.Tensor2D;
-          generator(g, z, e).dataSync(); // force the work on every backend
-        });
+        const out = images(i, n);
+        out.dataSync(); // force the work on every backend
+        out.dispose();
+        done += n;
+      }
+      return done;
+    },
+    async stepAsync() {
+      const [lossD, lossG] = queueStep();
+      const losses: [number, number] = [(await lossD.data())[0], (await lossG.data())[0]];
+      tf.dispose([lossD, lossG]);
+      return losses;
+    },
+    async inferAsync(count, chunk) {
+      let done = 0;
+      for (let i = 0; done < count; i++) {
+        const n = Math.min(chunk, count - done);
+        const out = images(i, n);
+        await out.data(); // wait for the work
+        out.dispose();
         done += n;
       }
       return done;
