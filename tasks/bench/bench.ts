@@ -26,7 +26,8 @@ import { type BackendChoice, useBackend } from "../../pipeline/backends/backend.
 import { benchModel } from "./bench_model.ts";
 import { type BenchResult, formatTable } from "./bench_table.ts";
 import { benchProduct, formatProductTable, type ProductRow, WARMUP_STEPS } from "./product.ts";
-import { SIZES } from "../../stages/config.ts";
+import { type SizeName, SIZES } from "../../stages/config.ts";
+import { petalError, PetalFailure } from "../../pipeline/io/errors.ts";
 
 const BATCH = 64;
 const INFER_IMAGES = 819;
@@ -72,12 +73,30 @@ export const BENCH = defineTask({
       help: "training steps per product row",
       defaultText: "12 small, 6 reed (6 and 4 on wasm)",
     },
+    sizes: {
+      type: "string",
+      arg: "LIST",
+      default: "small,reed",
+      help: "model sizes of the train/infer rows",
+    },
     "no-model": { type: "boolean", help: "skip the bench-model rows (and the PyTorch peer)" },
     worker: { type: "string", hidden: true, help: "internal: time one backend" },
   },
 });
 
 type BenchFlags = FlagValues<typeof BENCH.flags>;
+
+/** The --sizes list, checked against the model sizes. */
+function sizesFlag(list: string): SizeName[] {
+  const sizes = list.split(",").map((s) => s.trim()).filter(Boolean);
+  const bad = sizes.find((s) => !(SIZES as readonly string[]).includes(s));
+  if (bad) {
+    throw new PetalFailure(
+      petalError("BadArgument", "--sizes", `unknown size "${bad}"`, `use ${SIZES.join(", ")}`),
+    );
+  }
+  return sizes as SizeName[];
+}
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -214,6 +233,7 @@ if (import.meta.main) {
     }
     const backends = a.backends.split(",").map((s) => s.trim()).filter(Boolean);
     if (a["with-cpu"] && !backends.includes("cpu")) backends.push("cpu");
+    const sizes = sizesFlag(a.sizes);
     if (!a["no-model"]) await benchModelRows(a, backends);
     if (a["no-product"]) return;
     if (!(await exists(`${DEFAULT_DATA}/images`))) {
@@ -222,7 +242,7 @@ if (import.meta.main) {
     }
     const root = await Deno.makeTempDir({ prefix: "petal-bench-" });
     const rows: Awaited<ReturnType<typeof benchProduct>>[] = [];
-    for (const size of SIZES) {
+    for (const size of sizes) {
       for (const backend of backends.filter((b) => b !== "cpu")) {
         const slow = SLOW.has(backend);
         const steps = a["product-steps"] ??
