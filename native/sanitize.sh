@@ -21,4 +21,5 @@ export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1:detect_odr_
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export PETAL_NATIVE_LIB="$here/build/sanitize/libpetal.so"
 if (($#)); then args=("$@"); else args=(--parallel tests/); fi
-LD_PRELOAD="$asan $ubsan $stdcxx" deno test -A "${args[@]}"
+# --unstable-webgpu as `deno task test` has it (deno.json).
+LD_PRELOAD="$asan $ubsan $stdcxx" deno test -A --unstable-webgpu "${args[@]}"
