@@ -146,6 +146,7 @@ async function worker(backend: string, steps: number, warmup: number, batch: num
     peakRssMiB: peakRssMiB(),
     tensorsLeft: tf.memory().numTensors,
     profile: profile?.length ? profile : undefined,
+    fallbacks: native?.nativeFallbackSummary() ?? undefined,
   };
   console.log(`BENCH ${JSON.stringify(result)}`);
 }
@@ -216,6 +217,9 @@ async function benchModelRows(a: BenchFlags, backends: string[]): Promise<void> 
   }
   console.log(formatTable(rows, batch));
   for (const r of rows) {
+    if ("fallbacks" in r && r.fallbacks) console.log(`${r.engine}: ${r.fallbacks}`);
+  }
+  for (const r of rows) {
     if ("profile" in r && r.profile) {
       console.log(`\nper-kernel profile, ${r.engine}, ms per training step:`);
       console.table(r.profile.slice(0, 25));
@@ -257,6 +261,9 @@ if (import.meta.main) {
         `${WARMUP_STEPS} warm-up steps) and deno task infer (819 test captions):\n`,
     );
     console.log(formatProductTable(rows));
+    for (const r of rows) {
+      if ("fallbacks" in r && r.fallbacks) console.log(`${r.backend} ${r.size}: ${r.fallbacks}`);
+    }
     const failed = rows.filter((r): r is Exclude<typeof r, ProductRow> => "error" in r);
     for (const r of failed) console.error(`bench: ${r.backend} ${r.size}: ${r.error}`);
   });

@@ -18,6 +18,8 @@ export type BenchResult = {
   infer819S: number;
   peakRssMiB: number | null;
   tensorsLeft?: number;
+  /** The native backend's cpu-fallback line (see pipeline/backends/native.ts). */
+  fallbacks?: string;
   profile?: { kernel: string; calls: number; ms: number; native: number; melems: number }[];
 };
 

@@ -25,6 +25,8 @@ export type ProductRow = {
   /** Images per second of `deno task infer` on the 819 test captions. */
   inferImgS: number;
   inferRssMiB: number | null;
+  /** Training's cpu-fallback line on native ("native: cpu fallbacks ..."), if it printed one. */
+  fallbacks?: string;
 };
 
 /** A row that could not be measured, with the reason. */
@@ -125,6 +127,7 @@ export async function benchProduct(o: {
     trainRssMiB: train.peakMiB,
     inferImgS: Number(rate[1]),
     inferRssMiB: infer.peakMiB,
+    fallbacks: train.stdout.split("\n").find((l) => l.startsWith("native: cpu fallbacks")),
   };
 }
 
