@@ -126,7 +126,9 @@ async function worker(backend: string, steps: number, warmup: number, batch: num
     else model.step();
     if (i >= warmup) times.push((performance.now() - t0) / 1000);
   }
-  const profile = native?.kernelProfile().map((k) => ({
+  // The table only with --profile (PETAL_PROFILE); the accounting itself is always on.
+  const wanted = ["1", "true"].includes(Deno.env.get("PETAL_PROFILE") ?? "");
+  const profile = !wanted ? undefined : native?.kernelProfile().map((k) => ({
     ...k,
     calls: k.calls / steps,
     native: k.native / steps,
