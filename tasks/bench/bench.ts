@@ -264,7 +264,7 @@ if (import.meta.main) {
     );
     console.log(formatProductTable(rows));
     for (const r of rows) {
-      if ("fallbacks" in r && r.fallbacks) console.log(`${r.backend} ${r.size}: ${r.fallbacks}`);
+      if ("fallbacks" in r && r.fallbacks) console.log(`train ${r.size}, ${r.fallbacks}`);
     }
     const failed = rows.filter((r): r is Exclude<typeof r, ProductRow> => "error" in r);
     for (const r of failed) console.error(`bench: ${r.backend} ${r.size}: ${r.error}`);
