@@ -219,7 +219,7 @@ async function benchModelRows(a: BenchFlags, backends: string[]): Promise<void> 
   }
   console.log(formatTable(rows, batch));
   for (const r of rows) {
-    if ("fallbacks" in r && r.fallbacks) console.log(`${r.engine}: ${r.fallbacks}`);
+    if ("fallbacks" in r && r.fallbacks) console.log(`bench model, ${r.fallbacks}`);
   }
   for (const r of rows) {
     if ("profile" in r && r.profile) {
