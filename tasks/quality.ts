@@ -99,6 +99,12 @@ async function gitCommit(): Promise<string> {
   }
 }
 
+/** `deno fmt` on the ledger, so its tables stay aligned (CI checks formatting). */
+async function formatMarkdown(path: string) {
+  await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", path], stderr: "null" })
+    .output();
+}
+
 const slug = (text: string) =>
   text.replace(/--recipe /, "").replace(/--/g, "").replace(/[^\w.-]+/g, "-");
 
@@ -111,6 +117,7 @@ const relativeTo = (ledger: string, path: string) => {
 async function baselines(values: Values, data: string) {
   const rows = await unwrap(qualityBaselines(data, values.evaluator));
   await writeBaselines(values.ledger, rows.map((r) => baselineRow(r.name, r.summary)));
+  await formatMarkdown(values.ledger);
   for (const r of rows) console.log(baselineRow(r.name, r.summary));
   console.log(`baselines written: ${values.ledger}`);
 }
@@ -161,6 +168,7 @@ async function quality(values: Values, data: string, backend: string) {
     notes: values.note,
   });
   await appendRun(values.ledger, row);
+  await formatMarkdown(values.ledger);
   console.log(row);
   console.log(`row appended: ${values.ledger}; grid ${grid}; run ${values.out}`);
 }
