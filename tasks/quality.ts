@@ -123,6 +123,7 @@ async function baselines(values: Values, data: string) {
 }
 
 async function quality(values: Values, data: string, backend: string) {
+  const commit = await gitCommit(); // the code the run starts with
   const recipe = recipeSettings(values);
   const text = recipeText(values);
   const date = new Date().toISOString().slice(0, 10);
@@ -155,7 +156,7 @@ async function quality(values: Values, data: string, backend: string) {
   }));
   const row = runRow({
     date,
-    commit: await gitCommit(),
+    commit,
     recipe: text,
     backend,
     minutes: r.minutes,
