@@ -16,6 +16,7 @@
  * ```
  */
 import * as TE from "fp-ts/TaskEither";
+import sharp from "sharp";
 import { pipe } from "fp-ts/function";
 import { loadReedFolder } from "./io/data.ts";
 import { attempt, type PetalError, petalError, PetalFailure, unwrap } from "./io/errors.ts";
@@ -133,7 +134,9 @@ async function drawReport(
     const images = await generateImages(gen, Array(5).fill(byId.get(id)!), noise);
     rows.push({ label: `${id}: ${byId.get(id)}`, images });
   }
-  const png = await renderGrid(rows, gen.gan.model.imageSize, { labelWidth: 300 });
+  // A 256-colour PNG: the grid is committed with the ledger, so it should stay small.
+  const png = await sharp(await renderGrid(rows, gen.gan.model.imageSize, { labelWidth: 300 }))
+    .png({ palette: true, colours: 256, compressionLevel: 9, effort: 10 }).toBuffer();
   await Deno.mkdir(path.replace(/\/[^/]*$/, "") || ".", { recursive: true });
   await writeFileAtomic(path, png);
 }
