@@ -38,6 +38,7 @@ import {
   type StepLosses,
   trainStep,
 } from "../stages/train_step.ts";
+import { diffAugmentTensors, drawDiffAugment } from "../stages/diffaugment.ts";
 
 /** Training data, tokenized and decoded once: what every step draws from. */
 export interface PreparedData {
@@ -130,6 +131,13 @@ export function buildBatch(
     epsInt: tf.tensor2d(rng.normals(B * condDim), [B, condDim]),
     partners: tf.tensor1d(interpolationPartners(B, rng), "int32"),
     alpha: tf.tensor4d(Float32Array.from({ length: B }, () => rng.uniform()), [B, 1, 1, 1]),
+    // Drawn last, and only when on: the draws above stay those of runs without it.
+    ...(gan.train.diffAugment
+      ? {
+        augReal: diffAugmentTensors(drawDiffAugment(B, S, rng), S),
+        augFake: diffAugmentTensors(drawDiffAugment(B, S, rng), S),
+      }
+      : {}),
   };
 }
 

@@ -60,6 +60,7 @@ import {
   vocabularyToJson,
 } from "../stages/tokenize.ts";
 import {
+  type ArchName,
   DEFAULT_LR,
   defaultTrainConfig,
   type ModelConfig,
@@ -74,7 +75,11 @@ export interface TrainOptions extends Budget {
   readonly data: string;
   readonly out: string;
   readonly size?: SizeName;
+  /** G and D architecture of a fresh run (a resume keeps the checkpoint's). */
+  readonly arch?: ArchName;
   readonly train?: Partial<TrainConfig>;
+  /** Image ids left out of training (e.g. the evaluator's held-out split). */
+  readonly excludeIds?: ReadonlySet<number>;
   readonly resume?: boolean;
   /** Where decoded images are cached between runs. */
   readonly cacheDir?: string;
@@ -107,6 +112,7 @@ export interface TrainResult {
 /** What a run is, once settled: a fresh config, or the checkpoint's. */
 interface Settings {
   readonly size: SizeName;
+  readonly arch: ArchName;
   readonly train: TrainConfig;
   /** What a resume may change: the learning rates only. */
   readonly lrOverrides: Partial<TrainConfig>;
@@ -129,7 +135,8 @@ const resolveSettings = (opts: TrainOptions): TE.TaskEither<PetalError, Settings
         ? { ...ck.header.train, ...lrOverrides }
         : defaultTrainConfig({ lrG: DEFAULT_LR[size], lrD: DEFAULT_LR[size], ...opts.train });
       const seqLen = ck?.header.model.seqLen ?? modelConfig(size, 1).seqLen;
-      return { size, train, lrOverrides, seqLen, checkpoint: ck };
+      const arch = ck ? ck.header.model.arch ?? "dcgan" : opts.arch ?? "dcgan";
+      return { size, arch, train, lrOverrides, seqLen, checkpoint: ck };
     }),
   );
 
@@ -152,7 +159,11 @@ const vocabularyFor = (
 const prepareData = (opts: TrainOptions, s: Settings): TE.TaskEither<PetalError, PreparedData> =>
   pipe(
     TE.Do,
-    TE.bind("records", () => pipe(loadReedFolder(opts.data), TE.map((d) => d.records))),
+    TE.bind("records", () =>
+      pipe(
+        loadReedFolder(opts.data),
+        TE.map((d) => d.records.filter((r) => !opts.excludeIds?.has(r.imageId))),
+      )),
     TE.bind("vocab", ({ records }) => vocabularyFor(opts, s, records.map((r) => r.captions))),
     TE.bind("images", ({ records }) =>
       loadImageStack(
@@ -195,7 +206,7 @@ const initOrResume = (
   data: PreparedData,
 ): TE.TaskEither<PetalError, TrainingRun> =>
   attempt(async () => {
-    const model = modelConfig(s.size, data.vocab.size);
+    const model = modelConfig(s.size, data.vocab.size, s.arch);
     const ck = s.checkpoint;
     const gan = ck
       ? await restoreGan(ck, checkpointPath(opts.out), model, s.lrOverrides)

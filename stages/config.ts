@@ -17,10 +17,20 @@ export const LOSS_KINDS: readonly LossKind[] = ["bce", "hinge", "wgan-gp"];
 export const SIZES = ["small", "reed"] as const;
 /** One of {@link SIZES}. */
 export type SizeName = typeof SIZES[number];
+/**
+ * The architecture of G and D: `dcgan` (GAN-INT-CLS: transposed convs, conditioning
+ * augmentation) or `dfgan` (Tao et al. 2022: residual up-blocks with nearest up-sampling
+ * and 3×3 convs, deep text fusion; residual D with a one-way output; stages/dfgan.ts).
+ */
+export const ARCHS = ["dcgan", "dfgan"] as const;
+/** One of {@link ARCHS}. */
+export type ArchName = typeof ARCHS[number];
 
 /** The architecture: widths, depths and dimensions of φ, G and D. */
 export interface ModelConfig {
   readonly size: SizeName;
+  /** G and D architecture; absent in older checkpoints and for `dcgan` (the default). */
+  readonly arch?: ArchName;
   readonly imageSize: number;
   readonly vocabSize: number;
   readonly seqLen: number;
@@ -77,10 +87,18 @@ export const DEFAULT_LR: Record<SizeName, number> = { small: 5e-4, reed: 2e-4 };
  * @example
  * ```ts
  * modelConfig("small", 5429).imageSize; // 64
+ * modelConfig("small", 5429, "dfgan").arch; // "dfgan"
  * ```
  */
-export const modelConfig = (size: SizeName, vocabSize: number): ModelConfig => ({
+export const modelConfig = (
+  size: SizeName,
+  vocabSize: number,
+  arch: ArchName = "dcgan",
+): ModelConfig => ({
   size,
+  // Only a non-default arch is written, so configs (and checkpoints) of the DCGAN
+  // recipe stay byte-equal to those written before `arch` existed.
+  ...(arch === "dcgan" ? {} : { arch }),
   vocabSize,
   ...PRESETS[size],
 });
@@ -100,6 +118,15 @@ export interface TrainConfig {
   readonly interpBeta: number;
   /** WGAN-GP gradient-penalty weight. */
   readonly gpWeight: number;
+  /**
+   * Weight k of DF-GAN's matching-aware zero-centred gradient penalty on (real, right
+   * text), k·mean(‖∇(x, e) D‖^p); 0 or absent (older checkpoints): off.
+   */
+  readonly maGpWeight?: number;
+  /** Power p of that penalty (DF-GAN: 6). */
+  readonly maGpPower?: number;
+  /** DiffAugment (colour, translation, cutout) on real and fake images before D. */
+  readonly diffAugment?: boolean;
   /** EMA decay of the generator copy used for samples and inference. */
   readonly emaDecay: number;
   /**

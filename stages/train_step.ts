@@ -17,7 +17,14 @@ import type { ModelConfig, TrainConfig } from "./config.ts";
 import { encodeText, initTextEncoder, sentenceDim } from "./embed.ts";
 import { generate, initGenerator } from "./generate.ts";
 import { discriminate, initDiscriminator } from "./discriminate.ts";
-import { discriminatorLoss, generatorLoss, gradientPenalty } from "./losses.ts";
+import {
+  discriminatorLoss,
+  generatorLoss,
+  gradientPenalty,
+  matchingAwarePenalty,
+} from "./losses.ts";
+import { dfDiscriminate, dfGenerate, initDfDiscriminator, initDfGenerator } from "./dfgan.ts";
+import { diffAugment, type DiffAugmentParams } from "./diffaugment.ts";
 import {
   applyUpdates,
   type Context,
@@ -44,13 +51,13 @@ export interface Gan {
 export function createGan(model: ModelConfig, train: TrainConfig, seed: number): Gan {
   const textDim = sentenceDim(model);
   const text = initTextEncoder(model, seed);
-  const g = initGenerator(model, textDim, seed + 100);
-  const d = initDiscriminator(
-    model,
-    textDim,
-    seed + 200,
-    train.dBatchNorm && train.loss !== "wgan-gp",
-  );
+  const df = model.arch === "dfgan";
+  const g = df
+    ? initDfGenerator(model, textDim, seed + 100)
+    : initGenerator(model, textDim, seed + 100);
+  const d = df
+    ? initDfDiscriminator(model, textDim, seed + 200)
+    : initDiscriminator(model, textDim, seed + 200, train.dBatchNorm && train.loss !== "wgan-gp");
   const prefix = Object.values(g)[0].name.split("/")[0];
   const ema: Params = Object.fromEntries(
     Object.entries(g).map(([k, v]) => [k, variable(`${prefix}.ema/${k}`, v.clone(), false)]),
@@ -83,6 +90,36 @@ export interface BatchTensors {
   readonly partners: tf.Tensor1D;
   /** [B, 1, 1, 1] uniform, for WGAN-GP. */
   readonly alpha: tf.Tensor4D;
+  /** DiffAugment's draws for the real and the fake images (with `diffAugment` only). */
+  readonly augReal?: DiffAugmentParams;
+  readonly augFake?: DiffAugmentParams;
+}
+
+/** G(z, e) of the run's architecture: images and the CA KL term (0 for DF-GAN). */
+export function runGenerator(
+  gan: Gan,
+  p: Params,
+  z: tf.Tensor2D,
+  e: tf.Tensor2D,
+  eps: tf.Tensor2D,
+  ctx: Context,
+): { images: tf.Tensor4D; kl: tf.Scalar } {
+  if (gan.model.arch !== "dfgan") return generate(p, gan.model, z, e, eps, ctx);
+  return { images: dfGenerate(p, gan.model, z, e), kl: tf.scalar(0) };
+}
+
+/** D(x, e) of the run's architecture, after DiffAugment when the batch carries `aug`. */
+export function runDiscriminator(
+  gan: Gan,
+  x: tf.Tensor4D,
+  e: tf.Tensor2D,
+  ctx: Context,
+  aug?: DiffAugmentParams,
+): tf.Tensor1D {
+  const seen = aug ? diffAugment(x, aug) : x;
+  return gan.model.arch === "dfgan"
+    ? dfDiscriminate(gan.d, gan.model, seen, e)
+    : discriminate(gan.d, gan.model, seen, e, ctx);
 }
 
 /** Frees a batch's tensors. */
@@ -102,12 +139,12 @@ const discard = (ctx: Context) => {
 
 /** D step: returns the D loss. Updates D and the text encoder. */
 export function discriminatorStep(gan: Gan, b: BatchTensors, padId: number): tf.Scalar {
-  const { model, train } = gan;
+  const { train } = gan;
   const fake = tf.tidy(() => {
     const ctx = newContext(true);
     // Outside minimize(): nothing here is taped, so no gradient reaches G or the encoder.
     const e = encodeText(gan.text, b.right, padId);
-    const images = generate(gan.g, model, b.z, e, b.eps, ctx).images;
+    const images = runGenerator(gan, gan.g, b.z, e, b.eps, ctx).images;
     discard(ctx);
     return images;
   });
@@ -117,20 +154,26 @@ export function discriminatorStep(gan: Gan, b: BatchTensors, padId: number): tf.
       const ctx = newContext(true);
       const eRight = encodeText(gan.text, b.right, padId);
       const eWrong = encodeText(gan.text, b.wrong, padId);
-      const critic = (x: tf.Tensor4D, e: tf.Tensor2D) => discriminate(gan.d, model, x, e, ctx);
+      const critic = (x: tf.Tensor4D, e: tf.Tensor2D) => runDiscriminator(gan, x, e, ctx);
+      // DiffAugment: the real images once (for both texts), the fakes with their own draw.
+      const real = b.augReal ? diffAugment(b.real, b.augReal) : b.real;
+      const fakeSeen = b.augFake ? diffAugment(fake, b.augFake) : fake;
       const penalty = train.loss === "wgan-gp"
         ? tf.mul(
           train.gpWeight,
-          gradientPenalty((x) => critic(x, eRight), b.real, fake, b.alpha),
+          gradientPenalty((x) => critic(x, eRight), real, fakeSeen, b.alpha),
         ) as tf.Scalar
         : undefined;
-      return discriminatorLoss(
+      const loss = discriminatorLoss(
         train.loss,
-        critic(b.real, eRight),
-        critic(fake, eRight),
-        critic(b.real, eWrong),
+        critic(real, eRight),
+        critic(fakeSeen, eRight),
+        critic(real, eWrong),
         penalty,
       );
+      if (!train.maGpWeight) return loss;
+      const ma = matchingAwarePenalty(critic, real, eRight, train.maGpWeight, train.maGpPower ?? 6);
+      return tf.add(loss, ma) as tf.Scalar;
     },
     true,
     vars,
@@ -141,7 +184,7 @@ export function discriminatorStep(gan: Gan, b: BatchTensors, padId: number): tf.
 
 /** G step: returns [total G loss, KL]. Updates G and its batch-norm running statistics. */
 export function generatorStep(gan: Gan, b: BatchTensors, padId: number): [tf.Scalar, tf.Scalar] {
-  const { model, train } = gan;
+  const { train } = gan;
   // Computed before minimize(): the G loss does not train the text encoder.
   const eRight = encodeText(gan.text, b.right, padId);
   const ctx = newContext(true);
@@ -149,10 +192,12 @@ export function generatorStep(gan: Gan, b: BatchTensors, padId: number): [tf.Sca
   const loss = gan.optG.minimize(
     () => {
       const dCtx = newContext(true);
-      const out = generate(gan.g, model, b.z, eRight, b.eps, ctx);
+      const critic = (x: tf.Tensor4D, e: tf.Tensor2D) =>
+        runDiscriminator(gan, x, e, dCtx, b.augFake);
+      const out = runGenerator(gan, gan.g, b.z, eRight, b.eps, ctx);
       kl = tf.keep(out.kl);
       let total = tf.add(
-        generatorLoss(train.loss, discriminate(gan.d, model, out.images, eRight, dCtx)),
+        generatorLoss(train.loss, critic(out.images, eRight)),
         tf.mul(train.klWeight, out.kl),
       );
       if (train.interpolate) {
@@ -163,12 +208,9 @@ export function generatorStep(gan: Gan, b: BatchTensors, padId: number): [tf.Sca
           tf.mul(1 - beta, tf.gather(eRight, b.partners)),
         ) as tf.Tensor2D;
         const ctxInt = newContext(true);
-        const imgs = generate(gan.g, model, b.zInt, eInt, b.epsInt, ctxInt).images;
+        const imgs = runGenerator(gan, gan.g, b.zInt, eInt, b.epsInt, ctxInt).images;
         discard(ctxInt);
-        total = tf.add(
-          total,
-          generatorLoss(train.loss, discriminate(gan.d, model, imgs, eInt, dCtx)),
-        );
+        total = tf.add(total, generatorLoss(train.loss, critic(imgs, eInt)));
       }
       return total as tf.Scalar;
     },
@@ -226,7 +268,7 @@ export const embedCaptions = (gan: Gan, ids: tf.Tensor2D, padId: number): tf.Ten
 export function sample(gan: Gan, z: tf.Tensor2D, text: tf.Tensor2D): tf.Tensor4D {
   return tf.tidy(() => {
     const eps = tf.zeros([z.shape[0], gan.model.condDim]) as tf.Tensor2D;
-    return generate(gan.ema, gan.model, z, text, eps, newContext(false)).images;
+    return runGenerator(gan, gan.ema, z, text, eps, newContext(false)).images;
   });
 }
 

@@ -90,6 +90,9 @@ export const printError = (e: PetalError) => console.error(formatError(e));
 export const SHARED = new URL("../../shared/", import.meta.url).pathname.replace(/\/$/, "");
 export const DEFAULT_DATA = `${SHARED}/oxford102`;
 export const SYNTHETIC_DIR = new URL("../.cache/synthetic", import.meta.url).pathname;
+/** The run folder of the generator shipped with the project (`deno task export`). */
+export const SHIPPED_MODELS = new URL("../models", import.meta.url).pathname;
+export const SHIPPED_MODEL = `${SHIPPED_MODELS}/flowers`;
 
 export const exists = async (path: string) => {
   try {

@@ -18,10 +18,14 @@ import { EVALUATOR } from "./evaluator.ts";
 import { SERVE } from "./serve.ts";
 import { BENCH } from "./bench/bench.ts";
 import { SCORE_CHECK } from "./score_check.ts";
+import { QUALITY } from "./quality.ts";
+import { EXPORT } from "./export.ts";
 
 /** Every task's declaration, by task name. */
 export const TASKS: ReadonlyMap<string, TaskSpec<Record<string, Flag>>> = new Map(
-  [TRAIN, INFER, SCORE, DATA, EVALUATOR, SERVE, BENCH, SCORE_CHECK].map((t) => [t.name, t]),
+  [TRAIN, INFER, SCORE, DATA, EVALUATOR, SERVE, BENCH, SCORE_CHECK, QUALITY, EXPORT].map((
+    t,
+  ) => [t.name, t]),
 );
 
 /** The files that hold flag tables. */

@@ -13,6 +13,7 @@ import {
   reportFallbacks,
   runTask,
   selectBackend,
+  SHIPPED_MODEL,
   SYNTHETIC_DIR,
 } from "./cli.ts";
 
@@ -26,6 +27,7 @@ export const INFER = defineTask({
       arg: "DIR",
       default: "runs/latest",
       help: "run folder (or checkpoint.petal) to draw with",
+      defaultText: "`runs/latest`, else the shipped `models/flowers`",
     },
     captions: {
       type: "string",
@@ -72,6 +74,13 @@ if (import.meta.main) {
         ? `${DEFAULT_DATA}/test_captions.csv`
         : `${SYNTHETIC_DIR}/test_captions.csv`;
       console.log(`captions: ${captions}`);
+    }
+    if (
+      values.checkpoint === "runs/latest" && !(await exists("runs/latest/checkpoint.petal")) &&
+      await exists(`${SHIPPED_MODEL}/checkpoint.petal`)
+    ) {
+      values.checkpoint = SHIPPED_MODEL;
+      console.log(`checkpoint: ${SHIPPED_MODEL} (the shipped model; no runs/latest yet)`);
     }
     await selectBackend(values.backend);
     const result = await unwrap(infer({ ...values, captions, interpolate, log: console.log }));

@@ -6,7 +6,7 @@
 import { petalError, PetalFailure } from "../pipeline/io/errors.ts";
 import { startServer } from "../pipeline/serve/app.ts";
 import { defineTask } from "./flags.ts";
-import { BACKEND_FLAG, runTask, selectBackend } from "./cli.ts";
+import { BACKEND_FLAG, exists, runTask, selectBackend, SHIPPED_MODELS } from "./cli.ts";
 
 export const SERVE = defineTask({
   name: "serve",
@@ -17,6 +17,7 @@ export const SERVE = defineTask({
       arg: "DIR",
       default: "runs",
       help: "folder whose subfolders are runs (a `checkpoint.petal` each)",
+      defaultText: "`runs`, else the shipped `models/`",
     },
     port: {
       type: "number",
@@ -39,6 +40,9 @@ export const SERVE = defineTask({
 if (import.meta.main) {
   await runTask(SERVE, async (values) => {
     await selectBackend(values.backend);
+    if (values.runs === "runs" && !(await exists("runs")) && await exists(SHIPPED_MODELS)) {
+      values.runs = SHIPPED_MODELS; // a fresh clone: the shipped model, before any training
+    }
     let server;
     try {
       server = startServer({

@@ -7,7 +7,7 @@ import { train, type TrainOptions } from "../pipeline/train.ts";
 import type { StepReport } from "../pipeline/steps.ts";
 import { ensureSyntheticData } from "../pipeline/io/synthetic.ts";
 import { unwrap } from "../pipeline/io/errors.ts";
-import { LOSS_KINDS, SIZES } from "../stages/config.ts";
+import { RECIPE_FLAGS, recipeSettings } from "./recipe.ts";
 import { defineTask, type FlagValues } from "./flags.ts";
 import {
   BACKEND_FLAG,
@@ -55,49 +55,7 @@ export const TRAIN = defineTask({
     minutes: { type: "number", arg: "M", min: 0, help: "stop after M minutes" },
     steps: { type: "number", integer: true, min: 0, help: "stop after N steps in all" },
     resume: { type: "boolean", help: "continue from `DIR/checkpoint.petal`, exactly" },
-    size: {
-      type: "choice",
-      choices: SIZES,
-      default: "small",
-      arg: "S",
-      help: "model size (`reed`: Reed et al. 2016, the bench model)",
-    },
-    batch: { type: "number", integer: true, min: 1, help: "batch size", defaultText: "32" },
-    loss: {
-      type: "choice",
-      choices: LOSS_KINDS,
-      default: "bce",
-      arg: "L",
-      help: "GAN loss (`bce` is GAN-CLS)",
-    },
-    lr: {
-      type: "number",
-      arg: "X",
-      min: 0,
-      help: "Adam learning rate of G and D (the one setting a `--resume` may change)",
-      defaultText: "5e-4 small, 2e-4 reed",
-    },
-    "pretrain-text": {
-      type: "number",
-      integer: true,
-      min: 0,
-      help:
-        "contrastive (CLIP-style) pre-training of the text encoder, N steps, before a fresh run",
-    },
-    "no-d-bn": {
-      type: "boolean",
-      help: "discriminator without batch norm (always so for `wgan-gp`)",
-    },
-    "no-interp": { type: "boolean", help: "turn off the GAN-INT interpolated-text loss" },
-    ema: {
-      type: "number",
-      arg: "X",
-      min: 0,
-      max: 1,
-      help: "EMA decay of the generator used for samples and inference",
-      defaultText: "0.999",
-    },
-    seed: { type: "number", integer: true, help: "random seed", defaultText: "1" },
+    ...RECIPE_FLAGS,
     cache: { type: "string", arg: "DIR", default: ".cache/images", help: "decoded-image cache" },
     backend: BACKEND_FLAG,
     quiet: { type: "boolean", help: "no progress bar" },
@@ -125,32 +83,30 @@ async function resolveData(values: Values): Promise<string> {
   return data;
 }
 
-/** The flags as the pipeline's options (only what was given overrides a default). */
+/**
+ * The flags as the pipeline's options (only what was given overrides a default). A resume
+ * keeps the checkpoint's settings but for the learning rates given on the command line.
+ */
 export function trainOptions(values: Values, data: string): TrainOptions {
   const noBudget = values.minutes === undefined && values.steps === undefined;
-  const given = <K extends string, V>(key: K, v: V | undefined) =>
-    v === undefined ? {} : { [key]: v } as Record<K, V>;
+  const recipe = recipeSettings(values);
+  const lrs = Object.fromEntries(
+    Object.entries({ lrG: values.lr, lrD: values["lr-d"] ?? values.lr })
+      .filter(([, v]) => v !== undefined),
+  );
   return {
     data,
     out: values.out,
     size: values.size,
+    arch: recipe.arch,
     epochs: values.epochs ?? (noBudget ? 20 : undefined),
     minutes: values.minutes,
     maxSteps: values.steps,
     resume: values.resume,
     dictionary: values.dictionary,
-    pretrainSteps: values["pretrain-text"] ?? 0,
+    pretrainSteps: recipe.pretrainSteps,
     cacheDir: values.cache,
-    train: {
-      loss: values.loss,
-      interpolate: !values["no-interp"],
-      dBatchNorm: !values["no-d-bn"],
-      ...given("batchSize", values.batch),
-      ...given("lrG", values.lr),
-      ...given("lrD", values.lr),
-      ...given("emaDecay", values.ema),
-      ...given("seed", values.seed),
-    },
+    train: values.resume ? lrs : recipe.train,
   };
 }
 

@@ -81,6 +81,8 @@ Deno.test("every task answers --help with its flags, exit 0", async () => {
     serve: "serve.ts",
     bench: "bench/bench.ts",
     "score-check": "score_check.ts",
+    quality: "quality.ts",
+    export: "export.ts",
   };
   assertEquals([...TASKS.keys()].sort(), Object.keys(scripts).sort());
   const runs = await Promise.all(

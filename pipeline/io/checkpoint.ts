@@ -55,6 +55,11 @@ export interface CheckpointHeader {
   /** Optimiser weights in their order (names are stable, not tfjs's instance names). */
   readonly optimizers: { readonly d: readonly string[]; readonly g: readonly string[] };
   readonly savedAt: string;
+  /**
+   * A generator-only checkpoint ({@link writeGeneratorCheckpoint}): the text encoder and
+   * the EMA of G, no D, no optimiser state. It draws (infer, serve) but cannot resume.
+   */
+  readonly generatorOnly?: boolean;
 }
 
 /** A checkpoint read back: its header and its tensors by stable name. */
@@ -88,11 +93,13 @@ export async function writeCheckpoint(
   gan: Gan,
   progress: Progress,
   vocabulary: readonly string[],
+  generatorOnly = false,
 ): Promise<string> {
   const names = stableNames(gan);
-  const entries: Array<[string, tf.Tensor]> = [...namedVariables(gan)];
+  const entries: Array<[string, tf.Tensor]> = [...namedVariables(gan)]
+    .filter(([name]) => !generatorOnly || name.startsWith("text/") || name.startsWith("ema/"));
   const optimizers = { d: [] as string[], g: [] as string[] };
-  for (const part of ["d", "g"] as const) {
+  for (const part of generatorOnly ? [] : ["d", "g"] as const) {
     const optimizer = part === "d" ? gan.optD : gan.optG;
     const weights = await optimizer.getWeights();
     for (const w of weights) {
@@ -124,6 +131,7 @@ export async function writeCheckpoint(
     tensors,
     optimizers,
     savedAt: new Date().toISOString(),
+    ...(generatorOnly ? { generatorOnly } : {}),
   };
   const headerBytes = new TextEncoder().encode(JSON.stringify(header));
   const out = new Uint8Array(8 + 4 + headerBytes.length + offset);
@@ -140,6 +148,23 @@ export async function writeCheckpoint(
   await writeFileAtomic(path, out);
   return path;
 }
+
+/**
+ * A generator-only checkpoint at `DIR/checkpoint.petal`: the text encoder, the EMA of G
+ * and the vocabulary (what infer and serve need), no D and no optimiser state — a small
+ * file to ship. Returns its path.
+ *
+ * @example
+ * ```ts
+ * // await writeGeneratorCheckpoint("models/flowers", gan, progress, vocabulary);
+ * ```
+ */
+export const writeGeneratorCheckpoint = (
+  dir: string,
+  gan: Gan,
+  progress: Progress,
+  vocabulary: readonly string[],
+): Promise<string> => writeCheckpoint(dir, gan, progress, vocabulary, true);
 
 const bad = (
   path: string,
@@ -240,6 +265,13 @@ export async function restoreGan(
   trainOverrides: Partial<TrainConfig> = {},
 ): Promise<Gan> {
   const { header } = ck;
+  if (expected && header.generatorOnly) {
+    throw bad(
+      path,
+      "a generator-only checkpoint (no D, no optimiser state) cannot resume",
+      "start without --resume, or resume the full checkpoint of its run",
+    );
+  }
   if (expected && JSON.stringify(expected) !== JSON.stringify(header.model)) {
     throw bad(
       path,
@@ -251,7 +283,10 @@ export async function restoreGan(
   const names = stableNames(gan);
   const byStable = new Map([...names].map(([tfName, stable]) => [stable, tfName]));
   for (const [name, v] of namedVariables(gan)) {
-    const t = ck.tensors.get(name);
+    // A generator-only checkpoint: G is its EMA, D keeps its fresh weights (unused).
+    const stored = header.generatorOnly && name.startsWith("g/") ? `ema/${name.slice(2)}` : name;
+    if (header.generatorOnly && name.startsWith("d/")) continue;
+    const t = ck.tensors.get(stored);
     if (!t) throw bad(path, `tensor ${name} is missing: another architecture`);
     if (t.shape.join("x") !== v.shape.join("x")) {
       throw bad(

@@ -1,0 +1,127 @@
+/**
+ * The quality ledger, `docs/quality.md`: baselines at the top (rewritten in place between
+ * `<!-- baselines -->` markers), then one row per measured run, appended, never edited.
+ *
+ * @example
+ * ```ts
+ * import { appendRun, runRow } from "./ledger.ts";
+ * // await appendRun("docs/quality.md", runRow({ date: "2026-11-29", commit: "abc1234", ... }));
+ * ```
+ */
+import type { ScoreSummary } from "./score.ts";
+import { writeFileAtomic } from "./io/images.ts";
+
+/** What one ledger row of a run holds. */
+export interface RunEntry {
+  readonly date: string;
+  readonly commit: string;
+  readonly recipe: string;
+  readonly backend: string;
+  readonly minutes: number;
+  readonly steps: number;
+  readonly epochs: number;
+  readonly imagesPerSecond: number;
+  readonly evaluatorAccuracy: number;
+  readonly summary: ScoreSummary;
+  /** Link to the grid, relative to the ledger. */
+  readonly grid: string;
+  readonly notes: string;
+}
+
+const RUNS_HEADER = [
+  "| date | commit | recipe | backend | minutes | steps | epochs | img/s | evaluator acc. | " +
+  "mean score | cosine | IS | FID | R-prec. | grid | notes |",
+  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+].join("\n");
+
+const BASELINE_HEADER = [
+  "| baseline | images | mean score | cosine | IS | FID | R-prec. |",
+  "| --- | --- | --- | --- | --- | --- | --- |",
+].join("\n");
+
+/** What each baseline is, as the ledger describes it. */
+export const BASELINE_MEANING: Record<string, string> = {
+  real: "held-out real photos, own ids",
+  shuffled: "held-out real photos, shuffled across ids",
+  noise: "uniform noise",
+  retrieval: "caption retrieval: the training photo whose captions share most words",
+};
+
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+const fid = (s: ScoreSummary) => s.fid === undefined ? "-" : s.fid.toFixed(1);
+const cell = (s: string) => s.replaceAll("|", "\\|");
+
+/**
+ * The markdown row of a run.
+ *
+ * @example
+ * ```ts
+ * runRow(entry); // "| 2026-11-29 | abc1234 | `--recipe dfgan` | native | 20.0 | … |"
+ * ```
+ */
+export function runRow(e: RunEntry): string {
+  const s = e.summary;
+  return `| ${e.date} | ${e.commit} | \`${cell(e.recipe)}\` | ${e.backend} | ${
+    e.minutes.toFixed(1)
+  } | ${e.steps} | ${e.epochs.toFixed(2)} | ${e.imagesPerSecond.toFixed(1)} | ${
+    pct(e.evaluatorAccuracy)
+  } | **${s.meanScore.toFixed(4)}** | ${s.meanCosine.toFixed(4)} | ${
+    s.inceptionScore.toFixed(2)
+  } | ${fid(s)} | ${pct(s.rPrecision)} | [grid](${e.grid}) | ${cell(e.notes)} |`;
+}
+
+/** The markdown row of a baseline. */
+export const baselineRow = (name: string, s: ScoreSummary): string =>
+  `| ${BASELINE_MEANING[name] ?? name} | ${s.images} | **${s.meanScore.toFixed(4)}** | ${
+    (Math.abs(s.meanCosine) < 5e-5 ? 0 : s.meanCosine).toFixed(4)
+  } | ${s.inceptionScore.toFixed(2)} | ${fid(s)} | ${pct(s.rPrecision)} |`;
+
+/** A new ledger: title, how to read it, an empty baselines block and the runs header. */
+export const emptyLedger = (): string =>
+  [
+    "# Quality ledger",
+    "",
+    "Written by `deno task quality` (see README, Results). Every run trains on the training",
+    "images minus the evaluator's held-out split, draws one image per held-out image from its",
+    "first caption (fixed noise seed 0, EMA generator), and is scored against the held-out real",
+    "images with the evaluator: mean score (cosine distance + 0.5 / IS, lower is better),",
+    "cosine distance, IS, FID on evaluator features, R-precision@100. Rows are appended, never",
+    "edited: failures stay.",
+    "",
+    "## Baselines",
+    "",
+    "<!-- baselines -->",
+    "",
+    BASELINE_HEADER,
+    "",
+    "<!-- /baselines -->",
+    "",
+    "## Runs",
+    "",
+    RUNS_HEADER,
+    "",
+  ].join("\n");
+
+async function readLedger(path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return emptyLedger();
+    throw e;
+  }
+}
+
+/** Appends a run row to the ledger (made first when missing). */
+export async function appendRun(path: string, row: string): Promise<void> {
+  const text = (await readLedger(path)).replace(/\n*$/, "\n");
+  await writeFileAtomic(path, new TextEncoder().encode(`${text}${row}\n`));
+}
+
+/** Rewrites the baselines block of the ledger (made first when missing). */
+export async function writeBaselines(path: string, rows: readonly string[]): Promise<void> {
+  const text = await readLedger(path);
+  const block = ["<!-- baselines -->", "", BASELINE_HEADER, ...rows, "", "<!-- /baselines -->"]
+    .join("\n");
+  const next = text.replace(/<!-- baselines -->[\s\S]*?<!-- \/baselines -->/, block);
+  await writeFileAtomic(path, new TextEncoder().encode(next));
+}

@@ -1,0 +1,186 @@
+/**
+ * `deno task quality`: trains a recipe for a fixed budget without the evaluator's
+ * held-out images, scores one image per held-out caption against the real ones, and
+ * appends the row to the ledger (docs/quality.md). `--baselines` scores real, shuffled,
+ * noise and caption retrieval instead and rewrites the ledger's baselines block.
+ * Run with --help for the flags.
+ */
+import { evaluatorManifest, qualityBaselines, runQuality } from "../pipeline/quality.ts";
+import { appendRun, baselineRow, runRow, writeBaselines } from "../pipeline/ledger.ts";
+import { loadCaptions } from "../pipeline/io/task_files.ts";
+import { unwrap } from "../pipeline/io/errors.ts";
+import { ensureSyntheticData } from "../pipeline/io/synthetic.ts";
+import { defineTask, type FlagValues } from "./flags.ts";
+import {
+  BACKEND_FLAG,
+  DEFAULT_DATA,
+  exists,
+  runTask,
+  selectBackend,
+  SYNTHETIC_DIR,
+} from "./cli.ts";
+import { RECIPE_FLAGS, recipeSettings, recipeText } from "./recipe.ts";
+import { progressLine } from "./progress.ts";
+
+export const QUALITY = defineTask({
+  name: "quality",
+  summary:
+    "trains a recipe without the evaluator's held-out images, scores it, appends the ledger row",
+  flags: {
+    data: {
+      type: "string",
+      arg: "DIR",
+      help: "Reed-layout folder (the evaluator's data)",
+      defaultText: "`../shared/oxford102`, else synthetic",
+    },
+    synthetic: { type: "boolean", help: "use the built-in synthetic flowers" },
+    evaluator: {
+      type: "string",
+      arg: "DIR",
+      default: "runs/evaluator",
+      help: "the evaluator: its held-out split is left out of training and scored",
+    },
+    minutes: { type: "number", arg: "M", min: 0, default: 60, help: "training budget in minutes" },
+    steps: {
+      type: "number",
+      integer: true,
+      min: 1,
+      help: "training budget in steps instead (exactly reproducible)",
+    },
+    out: {
+      type: "string",
+      arg: "DIR",
+      default: "runs/quality",
+      help: "the run: checkpoint, losses, `inference/`, `score.csv` (emptied first)",
+    },
+    ledger: {
+      type: "string",
+      arg: "FILE",
+      default: "docs/quality.md",
+      help: "the ledger to append to",
+    },
+    grid: {
+      type: "string",
+      arg: "FILE",
+      help: "report grid PNG (5 report captions × 5 noises), linked from the row",
+      defaultText: "`docs/quality/DATE-RECIPE-STEPS.png` beside the ledger",
+    },
+    note: { type: "string", arg: "TEXT", default: "", help: "the row's notes (machine load, …)" },
+    baselines: {
+      type: "boolean",
+      help: "score the baselines (real, shuffled, noise, retrieval) into the ledger instead",
+    },
+    ...RECIPE_FLAGS,
+    cache: { type: "string", arg: "DIR", default: ".cache/images", help: "decoded-image cache" },
+    backend: BACKEND_FLAG,
+    quiet: { type: "boolean", help: "no progress lines" },
+  },
+});
+
+type Values = FlagValues<typeof QUALITY.flags>;
+
+async function resolveData(values: Values): Promise<string> {
+  if (values.data && !values.synthetic) return values.data;
+  if (!values.synthetic && await exists(`${DEFAULT_DATA}/images`)) return DEFAULT_DATA;
+  return await ensureSyntheticData(SYNTHETIC_DIR);
+}
+
+/** The commit the code runs at (`abc1234`, `+` when the tree has changes), or `-`. */
+async function gitCommit(): Promise<string> {
+  const git = (...args: string[]) =>
+    new Deno.Command("git", { args, stdout: "piped", stderr: "null" }).output();
+  try {
+    const head = await git("rev-parse", "--short", "HEAD");
+    const dirty = await git("status", "--porcelain", "--untracked-files=no");
+    const hash = new TextDecoder().decode(head.stdout).trim();
+    return hash ? `${hash}${dirty.stdout.length ? "+" : ""}` : "-";
+  } catch {
+    return "-";
+  }
+}
+
+/** `deno fmt` on the ledger, so its tables stay aligned (CI checks formatting). */
+async function formatMarkdown(path: string) {
+  await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", path], stderr: "null" })
+    .output();
+}
+
+const slug = (text: string) =>
+  text.replace(/--recipe /, "").replace(/--/g, "").replace(/[^\w.-]+/g, "-");
+
+/** Ledger-relative path of the grid. */
+const relativeTo = (ledger: string, path: string) => {
+  const dir = ledger.includes("/") ? ledger.slice(0, ledger.lastIndexOf("/") + 1) : "";
+  return dir && path.startsWith(dir) ? path.slice(dir.length) : path;
+};
+
+async function baselines(values: Values, data: string) {
+  const rows = await unwrap(qualityBaselines(data, values.evaluator));
+  await writeBaselines(values.ledger, rows.map((r) => baselineRow(r.name, r.summary)));
+  await formatMarkdown(values.ledger);
+  for (const r of rows) console.log(baselineRow(r.name, r.summary));
+  console.log(`baselines written: ${values.ledger}`);
+}
+
+async function quality(values: Values, data: string, backend: string) {
+  const commit = await gitCommit(); // the code the run starts with
+  const recipe = recipeSettings(values);
+  const text = recipeText(values);
+  const date = new Date().toISOString().slice(0, 10);
+  const ledgerDir = values.ledger.includes("/") ? values.ledger.replace(/\/[^/]*$/, "") : ".";
+  const budget = values.steps !== undefined ? `${values.steps}steps` : `${values.minutes}min`;
+  const grid = values.grid ?? `${ledgerDir}/quality/${date}-${slug(text)}-${budget}.png`;
+  const captions = `${data}/test_captions.csv`;
+  const reportCaptions = await exists(captions) ? await unwrap(loadCaptions(captions)) : [];
+  await Deno.remove(values.out, { recursive: true }).catch(() => {});
+  let last = 0;
+  const r = await unwrap(runQuality({
+    data,
+    out: values.out,
+    evaluator: values.evaluator,
+    size: recipe.size,
+    arch: recipe.arch,
+    train: recipe.train,
+    pretrainSteps: recipe.pretrainSteps,
+    minutes: values.steps === undefined ? values.minutes : undefined,
+    maxSteps: values.steps,
+    cacheDir: values.cache,
+    reportCaptions,
+    gridPath: grid,
+    log: (line) => console.log(line),
+    onStep: (s) => {
+      if (values.quiet || s.elapsed - last < 30) return;
+      last = s.elapsed;
+      console.log(progressLine(s));
+    },
+  }));
+  const row = runRow({
+    date,
+    commit,
+    recipe: text,
+    backend,
+    minutes: r.minutes,
+    steps: r.steps,
+    epochs: r.epochs,
+    imagesPerSecond: r.imagesPerSecond,
+    evaluatorAccuracy: r.heldOutAccuracy,
+    summary: r.summary,
+    grid: relativeTo(values.ledger, grid),
+    notes: values.note,
+  });
+  await appendRun(values.ledger, row);
+  await formatMarkdown(values.ledger);
+  console.log(row);
+  console.log(`row appended: ${values.ledger}; grid ${grid}; run ${values.out}`);
+}
+
+if (import.meta.main) {
+  await runTask(QUALITY, async (values) => {
+    const backend = await selectBackend(values.backend);
+    const data = await resolveData(values);
+    console.log(`data: ${data}`);
+    await evaluatorManifest(values.evaluator); // one line with the command when missing
+    if (values.baselines) await baselines(values, data);
+    else await quality(values, data, backend);
+  });
+}

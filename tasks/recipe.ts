@@ -1,0 +1,202 @@
+/**
+ * The recipe flags that `deno task train` and `deno task quality` share: a named preset
+ * (`--recipe`) and the settings that override it, turned into the train pipeline's
+ * options, and written back as the short recipe text of a ledger row.
+ *
+ * - `gan-int-cls` (the default): the DCGAN generator with conditioning augmentation,
+ *   BCE, GAN-INT, batch-norm D, one learning rate (5e-4 small, 2e-4 reed), β₁ 0.5.
+ * - `dfgan`: DF-GAN's generator and one-way discriminator (stages/dfgan.ts), hinge loss
+ *   with the matching-aware gradient penalty (k 2, p 6), TTUR (G 2e-4, D 8e-4),
+ *   Adam β (0, 0.9), DiffAugment, no GAN-INT.
+ *
+ * @example
+ * ```ts
+ * import { recipeSettings } from "./recipe.ts";
+ * recipeSettings({ recipe: "dfgan", size: "small" }).train.lrD; // 8e-4
+ * ```
+ */
+import {
+  type ArchName,
+  ARCHS,
+  LOSS_KINDS,
+  type LossKind,
+  type SizeName,
+  SIZES,
+  type TrainConfig,
+} from "../stages/config.ts";
+import type { Flag } from "./flags.ts";
+
+/** The named recipes of `--recipe`. */
+export const RECIPES = ["gan-int-cls", "dfgan"] as const;
+/** One of {@link RECIPES}. */
+export type RecipeName = typeof RECIPES[number];
+
+/** The flags of a recipe, as tasks/flags.ts declares them. */
+export const RECIPE_FLAGS = {
+  recipe: {
+    type: "choice",
+    choices: RECIPES,
+    default: "gan-int-cls",
+    arg: "R",
+    help: "the preset that the flags below override (README, How it works)",
+  },
+  size: {
+    type: "choice",
+    choices: SIZES,
+    default: "small",
+    arg: "S",
+    help: "model size (`reed`: Reed et al. 2016, the bench model)",
+  },
+  arch: {
+    type: "choice",
+    choices: ARCHS,
+    arg: "A",
+    help: "G and D architecture (`dfgan`: residual up-blocks, deep text fusion, one-way D)",
+    defaultText: "the recipe's",
+  },
+  batch: { type: "number", integer: true, min: 1, help: "batch size", defaultText: "32" },
+  loss: {
+    type: "choice",
+    choices: LOSS_KINDS,
+    arg: "L",
+    help: "GAN loss (`bce` is GAN-CLS)",
+    defaultText: "`bce`; `hinge` for dfgan",
+  },
+  lr: {
+    type: "number",
+    arg: "X",
+    min: 0,
+    help: "Adam learning rate of G (and of D unless --lr-d; a `--resume` may change it)",
+    defaultText: "5e-4 small, 2e-4 reed; 2e-4 dfgan",
+  },
+  "lr-d": {
+    type: "number",
+    arg: "X",
+    min: 0,
+    help: "Adam learning rate of D (TTUR: above --lr)",
+    defaultText: "--lr; 8e-4 dfgan",
+  },
+  "ma-gp": {
+    type: "number",
+    arg: "K",
+    min: 0,
+    help: "weight of the matching-aware zero-centred gradient penalty on (real, right text)",
+    defaultText: "0; 2 dfgan",
+  },
+  diffaug: { type: "boolean", help: "DiffAugment (colour, translation, cutout) before D" },
+  "no-diffaug": { type: "boolean", help: "no DiffAugment (the dfgan recipe has it on)" },
+  "pretrain-text": {
+    type: "number",
+    integer: true,
+    min: 0,
+    help: "contrastive (CLIP-style) pre-training of the text encoder, N steps, before a fresh run",
+  },
+  "no-d-bn": {
+    type: "boolean",
+    help: "discriminator without batch norm (always so for `wgan-gp` and dfgan)",
+  },
+  "no-interp": {
+    type: "boolean",
+    help: "turn off the GAN-INT interpolated-text loss (off in dfgan)",
+  },
+  ema: {
+    type: "number",
+    arg: "X",
+    min: 0,
+    max: 1,
+    help: "EMA decay of the generator used for samples and inference",
+    defaultText: "0.999",
+  },
+  seed: { type: "number", integer: true, help: "random seed", defaultText: "1" },
+} as const satisfies Record<string, Flag>;
+
+/** The recipe flags' values, as parsed. */
+export interface RecipeValues {
+  readonly recipe: RecipeName;
+  readonly size: SizeName;
+  readonly arch?: ArchName;
+  readonly batch?: number;
+  readonly loss?: LossKind;
+  readonly lr?: number;
+  readonly "lr-d"?: number;
+  readonly "ma-gp"?: number;
+  readonly diffaug?: boolean;
+  readonly "no-diffaug"?: boolean;
+  readonly "pretrain-text"?: number;
+  readonly "no-d-bn"?: boolean;
+  readonly "no-interp"?: boolean;
+  readonly ema?: number;
+  readonly seed?: number;
+}
+
+/** What a recipe sets: size, architecture, training settings, pre-training steps. */
+export interface RecipeSettings {
+  readonly size: SizeName;
+  readonly arch: ArchName;
+  readonly train: Partial<TrainConfig>;
+  readonly pretrainSteps: number;
+}
+
+const PRESETS: Record<RecipeName, () => Partial<TrainConfig> & { arch: ArchName }> = {
+  // The learning rate is left to the size's default (DEFAULT_LR), as before recipes.
+  "gan-int-cls": () => ({ arch: "dcgan" }),
+  dfgan: () => ({
+    arch: "dfgan",
+    loss: "hinge",
+    lrG: 2e-4,
+    lrD: 8e-4,
+    beta1: 0,
+    beta2: 0.9,
+    maGpWeight: 2,
+    maGpPower: 6,
+    diffAugment: true,
+    interpolate: false,
+    dBatchNorm: false,
+  }),
+};
+
+/**
+ * The recipe's preset with the given flags on top (only what was given overrides).
+ *
+ * @example
+ * ```ts
+ * recipeSettings({ recipe: "gan-int-cls", size: "small", "lr-d": 1e-3 }).train.lrD; // 1e-3
+ * ```
+ */
+export function recipeSettings(v: RecipeValues): RecipeSettings {
+  const { arch, ...preset } = PRESETS[v.recipe]();
+  const given = <K extends keyof TrainConfig>(key: K, value: TrainConfig[K] | undefined) =>
+    value === undefined ? {} : { [key]: value } as Partial<TrainConfig>;
+  const train: Partial<TrainConfig> = {
+    ...preset,
+    ...given("lrG", v.lr ?? preset.lrG),
+    ...given("lrD", v["lr-d"] ?? v.lr ?? preset.lrD),
+    ...given("loss", v.loss),
+    ...given("maGpWeight", v["ma-gp"]),
+    ...(v.diffaug ? { diffAugment: true } : {}),
+    ...(v["no-diffaug"] ? { diffAugment: false } : {}),
+    ...(v["no-interp"] ? { interpolate: false } : {}),
+    ...(v["no-d-bn"] ? { dBatchNorm: false } : {}),
+    ...given("batchSize", v.batch),
+    ...given("emaDecay", v.ema),
+    ...given("seed", v.seed),
+  };
+  return { size: v.size, arch: v.arch ?? arch, train, pretrainSteps: v["pretrain-text"] ?? 0 };
+}
+
+const RECIPE_FLAG_NAMES = Object.keys(RECIPE_FLAGS) as (keyof typeof RECIPE_FLAGS)[];
+
+/**
+ * The recipe flags as given on the command line, for a ledger row: `--recipe dfgan
+ * --lr-d 1e-3` (the preset always, the rest only when set).
+ */
+export function recipeText(v: RecipeValues): string {
+  const parts = [`--recipe ${v.recipe}`];
+  for (const name of RECIPE_FLAG_NAMES) {
+    const value = v[name];
+    if (name === "recipe" || value === undefined || value === false) continue;
+    if (name === "size" && value === "small") continue;
+    parts.push(value === true ? `--${name}` : `--${name} ${value}`);
+  }
+  return parts.join(" ");
+}

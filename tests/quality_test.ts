@@ -1,0 +1,108 @@
+/**
+ * The quality loop on the synthetic set with a tiny budget: it never trains on the
+ * evaluator's held-out images, the same seed and --steps give the same numbers, the
+ * ledger gets one row per run under its baselines, and a missing evaluator is one line.
+ */
+import { assert, assertEquals, assertMatch } from "./assert.ts";
+import { runTask, syntheticFixture } from "./fixtures.ts";
+import { trainEvaluator } from "../pipeline/evaluator.ts";
+import { unwrap } from "../pipeline/io/errors.ts";
+import { heldOutCaptions, runQuality } from "../pipeline/quality.ts";
+import { appendRun, emptyLedger, runRow, writeBaselines } from "../pipeline/ledger.ts";
+import { recipeSettings } from "../tasks/recipe.ts";
+import { useBackend } from "../pipeline/backends/backend.ts";
+
+await useBackend("auto");
+const work = await Deno.makeTempDir({ prefix: "petal-quality-" });
+
+/** A synthetic set and a one-epoch evaluator on it, made once for the file. */
+const setup = (async () => {
+  const data = await syntheticFixture(48, 4);
+  const evaluator = `${work}/eval`;
+  await unwrap(trainEvaluator({ data, out: evaluator, epochs: 1, batchSize: 8 }));
+  return { data, evaluator };
+})();
+
+Deno.test("quality: held-out images are left out; same seed and steps, same numbers", async () => {
+  const { data, evaluator } = await setup;
+  const manifest = JSON.parse(await Deno.readTextFile(`${evaluator}/evaluator.json`));
+  const { held, training } = await heldOutCaptions(data, manifest.heldOutIds);
+  assert(held.length > 0 && training.length + held.length === 48);
+  assert(training.every((t) => !manifest.heldOutIds.includes(t.id)));
+  const recipe = recipeSettings({ recipe: "dfgan", size: "small", batch: 4, seed: 7 });
+  const run = (out: string) =>
+    unwrap(runQuality({
+      data,
+      evaluator,
+      out: `${work}/${out}`,
+      maxSteps: 2,
+      size: recipe.size,
+      arch: recipe.arch,
+      train: recipe.train,
+      cacheDir: `${work}/cache`,
+    }));
+  const a = await run("a");
+  const b = await run("b");
+  assertEquals(a.steps, 2);
+  assertEquals(a.trainImages, training.length);
+  assertEquals(a.summary.images, held.length);
+  assertEquals(a.summary.ids, held.map((h) => h.id).sort((x, y) => x - y));
+  for (const key of ["meanScore", "meanCosine", "inceptionScore", "fid", "rPrecision"] as const) {
+    assertEquals(a.summary[key], b.summary[key], key);
+  }
+  assertEquals(
+    await Deno.readFile(`${work}/a/inference/inference_${String(held[0].id).padStart(4, "0")}.jpg`),
+    await Deno.readFile(`${work}/b/inference/inference_${String(held[0].id).padStart(4, "0")}.jpg`),
+  );
+  await Deno.stat(a.gridPath);
+});
+
+Deno.test("ledger: baselines rewritten in place at the top, run rows appended below", async () => {
+  const ledger = `${work}/ledger.md`;
+  const summary = {
+    images: 3,
+    meanScore: 0.5,
+    meanCosine: 0.25,
+    inceptionScore: 2,
+    fid: 30,
+    rPrecision: 0.1,
+    rPrecisionR: 3,
+    ids: [1, 2, 3],
+  };
+  const row = runRow({
+    date: "2026-11-29",
+    commit: "abc1234",
+    recipe: "--recipe dfgan",
+    backend: "native",
+    minutes: 20,
+    steps: 100,
+    epochs: 0.5,
+    imagesPerSecond: 3.21,
+    evaluatorAccuracy: 0.561,
+    summary,
+    grid: "quality/x.png",
+    notes: "load 9",
+  });
+  assertEquals(
+    row,
+    "| 2026-11-29 | abc1234 | `--recipe dfgan` | native | 20.0 | 100 | 0.50 | 3.2 | 56.1% | " +
+      "**0.5000** | 0.2500 | 2.00 | 30.0 | 10.0% | [grid](quality/x.png) | load 9 |",
+  );
+  await appendRun(ledger, row);
+  await writeBaselines(ledger, ["| uniform noise | 3 | **0.9000** | 0.4 | 1.0 | 300 | 1% |"]);
+  await appendRun(ledger, row.replace("abc1234", "def5678"));
+  await writeBaselines(ledger, ["| uniform noise | 3 | **0.9500** | 0.4 | 1.0 | 300 | 1% |"]);
+  const text = await Deno.readTextFile(ledger);
+  assert(text.startsWith(emptyLedger().split("<!-- baselines -->")[0]));
+  assertEquals(text.match(/uniform noise/g)?.length, 1);
+  assertMatch(text, /0\.9500[\s\S]*abc1234[^\n]*\n[^\n]*def5678[^\n]*\n$/);
+});
+
+Deno.test("deno task quality without an evaluator: one line with the command", async () => {
+  const { data } = await setup;
+  const r = await runTask("quality.ts", ["--data", data, "--evaluator", `${work}/none`]);
+  assertEquals(r.code, 1, r.stderr);
+  const lines = r.stderr.trim().split("\n").filter((l) => l.trim());
+  assertEquals(lines.length, 1, r.stderr);
+  assertMatch(lines[0], /no evaluator here.*deno task evaluator --data .* --out .*none/);
+});
