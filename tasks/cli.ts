@@ -14,6 +14,7 @@ import * as E from "fp-ts/Either";
 import { formatError, type PetalError, petalError, PetalFailure } from "../pipeline/io/errors.ts";
 import { BACKEND_CHOICES, type BackendChoice, useBackend } from "../pipeline/backends/backend.ts";
 import { type Flag, type FlagValues, helpText, parseFlags, type TaskSpec } from "./flags.ts";
+import { ensureSyntheticData } from "../pipeline/io/synthetic.ts";
 
 /** Runs a task body; a PetalFailure becomes `error: PATH: WHAT — FIX` and exit code 1. */
 export async function main(body: () => Promise<void>): Promise<void> {
@@ -102,3 +103,27 @@ export const exists = async (path: string) => {
     return false;
   }
 };
+
+/**
+ * --data, --synthetic, or the default: Oxford-102 beside the project, else synthetic;
+ * prints which (train and quality).
+ */
+export async function resolveData(
+  values: { data?: string; synthetic?: boolean },
+): Promise<string> {
+  if (values.data && !values.synthetic) {
+    console.log(`data: ${values.data}`);
+    return values.data;
+  }
+  if (!values.synthetic && await exists(`${DEFAULT_DATA}/images`)) {
+    console.log(`data: ${DEFAULT_DATA} (Oxford-102, found beside the project)`);
+    return DEFAULT_DATA;
+  }
+  const data = await ensureSyntheticData(SYNTHETIC_DIR);
+  console.log(
+    `data: ${data} (built-in synthetic flowers${
+      values.synthetic ? "" : ": ../shared/oxford102 is absent"
+    })`,
+  );
+  return data;
+}

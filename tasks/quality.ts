@@ -9,16 +9,8 @@ import { evaluatorManifest, qualityBaselines, runQuality } from "../pipeline/qua
 import { appendRun, baselineRow, runRow, writeBaselines } from "../pipeline/ledger.ts";
 import { loadCaptions } from "../pipeline/io/task_files.ts";
 import { unwrap } from "../pipeline/io/errors.ts";
-import { ensureSyntheticData } from "../pipeline/io/synthetic.ts";
 import { defineTask, type FlagValues } from "./flags.ts";
-import {
-  BACKEND_FLAG,
-  DEFAULT_DATA,
-  exists,
-  runTask,
-  selectBackend,
-  SYNTHETIC_DIR,
-} from "./cli.ts";
+import { BACKEND_FLAG, exists, resolveData, runTask, selectBackend } from "./cli.ts";
 import { RECIPE_FLAGS, recipeSettings, recipeText } from "./recipe.ts";
 import { progressLine } from "./progress.ts";
 
@@ -78,12 +70,6 @@ export const QUALITY = defineTask({
 });
 
 type Values = FlagValues<typeof QUALITY.flags>;
-
-async function resolveData(values: Values): Promise<string> {
-  if (values.data && !values.synthetic) return values.data;
-  if (!values.synthetic && await exists(`${DEFAULT_DATA}/images`)) return DEFAULT_DATA;
-  return await ensureSyntheticData(SYNTHETIC_DIR);
-}
 
 /** The commit the code runs at (`abc1234`, `+` when the tree has changes), or `-`. */
 async function gitCommit(): Promise<string> {

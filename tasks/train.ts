@@ -5,19 +5,10 @@
  */
 import { train, type TrainOptions } from "../pipeline/train.ts";
 import type { StepReport } from "../pipeline/steps.ts";
-import { ensureSyntheticData } from "../pipeline/io/synthetic.ts";
 import { unwrap } from "../pipeline/io/errors.ts";
 import { RECIPE_FLAGS, recipeSettings } from "./recipe.ts";
 import { defineTask, type FlagValues } from "./flags.ts";
-import {
-  BACKEND_FLAG,
-  DEFAULT_DATA,
-  exists,
-  reportFallbacks,
-  runTask,
-  selectBackend,
-  SYNTHETIC_DIR,
-} from "./cli.ts";
+import { BACKEND_FLAG, reportFallbacks, resolveData, runTask, selectBackend } from "./cli.ts";
 import { progressLine } from "./progress.ts";
 
 export const TRAIN = defineTask({
@@ -63,25 +54,6 @@ export const TRAIN = defineTask({
 });
 
 type Values = FlagValues<typeof TRAIN.flags>;
-
-/** --data, --synthetic, or the default: Oxford-102 beside the project, else synthetic. */
-async function resolveData(values: Values): Promise<string> {
-  if (values.data && !values.synthetic) {
-    console.log(`data: ${values.data}`);
-    return values.data;
-  }
-  if (!values.synthetic && await exists(`${DEFAULT_DATA}/images`)) {
-    console.log(`data: ${DEFAULT_DATA} (Oxford-102, found beside the project)`);
-    return DEFAULT_DATA;
-  }
-  const data = await ensureSyntheticData(SYNTHETIC_DIR);
-  console.log(
-    `data: ${data} (built-in synthetic flowers${
-      values.synthetic ? "" : ": ../shared/oxford102 is absent"
-    })`,
-  );
-  return data;
-}
 
 /**
  * The flags as the pipeline's options (only what was given overrides a default). A resume
