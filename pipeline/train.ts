@@ -189,6 +189,13 @@ async function freshGan(opts: TrainOptions, s: Settings, data: PreparedData, mod
     const losses = await pretrainTextEncoder(gan, data.images, data.bank, data.vocab.padId, {
       steps: opts.pretrainSteps,
       seed: s.train.seed,
+      onStep: (step, loss) => {
+        if (step % 100 === 0) {
+          opts.log?.(
+            `text pre-training step ${step}/${opts.pretrainSteps}: loss ${loss.toFixed(3)}`,
+          );
+        }
+      },
     });
     opts.log?.(
       `text encoder pre-trained (contrastive): loss ${losses[0].toFixed(3)} → ${
@@ -207,6 +214,8 @@ const initOrResume = (
 ): TE.TaskEither<PetalError, TrainingRun> =>
   attempt(async () => {
     const model = modelConfig(s.size, data.vocab.size, s.arch);
+    // The session's clock starts before any text pre-training: `--minutes` covers it.
+    const started = performance.now();
     const ck = s.checkpoint;
     const gan = ck
       ? await restoreGan(ck, checkpointPath(opts.out), model, s.lrOverrides)
@@ -220,7 +229,6 @@ const initOrResume = (
       );
     }
     const batchSize = Math.min(s.train.batchSize, data.bank.length);
-    const started = performance.now();
     return {
       out: opts.out,
       gan,

@@ -127,6 +127,12 @@ export interface TrainConfig {
   readonly maGpPower?: number;
   /** DiffAugment (colour, translation, cutout) on real and fake images before D. */
   readonly diffAugment?: boolean;
+  /**
+   * Keep the text encoder frozen during the GAN (it learns only in the contrastive
+   * pre-training, `--pretrain-text`): the D loss no longer trains it, and each step
+   * encodes its captions once, without gradient. Absent (older checkpoints): false.
+   */
+  readonly freezeText?: boolean;
   /** EMA decay of the generator copy used for samples and inference. */
   readonly emaDecay: number;
   /**

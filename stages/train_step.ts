@@ -2,7 +2,9 @@
  * One GAN-INT-CLS training step, as the algorithm reads: a discriminator step on
  * (real, right), (fake, right), (real, wrong), then a generator step (with conditioning
  * augmentation's KL term and, with GAN-INT, the loss on interpolated text), then the EMA
- * of the generator. The text encoder learns with the discriminator.
+ * of the generator. The text encoder learns with the discriminator, unless the run keeps
+ * it frozen (`freezeText`, after a contrastive pre-training): then the batch's sentence
+ * vectors are computed once per step, with no gradient, and shared by both steps.
  *
  * @example
  * ```ts
@@ -137,23 +139,46 @@ const discard = (ctx: Context) => {
   ctx.updates.length = 0;
 };
 
-/** D step: returns the D loss. Updates D and the text encoder. */
-export function discriminatorStep(gan: Gan, b: BatchTensors, padId: number): tf.Scalar {
+/** Sentence vectors [B, 2H] of a batch's right and wrong captions. */
+export interface TextPair {
+  readonly right: tf.Tensor2D;
+  readonly wrong: tf.Tensor2D;
+}
+
+/** Both captions of the batch through φ in one pass (2B rows), for a frozen encoder. */
+export function encodeBatchText(gan: Gan, b: BatchTensors, padId: number): TextPair {
+  return tf.tidy(() => {
+    const B = b.right.shape[0];
+    const both = encodeText(gan.text, tf.concat([b.right, b.wrong]) as tf.Tensor2D, padId);
+    return { right: both.slice([0, 0], [B, -1]), wrong: both.slice([B, 0], [B, -1]) };
+  });
+}
+
+/**
+ * D step: returns the D loss. Updates D, and the text encoder unless `fixed` gives the
+ * sentence vectors of a frozen one.
+ */
+export function discriminatorStep(
+  gan: Gan,
+  b: BatchTensors,
+  padId: number,
+  fixed?: TextPair,
+): tf.Scalar {
   const { train } = gan;
   const fake = tf.tidy(() => {
     const ctx = newContext(true);
     // Outside minimize(): nothing here is taped, so no gradient reaches G or the encoder.
-    const e = encodeText(gan.text, b.right, padId);
+    const e = fixed?.right ?? encodeText(gan.text, b.right, padId);
     const images = runGenerator(gan, gan.g, b.z, e, b.eps, ctx).images;
     discard(ctx);
     return images;
   });
-  const vars = [...trainable(gan.d), ...trainable(gan.text)];
+  const vars = fixed ? trainable(gan.d) : [...trainable(gan.d), ...trainable(gan.text)];
   const loss = gan.optD.minimize(
     () => {
       const ctx = newContext(true);
-      const eRight = encodeText(gan.text, b.right, padId);
-      const eWrong = encodeText(gan.text, b.wrong, padId);
+      const eRight = fixed?.right ?? encodeText(gan.text, b.right, padId);
+      const eWrong = fixed?.wrong ?? encodeText(gan.text, b.wrong, padId);
       const critic = (x: tf.Tensor4D, e: tf.Tensor2D) => runDiscriminator(gan, x, e, ctx);
       // DiffAugment: the real images once (for both texts), the fakes with their own draw.
       const real = b.augReal ? diffAugment(b.real, b.augReal) : b.real;
@@ -183,10 +208,15 @@ export function discriminatorStep(gan: Gan, b: BatchTensors, padId: number): tf.
 }
 
 /** G step: returns [total G loss, KL]. Updates G and its batch-norm running statistics. */
-export function generatorStep(gan: Gan, b: BatchTensors, padId: number): [tf.Scalar, tf.Scalar] {
+export function generatorStep(
+  gan: Gan,
+  b: BatchTensors,
+  padId: number,
+  fixed?: TextPair,
+): [tf.Scalar, tf.Scalar] {
   const { train } = gan;
   // Computed before minimize(): the G loss does not train the text encoder.
-  const eRight = encodeText(gan.text, b.right, padId);
+  const eRight = fixed ? fixed.right.clone() : encodeText(gan.text, b.right, padId);
   const ctx = newContext(true);
   let kl: tf.Scalar | undefined;
   const loss = gan.optG.minimize(
@@ -246,8 +276,10 @@ export function trainStep(
   padId: number,
   step: number,
 ): Promise<StepLosses> {
-  const lossD = discriminatorStep(gan, b, padId);
-  const [lossG, kl] = generatorStep(gan, b, padId);
+  const fixed = gan.train.freezeText ? encodeBatchText(gan, b, padId) : undefined;
+  const lossD = discriminatorStep(gan, b, padId, fixed);
+  const [lossG, kl] = generatorStep(gan, b, padId, fixed);
+  if (fixed) tf.dispose([fixed.right, fixed.wrong]);
   updateEma(gan, step);
   const all = tf.stack([lossD, lossG, kl]);
   tf.dispose([lossD, lossG, kl]);

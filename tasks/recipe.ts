@@ -91,6 +91,11 @@ export const RECIPE_FLAGS = {
     min: 0,
     help: "contrastive (CLIP-style) pre-training of the text encoder, N steps, before a fresh run",
   },
+  "freeze-text": {
+    type: "boolean",
+    help:
+      "keep the text encoder fixed in the GAN (after --pretrain-text): the D loss does not train it",
+  },
   "no-d-bn": {
     type: "boolean",
     help: "discriminator without batch norm (always so for `wgan-gp` and dfgan)",
@@ -123,6 +128,7 @@ export interface RecipeValues {
   readonly diffaug?: boolean;
   readonly "no-diffaug"?: boolean;
   readonly "pretrain-text"?: number;
+  readonly "freeze-text"?: boolean;
   readonly "no-d-bn"?: boolean;
   readonly "no-interp"?: boolean;
   readonly ema?: number;
@@ -177,6 +183,7 @@ export function recipeSettings(v: RecipeValues): RecipeSettings {
     ...(v["no-diffaug"] ? { diffAugment: false } : {}),
     ...(v["no-interp"] ? { interpolate: false } : {}),
     ...(v["no-d-bn"] ? { dBatchNorm: false } : {}),
+    ...(v["freeze-text"] ? { freezeText: true } : {}),
     ...given("batchSize", v.batch),
     ...given("emaDecay", v.ema),
     ...given("seed", v.seed),

@@ -124,3 +124,25 @@ Deno.test("--minutes: the loop stops by the clock before the next step", async (
   assertEquals([r.stoppedBy, r.progress.step], ["minutes", 0]);
   await Deno.stat(`${out}/zero/checkpoint.petal`);
 });
+
+Deno.test("--freeze-text: steps train D and G but leave φ as it was; without it φ learns", async () => {
+  const data = await syntheticFixture(16, 1);
+  const snapshot = (p: Record<string, tf.Variable>) =>
+    Object.fromEntries(Object.entries(p).map(([k, v]) => [k, Array.from(v.dataSync())]));
+  const changed = (before: Record<string, number[]>, p: Record<string, tf.Variable>) =>
+    Object.keys(before).filter((k) => p[k].dataSync().some((x, i) => x !== before[k][i]));
+  for (const freezeText of [true, false]) {
+    const out = await Deno.makeTempDir();
+    const run = await unwrap(
+      prepareTraining({ data, out, train: { batchSize: 4, seed: 2, freezeText } }),
+    );
+    const [text, d, g] = [run.gan.text, run.gan.d, run.gan.g].map(snapshot);
+    const counts: number[] = []; // after each step (Adam's moments appear in step 1)
+    for await (const _ of trainSteps(run, { maxSteps: 3 })) counts.push(tf.memory().numTensors);
+    assertEquals(counts[2], counts[1], "a step leaves no tensor behind");
+    assertEquals(changed(text, run.gan.text).length === 0, freezeText, `φ, frozen ${freezeText}`);
+    assert(changed(d, run.gan.d).length > 0, "D learns");
+    assert(changed(g, run.gan.g).length > 0, "G learns");
+    disposeRun(run);
+  }
+});
