@@ -14,7 +14,7 @@ export type LossKind = "bce" | "hinge" | "wgan-gp";
 /** Every {@link LossKind}. */
 export const LOSS_KINDS: readonly LossKind[] = ["bce", "hinge", "wgan-gp"];
 /** The model sizes: `small` (trains in minutes) and `reed` (Reed et al. 2016). */
-export const SIZES = ["small", "reed"] as const;
+export const SIZES = ["small", "medium", "reed"] as const;
 /** One of {@link SIZES}. */
 export type SizeName = typeof SIZES[number];
 /**
@@ -61,6 +61,17 @@ const PRESETS: Record<SizeName, Omit<ModelConfig, "vocabSize" | "size">> = {
     dChannels: [16, 32, 64, 128],
     dTextDim: 64,
   },
+  medium: {
+    imageSize: 64,
+    seqLen: 20,
+    wordDim: 64,
+    hiddenDim: 64,
+    zDim: 64,
+    condDim: 64,
+    gChannels: [256, 128, 64, 32],
+    dChannels: [32, 64, 128, 256],
+    dTextDim: 64,
+  },
   reed: {
     imageSize: 64,
     seqLen: 20,
@@ -79,7 +90,7 @@ const PRESETS: Record<SizeName, Omit<ModelConfig, "vocabSize" | "size">> = {
  * conditioning shows within a hundred steps (measured on the synthetic set: red−blue
  * margin 0.27 at step 64 with 5e-4, 0.02 with 2e-4); `reed` keeps DCGAN's 2e-4.
  */
-export const DEFAULT_LR: Record<SizeName, number> = { small: 5e-4, reed: 2e-4 };
+export const DEFAULT_LR: Record<SizeName, number> = { small: 5e-4, medium: 5e-4, reed: 2e-4 };
 
 /**
  * The architecture of a size for a vocabulary.
