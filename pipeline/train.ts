@@ -67,6 +67,7 @@ import {
   modelConfig,
   type SizeName,
   type TrainConfig,
+  type Upsample,
 } from "../stages/config.ts";
 import { createGan, type StepLosses } from "../stages/train_step.ts";
 
@@ -77,6 +78,8 @@ export interface TrainOptions extends Budget {
   readonly size?: SizeName;
   /** G and D architecture of a fresh run (a resume keeps the checkpoint's). */
   readonly arch?: ArchName;
+  /** The `dcgan` generator's up-sampling in a fresh run (a resume keeps the checkpoint's). */
+  readonly upsample?: Upsample;
   readonly train?: Partial<TrainConfig>;
   /** Image ids left out of training (e.g. the evaluator's held-out split). */
   readonly excludeIds?: ReadonlySet<number>;
@@ -113,6 +116,7 @@ export interface TrainResult {
 interface Settings {
   readonly size: SizeName;
   readonly arch: ArchName;
+  readonly upsample: Upsample;
   readonly train: TrainConfig;
   /** What a resume may change: the learning rates only. */
   readonly lrOverrides: Partial<TrainConfig>;
@@ -136,7 +140,10 @@ const resolveSettings = (opts: TrainOptions): TE.TaskEither<PetalError, Settings
         : defaultTrainConfig({ lrG: DEFAULT_LR[size], lrD: DEFAULT_LR[size], ...opts.train });
       const seqLen = ck?.header.model.seqLen ?? modelConfig(size, 1).seqLen;
       const arch = ck ? ck.header.model.arch ?? "dcgan" : opts.arch ?? "dcgan";
-      return { size, arch, train, lrOverrides, seqLen, checkpoint: ck };
+      const upsample = ck
+        ? ck.header.model.upsample ?? "transposed"
+        : opts.upsample ?? "transposed";
+      return { size, arch, upsample, train, lrOverrides, seqLen, checkpoint: ck };
     }),
   );
 
@@ -213,7 +220,7 @@ const initOrResume = (
   data: PreparedData,
 ): TE.TaskEither<PetalError, TrainingRun> =>
   attempt(async () => {
-    const model = modelConfig(s.size, data.vocab.size, s.arch);
+    const model = modelConfig(s.size, data.vocab.size, s.arch, s.upsample);
     // The session's clock starts before any text pre-training: `--minutes` covers it.
     const started = performance.now();
     const ck = s.checkpoint;

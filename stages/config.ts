@@ -25,12 +25,22 @@ export type SizeName = typeof SIZES[number];
 export const ARCHS = ["dcgan", "dfgan"] as const;
 /** One of {@link ARCHS}. */
 export type ArchName = typeof ARCHS[number];
+/**
+ * How the `dcgan` generator doubles its resolution: a stride-2 4×4 transposed conv
+ * (GAN-INT-CLS), or nearest ×2 up-sampling then a 3×3 conv (no checkerboard texture;
+ * 2.25× the multiply-adds).
+ */
+export const UPSAMPLES = ["transposed", "nearest"] as const;
+/** One of {@link UPSAMPLES}. */
+export type Upsample = typeof UPSAMPLES[number];
 
 /** The architecture: widths, depths and dimensions of φ, G and D. */
 export interface ModelConfig {
   readonly size: SizeName;
   /** G and D architecture; absent in older checkpoints and for `dcgan` (the default). */
   readonly arch?: ArchName;
+  /** The `dcgan` generator's up-sampling; absent (older checkpoints): `transposed`. */
+  readonly upsample?: Upsample;
   readonly imageSize: number;
   readonly vocabSize: number;
   readonly seqLen: number;
@@ -105,11 +115,13 @@ export const modelConfig = (
   size: SizeName,
   vocabSize: number,
   arch: ArchName = "dcgan",
+  upsample: Upsample = "transposed",
 ): ModelConfig => ({
   size,
-  // Only a non-default arch is written, so configs (and checkpoints) of the DCGAN
-  // recipe stay byte-equal to those written before `arch` existed.
+  // Only a non-default arch (or up-sampling) is written, so configs (and checkpoints) of
+  // the DCGAN recipe stay byte-equal to those written before these fields existed.
   ...(arch === "dcgan" ? {} : { arch }),
+  ...(upsample === "transposed" ? {} : { upsample }),
   vocabSize,
   ...PRESETS[size],
 });

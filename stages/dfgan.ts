@@ -29,7 +29,14 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { ModelConfig } from "./config.ts";
-import { conv2d, leakyRelu, nextInstancePrefix, type Params, variable } from "./layers.ts";
+import {
+  conv2d,
+  leakyRelu,
+  nextInstancePrefix,
+  type Params,
+  upsampleNearest,
+  variable,
+} from "./layers.ts";
 
 /** Glorot-uniform for conv filters [kh, kw, in, out] and dense [in, out]. */
 export const glorotConv = (shape: number[], seed: number): tf.Tensor => {
@@ -39,22 +46,6 @@ export const glorotConv = (shape: number[], seed: number): tf.Tensor => {
   const limit = Math.sqrt(6 / (fanIn + fanOut));
   return tf.randomUniform(shape, -limit, limit, "float32", seed);
 };
-
-/**
- * Nearest-neighbour ×2 up-sampling [B, H, W, C] → [B, 2H, 2W, C], written with concat
- * and reshape so that its gradient needs no ResizeNearestNeighborGrad kernel.
- *
- * @example
- * ```ts
- * upsampleNearest(tf.tensor4d([1, 2, 3, 4], [1, 2, 2, 1])); // rows [1,1,2,2],[1,1,2,2],[3,3,4,4],…
- * ```
- */
-export function upsampleNearest(x: tf.Tensor4D): tf.Tensor4D {
-  const [B, H, W, C] = x.shape;
-  const a = x.reshape([B, H, W, 1, C]);
-  const wide = tf.concat([a, a], 3).reshape([B, H, 1, 2 * W, C]);
-  return tf.concat([wide, wide], 2).reshape([B, 2 * H, 2 * W, C]) as tf.Tensor4D;
-}
 
 /** Parameters of one affine transform over `channels`, conditioned on `condDim` inputs. */
 function initAffine(pre: string, name: string, condDim: number, channels: number, seed: number) {

@@ -2,7 +2,8 @@
  * generate: G(z, φ(t)) with conditioning augmentation (Zhang et al., StackGAN).
  *
  * φ(t) → dense → (μ, log σ²); c = μ + σ·ε; KL(N(μ, σ²) ‖ N(0, 1)) joins the G loss.
- * concat(z, c) → dense → 4×4×C₀ → BN → ReLU → [transposed conv ×2, BN, ReLU]… → tanh.
+ * concat(z, c) → dense → 4×4×C₀ → BN → ReLU → [up ×2, BN, ReLU]… → tanh, where up is a
+ * stride-2 transposed conv, or (`upsample: "nearest"`) nearest up-sampling and a 3×3 conv.
  *
  * Beyond GAN-INT-CLS, the condition also reaches every resolution directly: each batch
  * norm's scale and shift are modulated by c (conditional BN, as in BigGAN and DF-GAN's
@@ -27,12 +28,14 @@ import type { ModelConfig } from "./config.ts";
 import {
   batchNorm,
   type Context,
+  conv2d,
   conv2dTranspose,
   glorotInit,
   initBatchNorm,
   nextInstancePrefix,
   normalInit,
   type Params,
+  upsampleNearest,
   variable,
 } from "./layers.ts";
 
@@ -48,8 +51,9 @@ export function initGenerator(cfg: ModelConfig, textDim: number, seed: number): 
   };
   for (let i = 0; i < ch.length; i++) {
     const out = i + 1 < ch.length ? ch[i + 1] : 3;
-    // tfjs transposed-conv filters are [kh, kw, out, in].
-    p[`up${i}.w`] = variable(`${pre}up${i}.w`, normalInit([4, 4, out, ch[i]], seed + 2 + i));
+    // tfjs transposed-conv filters are [kh, kw, out, in]; a 3×3 conv's are [kh, kw, in, out].
+    const shape = cfg.upsample === "nearest" ? [3, 3, ch[i], out] : [4, 4, out, ch[i]];
+    p[`up${i}.w`] = variable(`${pre}up${i}.w`, normalInit(shape, seed + 2 + i));
     if (i + 1 < ch.length) {
       Object.assign(
         p,
@@ -117,7 +121,8 @@ export function generate(
     .reshape([B, 4, 4, ch[0]]);
   h = tf.relu(conditionalBatchNorm(h, p, "bn0", c, ctx)) as tf.Tensor4D;
   for (let i = 0; i < ch.length; i++) {
-    h = conv2dTranspose(h, p[`up${i}.w`] as tf.Tensor4D, 2);
+    const w = p[`up${i}.w`] as tf.Tensor4D;
+    h = cfg.upsample === "nearest" ? conv2d(upsampleNearest(h), w, 1) : conv2dTranspose(h, w, 2);
     if (i + 1 < ch.length) {
       h = tf.relu(conditionalBatchNorm(h, p, `bn${i + 1}`, c, ctx)) as tf.Tensor4D;
     } else {

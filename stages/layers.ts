@@ -302,3 +302,19 @@ export const trainable = (p: Params): tf.Variable[] => Object.values(p).filter((
  */
 export const leakyRelu = (x: tf.Tensor, alpha = 0.2): tf.Tensor =>
   tf.sub(tf.relu(x), tf.mul(alpha, tf.relu(tf.neg(x))));
+
+/**
+ * Nearest-neighbour ×2 up-sampling [B, H, W, C] → [B, 2H, 2W, C], written with concat
+ * and reshape so that its gradient needs no ResizeNearestNeighborGrad kernel.
+ *
+ * @example
+ * ```ts
+ * upsampleNearest(tf.tensor4d([1, 2, 3, 4], [1, 2, 2, 1])); // rows [1,1,2,2],[1,1,2,2],[3,3,4,4],…
+ * ```
+ */
+export function upsampleNearest(x: tf.Tensor4D): tf.Tensor4D {
+  const [B, H, W, C] = x.shape;
+  const a = x.reshape([B, H, W, 1, C]);
+  const wide = tf.concat([a, a], 3).reshape([B, H, 1, 2 * W, C]);
+  return tf.concat([wide, wide], 2).reshape([B, 2 * H, 2 * W, C]) as tf.Tensor4D;
+}

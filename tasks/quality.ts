@@ -126,6 +126,7 @@ async function quality(values: Values, data: string, backend: string) {
     evaluator: values.evaluator,
     size: recipe.size,
     arch: recipe.arch,
+    upsample: recipe.upsample,
     train: recipe.train,
     pretrainSteps: recipe.pretrainSteps,
     minutes: values.steps === undefined ? values.minutes : undefined,

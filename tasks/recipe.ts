@@ -23,6 +23,8 @@ import {
   type SizeName,
   SIZES,
   type TrainConfig,
+  type Upsample,
+  UPSAMPLES,
 } from "../stages/config.ts";
 import type { Flag } from "./flags.ts";
 
@@ -52,6 +54,12 @@ export const RECIPE_FLAGS = {
     choices: ARCHS,
     arg: "A",
     help: "G and D architecture (`dfgan`: residual up-blocks, deep text fusion, one-way D)",
+    defaultText: "the recipe's",
+  },
+  upsample: {
+    type: "choice",
+    choices: UPSAMPLES,
+    help: "how the dcgan G doubles its resolution (`nearest`: nearest ×2 and a 3×3 conv)",
     defaultText: "the recipe's",
   },
   batch: { type: "number", integer: true, min: 1, help: "batch size", defaultText: "32" },
@@ -120,6 +128,7 @@ export interface RecipeValues {
   readonly recipe: RecipeName;
   readonly size: SizeName;
   readonly arch?: ArchName;
+  readonly upsample?: Upsample;
   readonly batch?: number;
   readonly loss?: LossKind;
   readonly lr?: number;
@@ -139,15 +148,20 @@ export interface RecipeValues {
 export interface RecipeSettings {
   readonly size: SizeName;
   readonly arch: ArchName;
+  readonly upsample: Upsample;
   readonly train: Partial<TrainConfig>;
   readonly pretrainSteps: number;
 }
 
-const PRESETS: Record<RecipeName, () => Partial<TrainConfig> & { arch: ArchName }> = {
+const PRESETS: Record<
+  RecipeName,
+  () => Partial<TrainConfig> & { arch: ArchName; upsample: Upsample }
+> = {
   // The learning rate is left to the size's default (DEFAULT_LR), as before recipes.
-  "gan-int-cls": () => ({ arch: "dcgan" }),
+  "gan-int-cls": () => ({ arch: "dcgan", upsample: "transposed" }),
   dfgan: () => ({
     arch: "dfgan",
+    upsample: "nearest",
     loss: "hinge",
     lrG: 2e-4,
     lrD: 8e-4,
@@ -170,7 +184,7 @@ const PRESETS: Record<RecipeName, () => Partial<TrainConfig> & { arch: ArchName 
  * ```
  */
 export function recipeSettings(v: RecipeValues): RecipeSettings {
-  const { arch, ...preset } = PRESETS[v.recipe]();
+  const { arch, upsample, ...preset } = PRESETS[v.recipe]();
   const given = <K extends keyof TrainConfig>(key: K, value: TrainConfig[K] | undefined) =>
     value === undefined ? {} : { [key]: value } as Partial<TrainConfig>;
   const train: Partial<TrainConfig> = {
@@ -188,7 +202,13 @@ export function recipeSettings(v: RecipeValues): RecipeSettings {
     ...given("emaDecay", v.ema),
     ...given("seed", v.seed),
   };
-  return { size: v.size, arch: v.arch ?? arch, train, pretrainSteps: v["pretrain-text"] ?? 0 };
+  return {
+    size: v.size,
+    arch: v.arch ?? arch,
+    upsample: v.upsample ?? upsample,
+    train,
+    pretrainSteps: v["pretrain-text"] ?? 0,
+  };
 }
 
 const RECIPE_FLAG_NAMES = Object.keys(RECIPE_FLAGS) as (keyof typeof RECIPE_FLAGS)[];

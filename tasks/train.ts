@@ -71,6 +71,7 @@ export function trainOptions(values: Values, data: string): TrainOptions {
     out: values.out,
     size: values.size,
     arch: recipe.arch,
+    upsample: recipe.upsample,
     epochs: values.epochs ?? (noBudget ? 20 : undefined),
     minutes: values.minutes,
     maxSteps: values.steps,

@@ -12,8 +12,9 @@ import {
   dfGenerate,
   initDfDiscriminator,
   initDfGenerator,
-  upsampleNearest,
 } from "../stages/dfgan.ts";
+import { newContext, upsampleNearest } from "../stages/layers.ts";
+import { generate, initGenerator } from "../stages/generate.ts";
 import {
   augmentColour,
   augmentTranslateCutout,
@@ -170,6 +171,37 @@ Deno.test("recipes: gan-int-cls is the old default, dfgan presets DF-GAN, flags 
   );
   // A DCGAN config is written as before recipes existed: old checkpoints compare equal.
   assertEquals("arch" in modelConfig("small", 40), false);
+  assertEquals("upsample" in modelConfig("small", 40), false);
+  assertEquals([old.upsample, df.upsample], ["transposed", "nearest"]);
+  const nn = recipeSettings({ recipe: "gan-int-cls", size: "small", upsample: "nearest" });
+  assertEquals([nn.arch, nn.upsample], ["dcgan", "nearest"]);
+  assertEquals(
+    recipeText({ recipe: "gan-int-cls", size: "small", upsample: "nearest" }),
+    "--recipe gan-int-cls --upsample nearest",
+  );
+});
+
+Deno.test("dcgan G with nearest up-sampling: 3×3 conv filters, [B, 64, 64, 3] in (−1, 1)", () => {
+  const nn = modelConfig("small", 40, "dcgan", "nearest");
+  const g = initGenerator(nn, 16, 1);
+  // Each up-block: a 3×3 conv from C_i to C_{i+1} (3 at the end) after the ×2 up-sampling.
+  assertEquals(g["up0.w"].shape, [3, 3, 128, 64]);
+  assertEquals(g["up3.w"].shape, [3, 3, 16, 3]);
+  const before = tf.memory().numTensors;
+  tf.tidy(() => {
+    const { images } = generate(
+      g,
+      nn,
+      tf.randomNormal([2, nn.zDim]),
+      tf.randomNormal([2, 16]),
+      tf.zeros([2, nn.condDim]),
+      newContext(false),
+    );
+    assertEquals(images.shape, [2, 64, 64, 3]);
+    assert(tf.max(tf.abs(images)).dataSync()[0] < 1);
+  });
+  assertEquals(tf.memory().numTensors, before);
+  tf.dispose(Object.values(g));
 });
 
 Deno.test("caption retrieval picks the image whose caption shares the most words", () => {

@@ -100,6 +100,20 @@ Deno.test("a checkpoint of another architecture fails with a clear message", asy
   assertEquals(resumed.left.kind, "BadCheckpoint");
 });
 
+Deno.test("a resume keeps the checkpoint's up-sampling (nearest) and continues its steps", async () => {
+  const data = await syntheticFixture(16, 2);
+  const out = await Deno.makeTempDir();
+  const first = await train({ data, out, ...tiny, upsample: "nearest", maxSteps: 1 })();
+  assert(first._tag === "Right", first._tag === "Left" ? first.left.message : "");
+  const resumed = await train({ data, out, size: "small", resume: true, maxSteps: 2 })();
+  assert(resumed._tag === "Right", resumed._tag === "Left" ? resumed.left.message : "");
+  assertEquals(resumed.right.progress.step, 2);
+  const ck = await readCheckpoint(out);
+  assertEquals(ck.header.model.upsample, "nearest");
+  assertEquals(ck.tensors.get("g/up0.w")?.shape.slice(0, 2), [3, 3]);
+  disposeCheckpoint(ck);
+});
+
 Deno.test("a non-finite loss stops with the step named and keeps the last good checkpoint", async () => {
   const data = await syntheticFixture(16, 2);
   const out = await Deno.makeTempDir();
