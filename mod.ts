@@ -21,7 +21,7 @@
  */
 
 /**
- * Run the pipelines, as `deno task train|infer|evaluator|score|score-check` do.
+ * Run the pipelines, as `deno task train|infer|evaluator|score|score-check|quality` do.
  *
  * @example
  * ```ts
@@ -42,6 +42,12 @@ export {
 } from "./pipeline/evaluator.ts";
 export { scoreFolder, type ScoreOptions, type ScoreSummary } from "./pipeline/score.ts";
 export { type SanityOptions, type SanityRow, scoreSanity } from "./pipeline/sanity.ts";
+export {
+  qualityBaselines,
+  type QualityOptions,
+  type QualityResult,
+  runQuality,
+} from "./pipeline/quality.ts";
 
 /**
  * Your own training loop: prepare a run, then step it; build batches yourself if you
@@ -154,6 +160,7 @@ export {
   disposeCheckpoint,
   type Progress,
   readCheckpoint,
+  writeGeneratorCheckpoint,
 } from "./pipeline/io/checkpoint.ts";
 export { ensureSyntheticData } from "./pipeline/io/synthetic.ts";
 export { type GridRow, renderGrid } from "./pipeline/io/grid.ts";

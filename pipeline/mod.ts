@@ -46,4 +46,6 @@ export * from "./infer.ts";
 export * from "./evaluator.ts";
 export * from "./score.ts";
 export * from "./sanity.ts";
+export * from "./quality.ts";
+export * from "./ledger.ts";
 export * from "./pretrain.ts";

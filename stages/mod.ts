@@ -28,4 +28,7 @@ export * from "./losses.ts";
 export * from "./train_step.ts";
 export * from "./score.ts";
 export * from "./classifier.ts";
+export * from "./dfgan.ts";
+export * from "./diffaugment.ts";
+export * from "./retrieval.ts";
 export * from "./layers.ts";
