@@ -47,6 +47,19 @@ const csvRows = async (dir: string) =>
     l.split(",")
   );
 
+Deno.test("train() leaves no tensor behind, however many epochs (checkpoints) it runs", async () => {
+  const data = await syntheticFixture(16, 2);
+  const left: number[] = [];
+  for (const epochs of [1, 3]) {
+    const before = tf.memory().numTensors;
+    const r = await train({ data, out: await Deno.makeTempDir(), ...tiny, epochs })();
+    assert(r._tag === "Right", r._tag === "Left" ? r.left.message : "");
+    assertEquals(r.right.progress.epoch, epochs);
+    left.push(tf.memory().numTensors - before);
+  }
+  assertEquals(left, [0, 0]);
+});
+
 Deno.test("interrupted-and-resumed training gives the same losses as one run", async () => {
   const data = await syntheticFixture(24, 2);
   const base = await Deno.makeTempDir();

@@ -114,12 +114,18 @@ export async function writeCheckpoint(
   const tensors: TensorEntry[] = [];
   const chunks: Uint8Array[] = [];
   let offset = 0;
-  for (const [name, t] of entries) {
-    const data = await t.data();
-    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
-    tensors.push({ name, shape: t.shape, dtype: t.dtype as "float32" | "int32", offset });
-    chunks.push(bytes);
-    offset += bytes.length;
+  try {
+    for (const [name, t] of entries) {
+      const data = await t.data();
+      const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
+      tensors.push({ name, shape: t.shape, dtype: t.dtype as "float32" | "int32", offset });
+      chunks.push(bytes);
+      offset += bytes.length;
+    }
+  } finally {
+    // getWeights() makes a fresh scalar of the iteration count; the rest are the
+    // optimiser's own variables.
+    tf.dispose(entries.map(([, t]) => t).filter((t) => !(t instanceof tf.Variable)));
   }
   const header: CheckpointHeader = {
     format: "petal-checkpoint",
