@@ -189,18 +189,24 @@ const prepareData = (opts: TrainOptions, s: Settings): TE.TaskEither<PetalError,
     })),
   );
 
+/** Passes over the data the text pre-training makes at most (a small set needs few steps). */
+export const PRETRAIN_MAX_EPOCHS = 10;
+
+/** Pre-training steps for `images` images: the asked steps, at most 10 passes of batch 32. */
+export const pretrainStepsFor = (asked: number, images: number): number =>
+  Math.min(asked, PRETRAIN_MAX_EPOCHS * Math.ceil(images / 32));
+
 /** A fresh GAN, its text encoder optionally pre-trained (contrastive). */
 async function freshGan(opts: TrainOptions, s: Settings, data: PreparedData, model: ModelConfig) {
   const gan = createGan(model, s.train, s.train.seed);
-  if (opts.pretrainSteps) {
+  const steps = pretrainStepsFor(opts.pretrainSteps ?? 0, data.bank.length);
+  if (steps > 0) {
     const losses = await pretrainTextEncoder(gan, data.images, data.bank, data.vocab.padId, {
-      steps: opts.pretrainSteps,
+      steps,
       seed: s.train.seed,
       onStep: (step, loss) => {
         if (step % 100 === 0) {
-          opts.log?.(
-            `text pre-training step ${step}/${opts.pretrainSteps}: loss ${loss.toFixed(3)}`,
-          );
+          opts.log?.(`text pre-training step ${step}/${steps}: loss ${loss.toFixed(3)}`);
         }
       },
     });

@@ -148,10 +148,21 @@ Deno.test("DiffAugment draws are fixed by the stream and in range", () => {
   tf.dispose([y, ...Object.values(t)]);
 });
 
-Deno.test("recipes: gan-int-cls is the old default, dfgan presets DF-GAN, flags override", () => {
+Deno.test("recipes: gan-int-cls with a pre-trained frozen φ, dfgan presets DF-GAN, flags override", () => {
   const old = recipeSettings({ recipe: "gan-int-cls", size: "small" });
   assertEquals(old.arch, "dcgan");
-  assertEquals(old.train, {}); // nothing but defaultTrainConfig and the size's lr
+  // defaultTrainConfig and the size's lr, and φ pre-trained 1500 steps then frozen.
+  assertEquals([old.train, old.pretrainSteps], [{ freezeText: true }, 1500]);
+  const frozen = (v: Partial<Parameters<typeof recipeSettings>[0]>) =>
+    recipeSettings({ recipe: "gan-int-cls", size: "small", ...v }).train.freezeText === true;
+  assertEquals(
+    [
+      frozen({ "pretrain-text": 0 }),
+      frozen({ "joint-text": true }),
+      frozen({ "pretrain-text": 9 }),
+    ],
+    [false, false, true],
+  );
   const df = recipeSettings({ recipe: "dfgan", size: "small", "lr-d": 1e-3 });
   assertEquals([df.arch, df.train.loss, df.train.lrG, df.train.lrD], [
     "dfgan",
@@ -160,6 +171,14 @@ Deno.test("recipes: gan-int-cls is the old default, dfgan presets DF-GAN, flags 
     1e-3,
   ]);
   assertEquals([df.train.maGpWeight, df.train.diffAugment, df.train.interpolate], [2, true, false]);
+  assertEquals([df.pretrainSteps, df.train.freezeText], [0, undefined]);
+  const dfFrozen = recipeSettings({
+    recipe: "dfgan",
+    size: "small",
+    "pretrain-text": 100,
+    "freeze-text": true,
+  });
+  assertEquals([dfFrozen.pretrainSteps, dfFrozen.train.freezeText], [100, true]);
   assertEquals(
     recipeSettings({ recipe: "dfgan", size: "small", "no-diffaug": true }).train.diffAugment,
     false,

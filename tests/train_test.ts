@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
 import { useBackend } from "../pipeline/backends/backend.ts";
-import { train, type TrainOptions } from "../pipeline/train.ts";
+import { pretrainStepsFor, train, type TrainOptions } from "../pipeline/train.ts";
 import {
   checkpointPath,
   disposeCheckpoint,
@@ -194,4 +194,7 @@ Deno.test("contrastive pre-training of the text encoder lowers its loss", async 
   assert(line, lines.join("\n"));
   const [first, last] = line.match(/loss ([\d.]+) → ([\d.]+)/)!.slice(1).map(Number);
   assert(last < first, line);
+  // 32 images: at most 10 passes of one batch, so 10 of the 12 steps asked.
+  assertEquals(pretrainStepsFor(12, 32), 10);
+  assertEquals([pretrainStepsFor(1500, 6627), pretrainStepsFor(0, 6627)], [1500, 0]);
 });
