@@ -5,7 +5,8 @@
  *
  * - `gan-int-cls` (the default): the DCGAN generator with conditioning augmentation,
  *   BCE, GAN-INT, batch-norm D, one learning rate (5e-4 small, 2e-4 reed), β₁ 0.5; the
- *   text encoder pre-trained contrastively (1500 steps), then frozen, as Reed et al.'s.
+ *   text encoder pre-trained contrastively (1500 steps), then frozen, as Reed et al.'s;
+ *   nearest ×2 up-sampling and 3×3 convs in G (no checkerboard).
  * - `dfgan`: DF-GAN's generator and one-way discriminator (stages/dfgan.ts), hinge loss
  *   with the matching-aware gradient penalty (k 2, p 6), TTUR (G 2e-4, D 8e-4),
  *   Adam β (0, 0.9), DiffAugment, no GAN-INT.
@@ -61,7 +62,7 @@ export const RECIPE_FLAGS = {
     type: "choice",
     choices: UPSAMPLES,
     help: "how the dcgan G doubles its resolution (`nearest`: nearest ×2 and a 3×3 conv)",
-    defaultText: "the recipe's",
+    defaultText: "`nearest`",
   },
   batch: { type: "number", integer: true, min: 1, help: "batch size", defaultText: "32" },
   loss: {
@@ -173,9 +174,10 @@ const PRESETS: Record<RecipeName, () => Preset> = {
   // The learning rate is left to the size's default (DEFAULT_LR), as before recipes.
   // Reed et al. trained their text encoder first and kept it fixed; so does petal's:
   // contrastive pre-training, then frozen (ledger: 0.4221 against 0.4430 jointly, 20 min).
+  // Nearest up-sampling + 3×3 convs instead of transposed convs: 0.3930 (20 min).
   "gan-int-cls": () => ({
     arch: "dcgan",
-    upsample: "transposed",
+    upsample: "nearest",
     pretrainSteps: 1500,
     freezeText: true,
   }),

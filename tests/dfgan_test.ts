@@ -191,12 +191,12 @@ Deno.test("recipes: gan-int-cls with a pre-trained frozen φ, dfgan presets DF-G
   // A DCGAN config is written as before recipes existed: old checkpoints compare equal.
   assertEquals("arch" in modelConfig("small", 40), false);
   assertEquals("upsample" in modelConfig("small", 40), false);
-  assertEquals([old.upsample, df.upsample], ["transposed", "nearest"]);
-  const nn = recipeSettings({ recipe: "gan-int-cls", size: "small", upsample: "nearest" });
-  assertEquals([nn.arch, nn.upsample], ["dcgan", "nearest"]);
+  assertEquals([old.upsample, df.upsample], ["nearest", "nearest"]);
+  const tc = recipeSettings({ recipe: "gan-int-cls", size: "small", upsample: "transposed" });
+  assertEquals([tc.arch, tc.upsample], ["dcgan", "transposed"]);
   assertEquals(
-    recipeText({ recipe: "gan-int-cls", size: "small", upsample: "nearest" }),
-    "--recipe gan-int-cls --upsample nearest",
+    recipeText({ recipe: "gan-int-cls", size: "small", upsample: "transposed" }),
+    "--recipe gan-int-cls --upsample transposed",
   );
 });
 
