@@ -34,6 +34,26 @@
  * ```
  */
 export { train, type TrainOptions, type TrainResult } from "./pipeline/train.ts";
+
+/**
+ * The recipes of `deno task train --recipe`: `train()`'s own defaults are plain GAN-INT-CLS
+ * (transposed convs, φ trained with D, no pre-training); a recipe gives the task's.
+ *
+ * @example Train with exactly what `deno task train` would use.
+ * ```ts
+ * import { recipeSettings, train, unwrap } from "./mod.ts";
+ * const r = recipeSettings({ recipe: "gan-int-cls", size: "small" });
+ * await unwrap(train({ data: ".cache/synthetic", out: "runs/r", maxSteps: 10, size: r.size,
+ *   arch: r.arch, upsample: r.upsample, train: r.train, pretrainSteps: r.pretrainSteps }));
+ * ```
+ */
+export {
+  type RecipeName,
+  RECIPES,
+  type RecipeSettings,
+  recipeSettings,
+  type RecipeValues,
+} from "./tasks/recipe.ts";
 export { infer, type InferOptions, type InferResult, REPORT_IDS } from "./pipeline/infer.ts";
 export {
   type EvaluatorManifest,
