@@ -8,6 +8,7 @@ import { runTask, syntheticFixture } from "./fixtures.ts";
 import { trainEvaluator } from "../pipeline/evaluator.ts";
 import { unwrap } from "../pipeline/io/errors.ts";
 import { heldOutCaptions, runQuality } from "../pipeline/quality.ts";
+import { inferenceName } from "../pipeline/infer.ts";
 import { appendRun, emptyLedger, runRow, writeBaselines } from "../pipeline/ledger.ts";
 import { recipeSettings } from "../tasks/recipe.ts";
 import { useBackend } from "../pipeline/backends/backend.ts";
@@ -29,33 +30,48 @@ Deno.test("quality: held-out images are left out; same seed and steps, same numb
   const { held, training } = await heldOutCaptions(data, manifest.heldOutIds);
   assert(held.length > 0 && training.length + held.length === 48);
   assert(training.every((t) => !manifest.heldOutIds.includes(t.id)));
-  const recipe = recipeSettings({ recipe: "dfgan", size: "small", batch: 4, seed: 7 });
+  // The default recipe (pre-trained φ, nearest up-sampling) and DF-GAN, each run twice.
+  for (const name of ["gan-int-cls", "dfgan"] as const) {
+    await sameNumbersTwice(name, data, evaluator, held, training.length);
+  }
+});
+
+async function sameNumbersTwice(
+  name: "gan-int-cls" | "dfgan",
+  data: string,
+  evaluator: string,
+  held: readonly { id: number }[],
+  trainImages: number,
+) {
+  const recipe = recipeSettings({ recipe: name, size: "small", batch: 4, seed: 7 });
   const run = (out: string) =>
     unwrap(runQuality({
       data,
       evaluator,
-      out: `${work}/${out}`,
+      out: `${work}/${name}-${out}`,
       maxSteps: 2,
       size: recipe.size,
       arch: recipe.arch,
+      upsample: recipe.upsample,
       train: recipe.train,
+      pretrainSteps: recipe.pretrainSteps,
       cacheDir: `${work}/cache`,
     }));
   const a = await run("a");
   const b = await run("b");
   assertEquals(a.steps, 2);
-  assertEquals(a.trainImages, training.length);
+  assertEquals(a.trainImages, trainImages);
   assertEquals(a.summary.images, held.length);
   assertEquals(a.summary.ids, held.map((h) => h.id).sort((x, y) => x - y));
   for (const key of ["meanScore", "meanCosine", "inceptionScore", "fid", "rPrecision"] as const) {
     assertEquals(a.summary[key], b.summary[key], key);
   }
   assertEquals(
-    await Deno.readFile(`${work}/a/inference/inference_${String(held[0].id).padStart(4, "0")}.jpg`),
-    await Deno.readFile(`${work}/b/inference/inference_${String(held[0].id).padStart(4, "0")}.jpg`),
+    await Deno.readFile(`${work}/${name}-a/inference/${inferenceName(held[0].id)}`),
+    await Deno.readFile(`${work}/${name}-b/inference/${inferenceName(held[0].id)}`),
   );
   await Deno.stat(a.gridPath);
-});
+}
 
 Deno.test("ledger: baselines rewritten in place at the top, run rows appended below", async () => {
   const ledger = `${work}/ledger.md`;
