@@ -14,7 +14,7 @@ import {
   writeCheckpoint,
   writeGeneratorCheckpoint,
 } from "../pipeline/io/checkpoint.ts";
-import { disposeGenerator, loadGenerator } from "../pipeline/infer.ts";
+import { disposeGenerator, generateImages, loadGenerator } from "../pipeline/infer.ts";
 
 const draw = (gan: ReturnType<typeof createGan>) =>
   tf.tidy(() => {
@@ -66,4 +66,35 @@ Deno.test("deno task export writes a generator-only checkpoint of a run", async 
   assertEquals(r.code, 0, r.stderr);
   assertMatch(r.stdout, /wrote .*model\/checkpoint\.petal \([\d.]+ MB; step 1\)/);
   assertEquals((await readCheckpoint(`${dir}/model`)).header.generatorOnly, true);
+});
+
+Deno.test("the shipped model: generator-only, at most 5 MB, the default recipe, draws flowers' colours", async () => {
+  const path = new URL("../models/flowers/checkpoint.petal", import.meta.url).pathname;
+  assert((await Deno.stat(path)).size <= 5 * 1024 * 1024, "at most 5 MB");
+  const ck = await readCheckpoint(path);
+  const { header } = ck;
+  tf.dispose([...ck.tensors.values()]);
+  assertEquals(header.generatorOnly, true);
+  assertEquals([header.model.size, header.model.upsample, header.train.freezeText], [
+    "small",
+    "nearest",
+    true,
+  ]);
+  assert(header.vocabulary.length > 4000, "the real vocabulary");
+  assert(![...ck.tensors.keys()].some((k) => k.startsWith("d/") || k.startsWith("opt.")));
+  const gen = await loadGenerator(path);
+  const noise = new Float32Array(2 * gen.gan.model.zDim); // the mean noise
+  const [yellow, pink] = await generateImages(gen, [
+    "this flower has long yellow petals with a black center",
+    "the petals of this flower are pink with a short stigma",
+  ], noise);
+  disposeGenerator(gen);
+  // Mean R, G, B of the middle 32×32: yellow is green-and-red over blue, pink red over green.
+  const mean = (img: Uint8Array, c: number) => {
+    let sum = 0;
+    for (let y = 16; y < 48; y++) for (let x = 16; x < 48; x++) sum += img[(y * 64 + x) * 3 + c];
+    return sum / 1024;
+  };
+  assert(mean(yellow, 1) > mean(yellow, 2) + 40, "yellow: G well above B");
+  assert(mean(pink, 0) > mean(pink, 1) + 20, "pink: R above G");
 });
