@@ -59,29 +59,24 @@ export interface ModelConfig {
   readonly dTextDim: number;
 }
 
-const PRESETS: Record<SizeName, Omit<ModelConfig, "vocabSize" | "size">> = {
-  small: {
-    imageSize: 64,
-    seqLen: 20,
-    wordDim: 64,
-    hiddenDim: 64,
-    zDim: 64,
-    condDim: 64,
-    gChannels: [128, 64, 32, 16],
-    dChannels: [16, 32, 64, 128],
-    dTextDim: 64,
-  },
-  medium: {
-    imageSize: 64,
-    seqLen: 20,
-    wordDim: 64,
-    hiddenDim: 64,
-    zDim: 64,
-    condDim: 64,
-    gChannels: [256, 128, 64, 32],
-    dChannels: [32, 64, 128, 256],
-    dTextDim: 64,
-  },
+type Preset = Omit<ModelConfig, "vocabSize" | "size">;
+
+const SMALL: Preset = {
+  imageSize: 64,
+  seqLen: 20,
+  wordDim: 64,
+  hiddenDim: 64,
+  zDim: 64,
+  condDim: 64,
+  gChannels: [128, 64, 32, 16],
+  dChannels: [16, 32, 64, 128],
+  dTextDim: 64,
+};
+
+const PRESETS: Record<SizeName, Preset> = {
+  small: SMALL,
+  // Twice small's widths in G and D; the text encoder stays small's.
+  medium: { ...SMALL, gChannels: [256, 128, 64, 32], dChannels: [32, 64, 128, 256] },
   reed: {
     imageSize: 64,
     seqLen: 20,
