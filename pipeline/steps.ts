@@ -64,8 +64,10 @@ export interface TrainingRun {
   readonly firstStep: number;
   /** Seconds trained before this session (from the checkpoint). */
   readonly secondsBefore: number;
-  /** Seconds since this session started. */
+  /** Seconds since this session started (the text pre-training included). */
   readonly clock: () => number;
+  /** The clock's reading at the first step (after any text pre-training): img/s start here. */
+  readonly stepsFrom: number;
 }
 
 /** When to stop: whichever ends first. */
@@ -233,7 +235,7 @@ function report(
     stepsPerEpoch: run.stepsPerEpoch,
     totalSteps: Number.isFinite(steps) ? steps : undefined,
     losses,
-    imagesPerSecond: (done * run.batchSize) / elapsed,
+    imagesPerSecond: (done * run.batchSize) / Math.max(elapsed - run.stepsFrom, 1e-9),
     elapsed,
     seconds: run.secondsBefore + elapsed,
     eta: Number.isFinite(eta) ? eta : undefined,

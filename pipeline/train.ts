@@ -242,6 +242,7 @@ const initOrResume = (
       );
     }
     const batchSize = Math.min(s.train.batchSize, data.bank.length);
+    const clock = () => (performance.now() - started) / 1000;
     return {
       out: opts.out,
       gan,
@@ -251,7 +252,8 @@ const initOrResume = (
       progress,
       firstStep: progress.step,
       secondsBefore: progress.seconds,
-      clock: () => (performance.now() - started) / 1000,
+      clock,
+      stepsFrom: clock(),
     };
   }, opts.out);
 
@@ -346,7 +348,7 @@ async function loop(opts: TrainOptions, run: TrainingRun): Promise<TrainResult> 
       progress: run.progress,
       stoppedBy: steps.stoppedBy!,
       losses,
-      imagesPerSecond: done / Math.max(run.clock(), 1e-9),
+      imagesPerSecond: done / Math.max(run.clock() - run.stepsFrom, 1e-9),
       model: opts.keepModel ? { gan: run.gan, vocab: run.data.vocab } : undefined,
     };
   } finally {

@@ -146,3 +146,18 @@ Deno.test("--freeze-text: steps train D and G but leave φ as it was; without it
     disposeRun(run);
   }
 });
+
+Deno.test("img/s counts from the first step: time spent before it (text pre-training) is left out", async () => {
+  const data = await syntheticFixture(16, 1);
+  const out = await Deno.makeTempDir();
+  const prepared = await unwrap(prepareTraining({ data, out, train: { batchSize: 4, seed: 2 } }));
+  let now = 12; // 10 s of pre-training, then 2 s per step
+  const run = { ...prepared, clock: () => now, stepsFrom: 10 };
+  const rates: number[] = [];
+  for await (const s of trainSteps(run, { maxSteps: 2, minutes: 1 })) {
+    rates.push(s.imagesPerSecond);
+    now += 2;
+  }
+  assertEquals(rates, [4 / 2, 8 / 4]); // not 4/12 and 8/14
+  disposeRun(run);
+});
