@@ -17,9 +17,9 @@ import {
   type ImageStack,
   sampleCaptions,
 } from "../stages/augment.ts";
-import { classify, initClassifier } from "../stages/classifier.ts";
 import { contrastiveLoss, encodeText, sentenceDim } from "../stages/embed.ts";
-import { glorotInit, newContext, trainable, variable } from "../stages/layers.ts";
+import { initMatcher, matchFeatures } from "../stages/match.ts";
+import { trainable } from "../stages/layers.ts";
 import type { Gan } from "../stages/train_step.ts";
 
 export interface PretrainOptions {
@@ -30,7 +30,10 @@ export interface PretrainOptions {
   readonly onStep?: (step: number, loss: number) => void;
 }
 
-/** Trains gan.text in place; returns the loss of every step. */
+/**
+ * Trains gan.text in place, and gan.match when the run keeps it (for the contrastive G
+ * loss; else the image side is thrown away after); returns the loss of every step.
+ */
 export async function pretrainTextEncoder(
   gan: Gan,
   images: ImageStack,
@@ -40,19 +43,9 @@ export async function pretrainTextEncoder(
 ): Promise<number[]> {
   const rng = new Rng(opts.seed ^ 0x5eed);
   const B = Math.min(opts.batchSize ?? 32, bank.length);
-  // The image side: the evaluator's CNN shape, its class head unused, projected to φ's width.
-  const image = initClassifier(1, opts.seed + 7);
-  const featureDim = image["fc.w"].shape[0];
-  const project = variable(
-    `pretrain${opts.seed}/proj`,
-    glorotInit([featureDim, sentenceDim(gan.model)], opts.seed + 8),
-  );
+  const image = gan.match ?? initMatcher(sentenceDim(gan.model), opts.seed);
   const optimizer = tf.train.adam(opts.lr ?? 1e-3);
-  const vars = [
-    ...trainable(image).filter((v) => !v.name.includes("fc.")),
-    project,
-    ...trainable(gan.text),
-  ];
+  const vars = [...trainable(image), ...trainable(gan.text)];
   const losses: number[] = [];
   const { imageSize, seqLen } = gan.model;
   try {
@@ -65,16 +58,11 @@ export async function pretrainTextEncoder(
         3,
       ]);
       const ids = tf.tensor2d(sampleCaptions(bank, order, seqLen, rng), [B, seqLen], "int32");
-      const ctx = newContext(true);
       const loss = optimizer.minimize(
-        () => {
-          const feat = tf.matMul(classify(image, x, ctx).features, project) as tf.Tensor2D;
-          return contrastiveLoss(feat, encodeText(gan.text, ids, padId));
-        },
+        () => contrastiveLoss(matchFeatures(image, x), encodeText(gan.text, ids, padId)),
         true,
         vars,
       )!;
-      ctx.updates.forEach(([, t]) => t.dispose());
       const value = (await loss.data())[0];
       tf.dispose([x, ids, loss]);
       losses.push(value);
@@ -82,7 +70,7 @@ export async function pretrainTextEncoder(
     }
   } finally {
     optimizer.dispose();
-    tf.dispose([...Object.values(image), project]);
+    if (!gan.match) tf.dispose(Object.values(image));
   }
   return losses;
 }

@@ -20,7 +20,7 @@ import * as TE from "fp-ts/TaskEither";
 import { pipe } from "fp-ts/function";
 import { loadReedFolder } from "./io/data.ts";
 import { loadImageStack } from "./io/images.ts";
-import { attempt, type PetalError, petalError } from "./io/errors.ts";
+import { attempt, type PetalError, petalError, PetalFailure } from "./io/errors.ts";
 import { pretrainTextEncoder } from "./pretrain.ts";
 import { loadTaskVocabulary } from "./io/task_files.ts";
 import {
@@ -198,8 +198,16 @@ export const pretrainStepsFor = (asked: number, images: number): number =>
 
 /** A fresh GAN, its text encoder optionally pre-trained (contrastive). */
 async function freshGan(opts: TrainOptions, s: Settings, data: PreparedData, model: ModelConfig) {
-  const gan = createGan(model, s.train, s.train.seed);
   const steps = pretrainStepsFor(opts.pretrainSteps ?? 0, data.bank.length);
+  if (s.train.contrastiveWeight && !(steps > 0 && s.train.freezeText)) {
+    throw new PetalFailure(petalError(
+      "BadArgument",
+      opts.out,
+      "the contrastive G loss needs the text pre-training and a frozen text encoder",
+      "add --pretrain-text N (and drop --joint-text), or drop --contrastive",
+    ));
+  }
+  const gan = createGan(model, s.train, s.train.seed);
   if (steps > 0) {
     const losses = await pretrainTextEncoder(gan, data.images, data.bank, data.vocab.padId, {
       steps,

@@ -62,6 +62,23 @@ export function initClassifier(
   return p;
 }
 
+/** Pooled features [B, 192] for images [B, 64, 64, 3] in [-1, 1] (the net without its head). */
+export function classifierFeatures(
+  p: Params,
+  images: tf.Tensor4D,
+  ctx: Context,
+  layers: ClassifierLayers = CLASSIFIER_LAYERS,
+  inputPool = 2,
+): tf.Tensor2D {
+  let h = inputPool > 1 ? tf.avgPool(images, inputPool, inputPool, "valid") as tf.Tensor4D : images;
+  for (const [i, [, stride]] of layers.entries()) {
+    h = tf.relu(
+      batchNorm(conv2d(h, p[`conv${i}.w`] as tf.Tensor4D, stride), p, `bn${i}`, ctx),
+    ) as tf.Tensor4D;
+  }
+  return tf.mean(h, [1, 2]) as tf.Tensor2D;
+}
+
 /** Logits [B, K] and pooled features [B, 192] for images [B, 64, 64, 3] in [-1, 1]. */
 export function classify(
   p: Params,
@@ -71,13 +88,7 @@ export function classify(
   layers: ClassifierLayers = CLASSIFIER_LAYERS,
   inputPool = 2,
 ) {
-  let h = inputPool > 1 ? tf.avgPool(images, inputPool, inputPool, "valid") as tf.Tensor4D : images;
-  for (const [i, [, stride]] of layers.entries()) {
-    h = tf.relu(
-      batchNorm(conv2d(h, p[`conv${i}.w`] as tf.Tensor4D, stride), p, `bn${i}`, ctx),
-    ) as tf.Tensor4D;
-  }
-  const features = tf.mean(h, [1, 2]) as tf.Tensor2D;
+  const features = classifierFeatures(p, images, ctx, layers, inputPool);
   const dropped = ctx.training && dropout > 0 ? tf.dropout(features, dropout) : features;
   const logits = tf.add(tf.matMul(dropped, p["fc.w"] as tf.Tensor2D), p["fc.b"]) as tf.Tensor2D;
   return { logits, features };

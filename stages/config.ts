@@ -151,6 +151,12 @@ export interface TrainConfig {
    * encodes its captions once, without gradient. Absent (older checkpoints): false.
    */
   readonly freezeText?: boolean;
+  /**
+   * Weight of the contrastive G loss: each fake image, through the frozen text–image
+   * model of the pre-training (stages/match.ts), should pick its own caption out of the
+   * batch's. 0 or absent (older checkpoints): off. Needs a pre-trained, frozen φ.
+   */
+  readonly contrastiveWeight?: number;
   /** EMA decay of the generator copy used for samples and inference. */
   readonly emaDecay: number;
   /**

@@ -1,8 +1,8 @@
 /**
  * One GAN-INT-CLS training step, as the algorithm reads: a discriminator step on
  * (real, right), (fake, right), (real, wrong), then a generator step (with conditioning
- * augmentation's KL term and, with GAN-INT, the loss on interpolated text), then the EMA
- * of the generator. The text encoder learns with the discriminator, unless the run keeps
+ * augmentation's KL term, with GAN-INT the loss on interpolated text, and with
+ * `contrastiveWeight` a contrastive text–image loss), then the EMA of the generator. The text encoder learns with the discriminator, unless the run keeps
  * it frozen (`freezeText`, after a contrastive pre-training): then the batch's sentence
  * vectors are computed once per step, with no gradient, and shared by both steps.
  *
@@ -16,7 +16,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { ModelConfig, TrainConfig } from "./config.ts";
-import { encodeText, initTextEncoder, sentenceDim } from "./embed.ts";
+import { contrastiveLoss, encodeText, initTextEncoder, sentenceDim } from "./embed.ts";
+import { initMatcher, matchFeatures } from "./match.ts";
 import { generate, initGenerator } from "./generate.ts";
 import { discriminate, initDiscriminator } from "./discriminate.ts";
 import {
@@ -45,6 +46,11 @@ export interface Gan {
   readonly d: Params;
   /** Exponential moving average of g: what samples and inference use. */
   readonly ema: Params;
+  /**
+   * The image side of the text pre-training, kept frozen for the contrastive G loss
+   * (with `contrastiveWeight` only).
+   */
+  readonly match?: Params;
   readonly optD: tf.Optimizer;
   readonly optG: tf.Optimizer;
 }
@@ -64,6 +70,7 @@ export function createGan(model: ModelConfig, train: TrainConfig, seed: number):
   const ema: Params = Object.fromEntries(
     Object.entries(g).map(([k, v]) => [k, variable(`${prefix}.ema/${k}`, v.clone(), false)]),
   );
+  const match = train.contrastiveWeight ? initMatcher(textDim, seed) : undefined;
   return {
     model,
     train,
@@ -71,6 +78,7 @@ export function createGan(model: ModelConfig, train: TrainConfig, seed: number):
     g,
     d,
     ema,
+    ...(match ? { match } : {}),
     optD: tf.train.adam(train.lrD, train.beta1, train.beta2),
     optG: tf.train.adam(train.lrG, train.beta1, train.beta2),
   };
@@ -230,6 +238,12 @@ export function generatorStep(
         generatorLoss(train.loss, critic(out.images, eRight)),
         tf.mul(train.klWeight, out.kl),
       );
+      if (train.contrastiveWeight && gan.match) {
+        // Each fake should be nearest its own caption among the batch's, for the frozen
+        // text–image model of the pre-training (its weights are not in the var list).
+        const matched = contrastiveLoss(matchFeatures(gan.match, out.images), eRight);
+        total = tf.add(total, tf.mul(train.contrastiveWeight, matched));
+      }
       if (train.interpolate) {
         // GAN-INT: text between two captions still has to give a convincing image.
         const beta = train.interpBeta;
@@ -307,8 +321,8 @@ export function sample(gan: Gan, z: tf.Tensor2D, text: tf.Tensor2D): tf.Tensor4D
 /** Every variable of the GAN by a stable name (for checkpoints): "text/…", "g/…", … */
 export function namedVariables(gan: Gan): Map<string, tf.Variable> {
   const out = new Map<string, tf.Variable>();
-  for (const part of ["text", "g", "d", "ema"] as const) {
-    for (const [k, v] of Object.entries(gan[part])) out.set(`${part}/${k}`, v);
+  for (const part of ["text", "g", "d", "ema", "match"] as const) {
+    for (const [k, v] of Object.entries(gan[part] ?? {})) out.set(`${part}/${k}`, v);
   }
   return out;
 }

@@ -114,6 +114,14 @@ export const RECIPE_FLAGS = {
     type: "boolean",
     help: "train the text encoder with the D loss instead of freezing it",
   },
+  contrastive: {
+    type: "number",
+    arg: "W",
+    min: 0,
+    help:
+      "weight of the contrastive G loss: each fake must pick its own caption out of the batch, for the pre-training's frozen text–image model",
+    defaultText: "0",
+  },
   "no-d-bn": {
     type: "boolean",
     help: "discriminator without batch norm (always so for `wgan-gp` and dfgan)",
@@ -149,6 +157,7 @@ export interface RecipeValues {
   readonly "pretrain-text"?: number;
   readonly "freeze-text"?: boolean;
   readonly "joint-text"?: boolean;
+  readonly contrastive?: number;
   readonly "no-d-bn"?: boolean;
   readonly "no-interp"?: boolean;
   readonly ema?: number;
@@ -221,6 +230,7 @@ export function recipeSettings(v: RecipeValues): RecipeSettings {
     ...given("lrD", v["lr-d"] ?? v.lr ?? preset.lrD),
     ...given("loss", v.loss),
     ...given("maGpWeight", v["ma-gp"]),
+    ...given("contrastiveWeight", v.contrastive),
     ...(v.diffaug ? { diffAugment: true } : {}),
     ...(v["no-diffaug"] ? { diffAugment: false } : {}),
     ...(v["no-interp"] ? { interpolate: false } : {}),

@@ -289,9 +289,10 @@ export async function restoreGan(
   const names = stableNames(gan);
   const byStable = new Map([...names].map(([tfName, stable]) => [stable, tfName]));
   for (const [name, v] of namedVariables(gan)) {
-    // A generator-only checkpoint: G is its EMA, D keeps its fresh weights (unused).
+    // A generator-only checkpoint: G is its EMA, D (and the contrastive loss's image
+    // model) keep their fresh weights, unused.
     const stored = header.generatorOnly && name.startsWith("g/") ? `ema/${name.slice(2)}` : name;
-    if (header.generatorOnly && name.startsWith("d/")) continue;
+    if (header.generatorOnly && /^(d|match)\//.test(name)) continue;
     const t = ck.tensors.get(stored);
     if (!t) throw bad(path, `tensor ${name} is missing: another architecture`);
     if (t.shape.join("x") !== v.shape.join("x")) {
