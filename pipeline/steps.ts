@@ -32,9 +32,11 @@ import {
 } from "../stages/augment.ts";
 import {
   type BatchTensors,
+  decayScale,
   disposeBatch,
   disposeGan,
   type Gan,
+  scaleLearningRates,
   type StepLosses,
   trainStep,
 } from "../stages/train_step.ts";
@@ -103,6 +105,13 @@ export interface StepReport {
 /** The steps the budget allows in all (Infinity: no step or epoch budget). */
 export const stepBudget = (run: TrainingRun, budget: Budget): number =>
   Math.min(budget.maxSteps ?? Infinity, (budget.epochs ?? Infinity) * run.stepsPerEpoch);
+
+/** How much of the budget is spent (0–1): by steps or epochs, or by the clock if further. */
+export function budgetSpent(run: TrainingRun, budget: Budget, elapsed: number): number {
+  const steps = stepBudget(run, budget);
+  const byClock = budget.minutes ? elapsed / (budget.minutes * 60) : 0;
+  return Math.min(1, Math.max(Number.isFinite(steps) ? run.progress.step / steps : 0, byClock));
+}
 
 /** Stream seeded by (seed, a, b): the hash keeps neighbouring counters unrelated. */
 export const streamFor = (seed: number, a: number, b: number): Rng =>
@@ -243,7 +252,8 @@ function report(
 }
 
 /**
- * Steps `run` until the budget ends, yielding a report after each step. The loop stops
+ * Steps `run` until the budget ends, yielding a report after each step. With `lrDecay`,
+ * the learning rates fall linearly to 0 over the budget's last part. The loop stops
  * before a step when the step or epoch budget is spent, `shouldStop` says so, or the
  * minutes are up; `stoppedBy` then says which.
  *
@@ -260,6 +270,10 @@ export function trainSteps(run: TrainingRun, budget: Budget = {}): StepLoop {
   async function* loop(): AsyncGenerator<StepReport> {
     let pending: QueuedStep | undefined;
     while ((stoppedBy = stopReason(run, budget, run.clock())) === undefined) {
+      const { lrDecay } = run.gan.train;
+      if (lrDecay) {
+        scaleLearningRates(run.gan, decayScale(budgetSpent(run, budget, run.clock()), lrDecay));
+      }
       const queued = queueStep(run);
       if (pending) yield await reportOf(pending);
       pending = queued;

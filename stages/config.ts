@@ -157,6 +157,11 @@ export interface TrainConfig {
    * batch's. 0 or absent (older checkpoints): off. Needs a pre-trained, frozen φ.
    */
   readonly contrastiveWeight?: number;
+  /**
+   * The last fraction of the budget (steps, epochs or minutes) over which both learning
+   * rates fall linearly to 0. 0 or absent (older checkpoints): constant rates.
+   */
+  readonly lrDecay?: number;
   /** EMA decay of the generator copy used for samples and inference. */
   readonly emaDecay: number;
   /**

@@ -46,11 +46,11 @@ export function matchFeatures(m: Params, images: tf.Tensor4D): tf.Tensor2D {
 }
 
 /**
- * 2×2 average pooling (the CNN's input size) whose gradient is nearest ×2 up-sampling
+ * 2×2 average pooling (to the CNN's input size) whose gradient is nearest ×2 up-sampling
  * of dy / 4, which the native backend runs itself: tfjs's AvgPoolGrad would fall back to
  * cpu code (7% of a step), and a reshape-and-mean forward would too.
  */
-const halve = (x: tf.Tensor4D): tf.Tensor4D =>
+export const halve = (x: tf.Tensor4D): tf.Tensor4D =>
   tf.customGrad((input, save) => {
     (save as tf.GradSaveFunc)([]);
     return {

@@ -267,6 +267,27 @@ export function generatorStep(
 }
 
 /**
+ * The learning-rate factor when `done` (0–1) of the budget is spent and its last `decay`
+ * fraction decays linearly to 0: 1 before that, then (1 − done) / decay.
+ *
+ * @example
+ * ```ts
+ * decayScale(0.5, 0.2); // 1
+ * decayScale(0.9, 0.2); // 0.5
+ * ```
+ */
+export const decayScale = (done: number, decay: number): number =>
+  decay > 0 ? Math.min(1, Math.max(0, (1 - done) / decay)) : 1;
+
+/** Sets both optimisers' rates to the run's lrG and lrD times `scale`. */
+export function scaleLearningRates(gan: Gan, scale: number): void {
+  const rate = (o: tf.Optimizer, lr: number) =>
+    (o as unknown as { learningRate: number }).learningRate = lr * scale;
+  rate(gan.optD, gan.train.lrD);
+  rate(gan.optG, gan.train.lrG);
+}
+
+/**
  * ema ← d·ema + (1−d)·g, with d warmed up as min(decay, (1+t)/(10+t)) so that a short
  * run's EMA is not still the initial weights.
  */

@@ -93,6 +93,14 @@ export const RECIPE_FLAGS = {
     help: "weight of the matching-aware zero-centred gradient penalty on (real, right text)",
     defaultText: "0; 2 dfgan",
   },
+  "lr-decay": {
+    type: "number",
+    arg: "F",
+    min: 0,
+    max: 1,
+    help: "let both learning rates fall linearly to 0 over the last F of the budget",
+    defaultText: "0",
+  },
   diffaug: { type: "boolean", help: "DiffAugment (colour, translation, cutout) before D" },
   "no-diffaug": { type: "boolean", help: "no DiffAugment (the dfgan recipe has it on)" },
   "pretrain-text": {
@@ -119,7 +127,7 @@ export const RECIPE_FLAGS = {
     arg: "W",
     min: 0,
     help:
-      "weight of the contrastive G loss: each fake must pick its own caption out of the batch, for the pre-training's frozen text–image model",
+      "weight of the contrastive G loss (each fake vs its caption, by the pre-trained image model)",
     defaultText: "0",
   },
   "no-d-bn": {
@@ -151,6 +159,7 @@ export interface RecipeValues {
   readonly loss?: LossKind;
   readonly lr?: number;
   readonly "lr-d"?: number;
+  readonly "lr-decay"?: number;
   readonly "ma-gp"?: number;
   readonly diffaug?: boolean;
   readonly "no-diffaug"?: boolean;
@@ -229,6 +238,7 @@ export function recipeSettings(v: RecipeValues): RecipeSettings {
     ...given("lrG", v.lr ?? preset.lrG),
     ...given("lrD", v["lr-d"] ?? v.lr ?? preset.lrD),
     ...given("loss", v.loss),
+    ...given("lrDecay", v["lr-decay"]),
     ...given("maGpWeight", v["ma-gp"]),
     ...given("contrastiveWeight", v.contrastive),
     ...(v.diffaug ? { diffAugment: true } : {}),
