@@ -37,6 +37,8 @@ import {
   disposeGan,
   type Gan,
   scaleLearningRates,
+  type StandingDraw,
+  standingStatistics,
   type StepLosses,
   trainStep,
 } from "../stages/train_step.ts";
@@ -290,6 +292,33 @@ export function trainSteps(run: TrainingRun, budget: Budget = {}): StepLoop {
       return stoppedBy;
     },
   };
+}
+
+/** Batches (of 64) of a standing-statistics pass: 8 measured as good as 40 (0.3431). */
+export const STANDING_BATCHES = 8;
+
+/**
+ * Standing statistics for the run's EMA generator (stages/train_step.ts), from training
+ * captions and noise of one fixed stream: the same weights always get the same
+ * statistics, so a resumed run's checkpoints stay those of an uninterrupted one.
+ * Returns how many batch-norm variables were set.
+ */
+export function settleEma(run: TrainingRun, batches = STANDING_BATCHES): number {
+  const { seqLen, zDim } = run.gan.model;
+  const rng = streamFor(run.gan.train.seed, -1, -2);
+  const B = 64;
+  const draws: StandingDraw[] = Array.from({ length: batches }, () => {
+    const indices = Int32Array.from({ length: B }, () => rng.int(run.data.bank.length));
+    return {
+      ids: tf.tensor2d(sampleCaptions(run.data.bank, indices, seqLen, rng), [B, seqLen], "int32"),
+      z: tf.tensor2d(rng.normals(B * zDim), [B, zDim]),
+    };
+  });
+  try {
+    return standingStatistics(run.gan, draws, run.data.vocab.padId);
+  } finally {
+    tf.dispose(draws.flatMap((d) => [d.ids, d.z]));
+  }
 }
 
 /** Frees the run's tensors (model and optimisers). */

@@ -2,7 +2,8 @@
  * The train pipeline, as the algorithm reads:
  *
  *   resolve settings → load data → prepare (tokenize, cache images) → init or resume
- *   → steps (augment → embed → D step → G step → EMA) → end of epoch → checkpoint
+ *   → steps (augment → embed → D step → G step → EMA) → end of epoch
+ *   → standing statistics of the EMA G → checkpoint
  *
  * Each arrow is a small named step composed with fp-ts; bookkeeping (loss log, plot,
  * budget, sample grids, progress) lives in observers (pipeline/observers.ts) that the
@@ -48,6 +49,7 @@ import {
   type Budget,
   disposeRun,
   type PreparedData,
+  settleEma,
   type StopReason,
   type TrainingRun,
   trainSteps,
@@ -302,14 +304,16 @@ export const prepareTraining = (opts: TrainOptions): TE.TaskEither<PetalError, T
 
 /**
  * Step 7: the run's checkpoint (`OUT/checkpoint.petal`), with the seconds trained so
- * far; returns its path. A script's own loop calls it when it wants one.
+ * far, its EMA generator given standing statistics first (what samples and inference
+ * use); returns its path. A script's own loop calls it when it wants one.
  */
 export async function checkpointRun(run: TrainingRun): Promise<string> {
+  settleEma(run);
   run.progress = { ...run.progress, seconds: run.secondsBefore + run.clock() };
   return await writeCheckpoint(run.out, run.gan, run.progress, vocabularyToJson(run.data.vocab));
 }
 
-/** Step 6: end of an epoch — the observers' sheet and plot, then a checkpoint. */
+/** Step 6: end of an epoch — a checkpoint, then the observers' sheet and plot. */
 async function endOfEpoch(
   run: TrainingRun,
   observers: Required<TrainObserver>,
@@ -317,8 +321,8 @@ async function endOfEpoch(
 ) {
   const epoch = run.progress.step / run.stepsPerEpoch;
   run.progress = { ...run.progress, epoch };
-  await observers.epochEnd(epoch, run);
   const path = await checkpointRun(run);
+  await observers.epochEnd(epoch, run);
   log(`epoch ${epoch}: checkpoint ${path}, samples ${sampleGridPath(run.out, epoch)}`);
   return path;
 }
@@ -347,8 +351,8 @@ async function loop(opts: TrainOptions, run: TrainingRun): Promise<TrainResult> 
     }
     const { step } = run.progress;
     if (step % run.stepsPerEpoch !== 0 || step === run.firstStep) {
-      await observers.stopped(run);
       path = await checkpointRun(run);
+      await observers.stopped(run);
     }
     const done = (step - run.firstStep) * run.batchSize;
     return {

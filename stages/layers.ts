@@ -27,6 +27,12 @@ export interface Context {
   readonly training: boolean;
   /** Batch-norm running averages to assign after the step (training mode only). */
   readonly updates: Array<[tf.Variable, tf.Tensor]>;
+  /**
+   * When present, batch norm also records here each layer's batch moments themselves
+   * (kept tensors, for the caller to free), keyed by its running-mean and -variance
+   * variables: what standing statistics average.
+   */
+  readonly moments?: Array<[tf.Variable, tf.Tensor]>;
 }
 
 export const newContext = (training: boolean): Context => ({ training, updates: [] });
@@ -256,6 +262,7 @@ export function batchNorm(
     beta,
   );
   if (!runMean) return normalized;
+  ctx.moments?.push([runMean, tf.keep(mean)], [runVar, tf.keep(variance)]);
   ctx.updates.push(
     [runMean, tf.keep(tf.tidy(() => runMean.mul(momentum).add(mean.mul(1 - momentum))))],
     [runVar, tf.keep(tf.tidy(() => runVar.mul(momentum).add(variance.mul(1 - momentum))))],

@@ -300,6 +300,47 @@ export function updateEma(gan: Gan, step: number): void {
   });
 }
 
+/** One batch of a standing-statistics pass: captions [B, T] and noise [B, zDim]. */
+export interface StandingDraw {
+  readonly ids: tf.Tensor2D;
+  readonly z: tf.Tensor2D;
+}
+
+/**
+ * Standing statistics (Brock et al. 2019): sets the EMA generator's batch-norm running
+ * mean and variance to the average batch moments of its own activations over `draws`,
+ * at the mean condition (eps = 0) as inference runs it. The EMA of G's running averages
+ * belongs to G's weights of many steps ago, not to the averaged weights; these fit them.
+ * Only the statistics change. Returns how many variables were set (0: G has no batch
+ * norm, as DF-GAN's).
+ */
+export function standingStatistics(
+  gan: Gan,
+  draws: readonly StandingDraw[],
+  padId: number,
+): number {
+  const sums = new Map<tf.Variable, tf.Tensor>();
+  for (const { ids, z } of draws) {
+    const ctx = { ...newContext(true), moments: [] as Array<[tf.Variable, tf.Tensor]> };
+    tf.tidy(() => {
+      const eps = tf.zeros([z.shape[0], gan.model.condDim]) as tf.Tensor2D;
+      runGenerator(gan, gan.ema, z, encodeText(gan.text, ids, padId), eps, ctx);
+    });
+    discard(ctx);
+    for (const [v, m] of ctx.moments) {
+      const before = sums.get(v);
+      sums.set(v, before ? tf.add(before, m) : m.clone());
+      before?.dispose();
+      m.dispose();
+    }
+  }
+  for (const [v, sum] of sums) {
+    tf.tidy(() => v.assign(tf.div(sum, draws.length)));
+    sum.dispose();
+  }
+  return sums.size;
+}
+
 /**
  * The whole step. Returns once the work is queued, with the read-back of its three losses
  * (one [3] tensor, one transfer) started: on a GPU the caller can queue the next step

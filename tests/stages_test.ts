@@ -13,10 +13,21 @@ import {
   generatorLoss,
   gradientPenalty,
 } from "../stages/losses.ts";
-import { type Gan, updateEma } from "../stages/train_step.ts";
+import {
+  createGan,
+  disposeGan,
+  embedCaptions,
+  type Gan,
+  runGenerator,
+  sample,
+  standingStatistics,
+  updateEma,
+} from "../stages/train_step.ts";
+import { defaultTrainConfig, modelConfig } from "../stages/config.ts";
+import { newContext } from "../stages/layers.ts";
 import { unwrap } from "../pipeline/io/errors.ts";
 import { prepareTraining, train } from "../pipeline/train.ts";
-import { disposeRun, trainSteps } from "../pipeline/steps.ts";
+import { disposeRun, settleEma, trainSteps } from "../pipeline/steps.ts";
 import { syntheticFixture } from "./fixtures.ts";
 
 await useBackend("auto");
@@ -159,5 +170,66 @@ Deno.test("img/s counts from the first step: time spent before it (text pre-trai
     now += 2;
   }
   assertEquals(rates, [4 / 2, 8 / 4]); // not 4/12 and 8/14
+  disposeRun(run);
+});
+
+Deno.test("standing statistics: the EMA G's batch norm gets its own batch moments, weights untouched", () => {
+  const gan = createGan(modelConfig("small", 30, "dcgan", "nearest"), defaultTrainConfig(), 3);
+  // The EMA's running statistics start as G's initial ones (0 and 1): far from its own.
+  const ids = tf.tensor2d(
+    Int32Array.from({ length: 8 * 20 }, (_, i) => (i * 7) % 30),
+    [8, 20],
+    "int32",
+  );
+  const z = tf.randomNormal([8, gan.model.zDim], 0, 1, "float32", 4) as tf.Tensor2D;
+  const weights = Object.entries(gan.ema).filter(([, v]) => v.trainable);
+  const before = weights.map(([, v]) => [...v.dataSync()]);
+  const trainMode = tf.tidy(() => {
+    const eps = tf.zeros([8, gan.model.condDim]) as tf.Tensor2D;
+    const ctx = newContext(true);
+    const out = runGenerator(gan, gan.ema, z, embedCaptions(gan, ids, 0), eps, ctx).images;
+    tf.dispose(ctx.updates.map(([, t]) => t));
+    return [...out.dataSync()];
+  });
+  const evalMode = () => tf.tidy(() => [...sample(gan, z, embedCaptions(gan, ids, 0)).dataSync()]);
+  const worst = (a: number[], b: number[]) => Math.max(...a.map((v, i) => Math.abs(v - b[i])));
+  assert(worst(evalMode(), trainMode) > 0.05, "before: eval mode is not the batch's normalisation");
+  // One draw: eval mode with standing statistics is that batch's own normalisation.
+  assertEquals(standingStatistics(gan, [{ ids, z }], 0), 8); // 4 batch norms × mean, var
+  assert(worst(evalMode(), trainMode) < 1e-3, `after: ${worst(evalMode(), trainMode)}`);
+  assertEquals(weights.map(([, v]) => [...v.dataSync()]), before, "trainable EMA weights");
+  // Two draws: the average of their moments; the same draw twice gives the same.
+  assertEquals(standingStatistics(gan, [{ ids, z }, { ids, z }], 0), 8);
+  assert(worst(evalMode(), trainMode) < 1e-3, "the mean of two equal draws");
+  tf.dispose([ids, z]);
+  disposeGan(gan);
+  const df = createGan(modelConfig("small", 30, "dfgan"), defaultTrainConfig(), 3);
+  const dfIds = tf.zeros([2, 20], "int32") as tf.Tensor2D;
+  const dfZ = tf.zeros([2, df.model.zDim]) as tf.Tensor2D;
+  assertEquals(
+    standingStatistics(df, [{ ids: dfIds, z: dfZ }], 0),
+    0,
+    "DF-GAN's G has no batch norm",
+  );
+  tf.dispose([dfIds, dfZ]);
+  disposeGan(df);
+});
+
+Deno.test("settleEma: one fixed stream, so the same weights get the same statistics; no tensor left", async () => {
+  const data = await syntheticFixture(16, 1);
+  const run = await unwrap(
+    prepareTraining({ data, out: await Deno.makeTempDir(), train: { batchSize: 4, seed: 2 } }),
+  );
+  const stats = () =>
+    Object.entries(run.gan.ema).filter(([k]) => /\.(mean|var)$/.test(k))
+      .map(([, v]) => [...v.dataSync()]);
+  const count = tf.memory().numTensors;
+  assertEquals(settleEma(run, 2), 8);
+  const first = stats();
+  assertEquals(tf.memory().numTensors, count);
+  for await (const _ of trainSteps(run, { maxSteps: 1 })); // the EMA blends G's in again
+  assert(JSON.stringify(stats()) !== JSON.stringify(first), "a step moves them");
+  settleEma(run, 2);
+  assert(JSON.stringify(stats()) !== JSON.stringify(first), "new weights, new statistics");
   disposeRun(run);
 });

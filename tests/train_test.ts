@@ -88,6 +88,12 @@ Deno.test("interrupted-and-resumed training gives the same losses as one run", a
   const files = [...Deno.readDirSync(`${base}/whole/samples`)].map((e) => e.name).sort();
   assertEquals(files, ["epoch_0001.png", "latest.png"]);
   const ck = await readCheckpoint(`${base}/whole`);
+  // The EMA G, its standing statistics included, is that of the uninterrupted run.
+  const split = await readCheckpoint(`${base}/split`);
+  const ema = (c: typeof ck) =>
+    [...c.tensors].filter(([k]) => k.startsWith("ema/")).map(([k, t]) => [k, [...t.dataSync()]]);
+  assertEquals(ema(split), ema(ck));
+  disposeCheckpoint(split);
   assertEquals(ck.header.progress.step, 5);
   assertEquals(ck.header.format, "petal-checkpoint");
   assert(
