@@ -312,7 +312,9 @@ export const leakyRelu = (x: tf.Tensor, alpha = 0.2): tf.Tensor =>
 
 /**
  * Nearest-neighbour ×2 up-sampling [B, H, W, C] → [B, 2H, 2W, C], written with concat
- * and reshape so that its gradient needs no ResizeNearestNeighborGrad kernel.
+ * and reshape so that its gradient needs no ResizeNearestNeighborGrad kernel. The concats
+ * are of rank-3 views: their gradient is a Slice, which wasm copies row by row up to rank
+ * 4 but element by element through a generic index loop at rank 5 (100× slower here).
  *
  * @example
  * ```ts
@@ -321,7 +323,7 @@ export const leakyRelu = (x: tf.Tensor, alpha = 0.2): tf.Tensor =>
  */
 export function upsampleNearest(x: tf.Tensor4D): tf.Tensor4D {
   const [B, H, W, C] = x.shape;
-  const a = x.reshape([B, H, W, 1, C]);
-  const wide = tf.concat([a, a], 3).reshape([B, H, 1, 2 * W, C]);
-  return tf.concat([wide, wide], 2).reshape([B, 2 * H, 2 * W, C]) as tf.Tensor4D;
+  const a = x.reshape([B * H * W, 1, C]);
+  const wide = tf.concat([a, a], 1).reshape([B * H, 1, 2 * W * C]);
+  return tf.concat([wide, wide], 1).reshape([B, 2 * H, 2 * W, C]) as tf.Tensor4D;
 }
