@@ -18,7 +18,7 @@ import "@tensorflow/tfjs-backend-wasm";
 import { petalError, PetalFailure } from "../io/errors.ts";
 
 /** How much faster `deno task train` runs on native than on wasm (README, Speed). */
-export const NATIVE_SPEEDUP = "13–19×";
+export const NATIVE_SPEEDUP = "3.5–7×";
 
 /**
  * What `--backend` accepts: `auto` tries tensorflow, webgpu (hardware adapter
