@@ -2,9 +2,11 @@
  * One GAN-INT-CLS training step, as the algorithm reads: a discriminator step on
  * (real, right), (fake, right), (real, wrong), then a generator step (with conditioning
  * augmentation's KL term, with GAN-INT the loss on interpolated text, and with
- * `contrastiveWeight` a contrastive text–image loss), then the EMA of the generator. The text encoder learns with the discriminator, unless the run keeps
- * it frozen (`freezeText`, after a contrastive pre-training): then the batch's sentence
- * vectors are computed once per step, with no gradient, and shared by both steps.
+ * `contrastiveWeight` a contrastive text–image loss), then the EMA of the generator. The
+ * text encoder learns with the discriminator, unless the run keeps it frozen
+ * (`freezeText`, after a contrastive pre-training): then the batch's sentence vectors are
+ * computed once per step, with no gradient, and shared by both steps. Before samples are
+ * drawn, `standingStatistics` gives the EMA generator its own batch-norm statistics.
  *
  * @example
  * ```ts
