@@ -111,6 +111,31 @@ async function readLedger(path: string): Promise<string> {
   }
 }
 
+/**
+ * The default file name of a run's grid: date, commit, recipe and budget, and a `-2`,
+ * `-3`, … when a run of the same code and recipe already has that name (a replicate), so
+ * that no row's link ever points at another run's grid.
+ *
+ * @example
+ * ```ts
+ * gridName("2026-11-29", "ce28ac9", "--recipe gan-int-cls", "60min", () => false);
+ * // "2026-11-29-ce28ac9-gan-int-cls-60min.png"
+ * ```
+ */
+export function gridName(
+  date: string,
+  commit: string,
+  recipe: string,
+  budget: string,
+  taken: (name: string) => boolean,
+): string {
+  const slug = recipe.replace(/--recipe /, "").replace(/--/g, "").replace(/[^\w.-]+/g, "-");
+  const stem = `${date}-${commit.replace("+", "-dirty")}-${slug}-${budget}`;
+  let name = `${stem}.png`;
+  for (let n = 2; taken(name); n++) name = `${stem}-${n}.png`;
+  return name;
+}
+
 /** Appends a run row to the ledger (made first when missing). */
 export async function appendRun(path: string, row: string): Promise<void> {
   const text = (await readLedger(path)).replace(/\n*$/, "\n");

@@ -6,7 +6,7 @@
  * Run with --help for the flags.
  */
 import { evaluatorManifest, qualityBaselines, runQuality } from "../pipeline/quality.ts";
-import { appendRun, baselineRow, runRow, writeBaselines } from "../pipeline/ledger.ts";
+import { appendRun, baselineRow, gridName, runRow, writeBaselines } from "../pipeline/ledger.ts";
 import { loadCaptions } from "../pipeline/io/task_files.ts";
 import { unwrap } from "../pipeline/io/errors.ts";
 import { defineTask, type FlagValues } from "./flags.ts";
@@ -85,14 +85,22 @@ async function gitCommit(): Promise<string> {
   }
 }
 
+/** The names in a folder; none when it is missing. */
+async function fileNames(dir: string): Promise<Set<string>> {
+  const names = new Set<string>();
+  try {
+    for await (const e of Deno.readDir(dir)) names.add(e.name);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  return names;
+}
+
 /** `deno fmt` on the ledger, so its tables stay aligned (CI checks formatting). */
 async function formatMarkdown(path: string) {
   await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", path], stderr: "null" })
     .output();
 }
-
-const slug = (text: string) =>
-  text.replace(/--recipe /, "").replace(/--/g, "").replace(/[^\w.-]+/g, "-");
 
 /** Ledger-relative path of the grid. */
 const relativeTo = (ledger: string, path: string) => {
@@ -115,7 +123,9 @@ async function quality(values: Values, data: string, backend: string) {
   const date = new Date().toISOString().slice(0, 10);
   const ledgerDir = values.ledger.includes("/") ? values.ledger.replace(/\/[^/]*$/, "") : ".";
   const budget = values.steps !== undefined ? `${values.steps}steps` : `${values.minutes}min`;
-  const grid = values.grid ?? `${ledgerDir}/quality/${date}-${slug(text)}-${budget}.png`;
+  const taken = await fileNames(`${ledgerDir}/quality`);
+  const grid = values.grid ??
+    `${ledgerDir}/quality/${gridName(date, commit, text, budget, (n) => taken.has(n))}`;
   const captions = `${data}/test_captions.csv`;
   const reportCaptions = await exists(captions) ? await unwrap(loadCaptions(captions)) : [];
   await Deno.remove(values.out, { recursive: true }).catch(() => {});

@@ -9,7 +9,7 @@ import { trainEvaluator } from "../pipeline/evaluator.ts";
 import { unwrap } from "../pipeline/io/errors.ts";
 import { heldOutCaptions, runQuality } from "../pipeline/quality.ts";
 import { inferenceName } from "../pipeline/infer.ts";
-import { appendRun, emptyLedger, runRow, writeBaselines } from "../pipeline/ledger.ts";
+import { appendRun, emptyLedger, gridName, runRow, writeBaselines } from "../pipeline/ledger.ts";
 import { recipeSettings } from "../tasks/recipe.ts";
 import { useBackend } from "../pipeline/backends/backend.ts";
 
@@ -112,6 +112,25 @@ Deno.test("ledger: baselines rewritten in place at the top, run rows appended be
   assert(text.startsWith(emptyLedger().split("<!-- baselines -->")[0]));
   assertEquals(text.match(/uniform noise/g)?.length, 1);
   assertMatch(text, /0\.9500[\s\S]*abc1234[^\n]*\n[^\n]*def5678[^\n]*\n$/);
+});
+
+Deno.test("ledger: each run's grid gets its own name, replicates included", () => {
+  const none = () => false;
+  assertEquals(
+    gridName("2026-11-29", "ce28ac9", "--recipe gan-int-cls --ema 0.9995", "60min", none),
+    "2026-11-29-ce28ac9-gan-int-cls-ema-0.9995-60min.png",
+  );
+  assertEquals(
+    gridName("2026-11-29", "ce28ac9+", "--recipe dfgan", "500steps", none),
+    "2026-11-29-ce28ac9-dirty-dfgan-500steps.png",
+  );
+  const taken = new Set(["2026-11-29-ce28ac9-dfgan-60min.png"]);
+  const name = (commit: string) =>
+    gridName("2026-11-29", commit, "--recipe dfgan", "60min", (n) => taken.has(n));
+  assertEquals(name("ce28ac9"), "2026-11-29-ce28ac9-dfgan-60min-2.png");
+  taken.add(name("ce28ac9"));
+  assertEquals(name("ce28ac9"), "2026-11-29-ce28ac9-dfgan-60min-3.png");
+  assertEquals(name("51412dc"), "2026-11-29-51412dc-dfgan-60min.png");
 });
 
 Deno.test("deno task quality without an evaluator: one line with the command", async () => {
