@@ -55,7 +55,7 @@ export const QUALITY = defineTask({
       type: "string",
       arg: "FILE",
       help: "report grid PNG (5 report captions × 5 noises), linked from the row",
-      defaultText: "`docs/quality/DATE-RECIPE-STEPS.png` beside the ledger",
+      defaultText: "`docs/quality/DATE-COMMIT-RECIPE-BUDGET.png` beside the ledger, `-2`, `-3` for a replicate",
     },
     note: { type: "string", arg: "TEXT", default: "", help: "the row's notes (machine load, …)" },
     baselines: {
