@@ -125,7 +125,8 @@ export {
 } from "./pipeline/observers.ts";
 
 /**
- * Generate: load a checkpoint's EMA generator, draw captions, interpolate.
+ * Generate: load a checkpoint's EMA generator, draw captions (the best of K noises each,
+ * where the checkpoint keeps its image–text matcher), interpolate.
  * docs/examples/custom_infer.ts goes from a CSV to images to a score.
  *
  * @example
@@ -137,6 +138,10 @@ export {
  * ```
  */
 export {
+  candidateNoise,
+  candidatesFor,
+  candidateStreams,
+  DEFAULT_CANDIDATES,
   disposeGenerator,
   generateImages,
   type Generator,
@@ -228,6 +233,7 @@ export {
   sampleCaptions,
 } from "./stages/augment.ts";
 export { contrastiveLoss, encodeText } from "./stages/embed.ts";
+export { matcherStatistics, matchSimilarity, pickBest } from "./stages/match.ts";
 export { generate } from "./stages/generate.ts";
 export { discriminate } from "./stages/discriminate.ts";
 export {

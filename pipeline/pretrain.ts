@@ -18,8 +18,8 @@ import {
   sampleCaptions,
 } from "../stages/augment.ts";
 import { contrastiveLoss, encodeText, sentenceDim } from "../stages/embed.ts";
-import { initMatcher, matchFeatures } from "../stages/match.ts";
-import { trainable } from "../stages/layers.ts";
+import { initMatcher, matcherStatistics, matchFeatures } from "../stages/match.ts";
+import { type Params, trainable } from "../stages/layers.ts";
 import type { Gan } from "../stages/train_step.ts";
 
 export interface PretrainOptions {
@@ -30,9 +30,14 @@ export interface PretrainOptions {
   readonly onStep?: (step: number, loss: number) => void;
 }
 
+/** Batches of 64 real images that set the kept matcher's batch-norm statistics. */
+export const MATCHER_STANDING_BATCHES = 16;
+
 /**
- * Trains gan.text in place, and gan.match when the run keeps it (for the contrastive G
- * loss; else the image side is thrown away after); returns the loss of every step.
+ * Trains gan.text in place, and gan.match when the GAN has one (kept, frozen, for the
+ * contrastive G loss and best-of-K inference; then its batch-norm statistics are set
+ * from real images, see `matcherStatistics`), else a matcher thrown away after. Returns
+ * the loss of every step.
  */
 export async function pretrainTextEncoder(
   gan: Gan,
@@ -68,9 +73,21 @@ export async function pretrainTextEncoder(
       losses.push(value);
       opts.onStep?.(step + 1, value);
     }
+    if (gan.match) settleMatcher(gan.match, images, imageSize, rng);
   } finally {
     optimizer.dispose();
     if (!gan.match) tf.dispose(Object.values(image));
   }
   return losses;
+}
+
+/** The matcher's standing statistics over augmented real images of the training set. */
+function settleMatcher(match: Params, images: ImageStack, size: number, rng: Rng) {
+  const B = Math.min(64, images.count);
+  const batches = Array.from({ length: MATCHER_STANDING_BATCHES }, () => {
+    const order = rng.permutation(images.count).subarray(0, B);
+    return tf.tensor4d(cropAndFlip(images, order, size, rng), [B, size, size, 3]);
+  });
+  matcherStatistics(match, batches);
+  tf.dispose(batches);
 }

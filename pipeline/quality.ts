@@ -24,16 +24,18 @@ import { encodeJpeg, writeFileAtomic } from "./io/images.ts";
 import { renderGrid } from "./io/grid.ts";
 import type { EvaluatorManifest } from "./evaluator.ts";
 import {
+  candidateNoise,
+  candidatesFor,
+  candidateStreams,
   disposeGenerator,
   generateImages,
   type Generator,
   inferenceName,
-  REPORT_IDS,
+  reportRows,
 } from "./infer.ts";
 import { scoreFolder, type ScoreSummary } from "./score.ts";
 import { scoreSanity } from "./sanity.ts";
 import { train, type TrainOptions } from "./train.ts";
-import { Rng } from "../stages/rng.ts";
 import { captionIndex, retrieveByWords } from "../stages/retrieval.ts";
 
 /** Options of {@link runQuality}: the train options (minus exclusions) and where to score. */
@@ -45,6 +47,8 @@ export interface QualityOptions extends Omit<TrainOptions, "excludeIds" | "keepM
   readonly gridPath?: string;
   /** Noise seed of the generated images (fixed: same seed, same images). */
   readonly noiseSeed?: number;
+  /** Noises per caption of which the matcher keeps the best (infer's default when absent). */
+  readonly candidates?: number;
 }
 
 /** What {@link runQuality} measured. */
@@ -57,6 +61,8 @@ export interface QualityResult {
   readonly heldOutAccuracy: number;
   readonly trainImages: number;
   readonly gridPath: string;
+  /** Noises drawn per caption (1: no pick). */
+  readonly candidates: number;
 }
 
 /** One held-out image and the caption its generated image is drawn from. */
@@ -106,11 +112,12 @@ async function drawHeldOut(
   rows: readonly HeldOutCaption[],
   dir: string,
   seed: number,
+  candidates: number,
 ) {
   await Deno.mkdir(dir, { recursive: true });
   for (const e of Deno.readDirSync(dir)) await Deno.remove(`${dir}/${e.name}`);
   const { zDim, imageSize } = gen.gan.model;
-  const noise = new Rng(seed).normals(rows.length * zDim);
+  const noise = candidateNoise(candidateStreams(seed), rows.length, zDim, candidates);
   const images = await generateImages(gen, rows.map((r) => r.caption), noise);
   for (const [i, r] of rows.entries()) {
     await writeFileAtomic(`${dir}/${inferenceName(r.id)}`, await encodeJpeg(images[i], imageSize));
@@ -123,17 +130,9 @@ async function drawReport(
   captions: readonly { id: number; caption: string }[],
   path: string,
   seed: number,
+  candidates: number,
 ) {
-  const byId = new Map(captions.map((c) => [c.id, c.caption]));
-  const ids = REPORT_IDS.every((id) => byId.has(id))
-    ? REPORT_IDS
-    : captions.slice(0, 5).map((c) => c.id);
-  const noise = new Rng(seed + 1).normals(5 * gen.gan.model.zDim);
-  const rows = [];
-  for (const id of ids) {
-    const images = await generateImages(gen, Array(5).fill(byId.get(id)!), noise);
-    rows.push({ label: `${id}: ${byId.get(id)}`, images });
-  }
+  const rows = await reportRows(gen, captions, seed + 1, candidates);
   // A 256-colour PNG: the grid is committed with the ledger, so it should stay small.
   const png = await sharp(await renderGrid(rows, gen.gan.model.imageSize, { labelWidth: 300 }))
     .png({ palette: true, colours: 256, compressionLevel: 9, effort: 10 }).toBuffer();
@@ -149,9 +148,12 @@ async function quality(opts: QualityOptions): Promise<QualityResult> {
   const gen = result.model!;
   const seed = opts.noiseSeed ?? 0;
   const gridPath = opts.gridPath ?? `${opts.out}/report.png`;
+  let candidates = 1;
   try {
-    await drawHeldOut(gen, held, `${opts.out}/inference`, seed);
-    await drawReport(gen, opts.reportCaptions?.length ? opts.reportCaptions : held, gridPath, seed);
+    candidates = candidatesFor(gen, opts.out, opts.candidates);
+    await drawHeldOut(gen, held, `${opts.out}/inference`, seed, candidates);
+    const report = opts.reportCaptions?.length ? opts.reportCaptions : held;
+    await drawReport(gen, report, gridPath, seed, candidates);
   } finally {
     disposeGenerator(gen);
   }
@@ -173,6 +175,7 @@ async function quality(opts: QualityOptions): Promise<QualityResult> {
     heldOutAccuracy: manifest.heldOutAccuracy,
     trainImages: training.length,
     gridPath,
+    candidates,
   };
 }
 

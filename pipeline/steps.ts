@@ -35,10 +35,10 @@ import {
   decayScale,
   disposeBatch,
   disposeGan,
+  emaStandingStatistics,
   type Gan,
   scaleLearningRates,
   type StandingDraw,
-  standingStatistics,
   type StepLosses,
   trainStep,
 } from "../stages/train_step.ts";
@@ -315,7 +315,7 @@ export function settleEma(run: TrainingRun, batches = STANDING_BATCHES): number 
     };
   });
   try {
-    return standingStatistics(run.gan, draws, run.data.vocab.padId);
+    return emaStandingStatistics(run.gan, draws, run.data.vocab.padId);
   } finally {
     tf.dispose(draws.flatMap((d) => [d.ids, d.z]));
   }

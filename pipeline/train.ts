@@ -71,7 +71,7 @@ import {
   type TrainConfig,
   type Upsample,
 } from "../stages/config.ts";
-import { createGan, type StepLosses } from "../stages/train_step.ts";
+import { createGan, type StepLosses, withMatcher } from "../stages/train_step.ts";
 
 /** Options of {@link train} (the `deno task train` flags), the budget, and hooks. */
 export interface TrainOptions extends Budget {
@@ -209,7 +209,9 @@ async function freshGan(opts: TrainOptions, s: Settings, data: PreparedData, mod
       "add --pretrain-text N (and drop --joint-text), or drop --contrastive",
     ));
   }
-  const gan = createGan(model, s.train, s.train.seed);
+  const created = createGan(model, s.train, s.train.seed);
+  // A pre-trained run keeps its image–text matcher (best-of-K inference uses it).
+  const gan = steps > 0 ? withMatcher(created, s.train.seed) : created;
   if (steps > 0) {
     const losses = await pretrainTextEncoder(gan, data.images, data.bank, data.vocab.padId, {
       steps,

@@ -271,6 +271,40 @@ export function batchNorm(
 }
 
 /**
+ * Standing statistics (Brock et al. 2019) of any network with batch norm: runs each
+ * forward pass in training mode, then sets every layer's running mean and variance to
+ * the average of its batch moments over the passes (the running averages' momentum plays
+ * no part). Only the statistics change. Returns how many variables were set (0: no
+ * batch norm with running statistics).
+ *
+ * @example
+ * ```ts
+ * // standingStatistics([(ctx) => classifierFeatures(p, images, ctx)]);
+ * ```
+ */
+export function standingStatistics(forwards: readonly ((ctx: Context) => unknown)[]): number {
+  const sums = new Map<tf.Variable, tf.Tensor>();
+  for (const forward of forwards) {
+    const ctx = { ...newContext(true), moments: [] as Array<[tf.Variable, tf.Tensor]> };
+    tf.tidy(() => {
+      forward(ctx);
+    });
+    tf.dispose(ctx.updates.map(([, t]) => t));
+    for (const [v, m] of ctx.moments) {
+      const before = sums.get(v);
+      sums.set(v, before ? tf.add(before, m) : m.clone());
+      before?.dispose();
+      m.dispose();
+    }
+  }
+  for (const [v, sum] of sums) {
+    tf.tidy(() => v.assign(tf.div(sum, forwards.length)));
+    sum.dispose();
+  }
+  return sums.size;
+}
+
+/**
  * The variables of a batch-norm layer over `channels`. Without `running` (the
  * discriminator, which never runs in eval mode) it keeps no running statistics.
  */

@@ -5,7 +5,9 @@
  * the batch's. It learns only in the text pre-training, from (image, caption) pairs and
  * no class labels. After that, frozen, it can score G's images against their captions
  * (`contrastiveWeight`): the generator loss then asks each fake to be recognisable as
- * its own caption's image, as XMC-GAN's and LAFITE's contrastive losses do.
+ * its own caption's image, as XMC-GAN's and LAFITE's contrastive losses do. At inference
+ * it picks, of several noises per caption, the image nearest its caption ({@link pickBest},
+ * as DALL·E re-ranks its samples with CLIP).
  *
  * @example
  * ```ts
@@ -17,7 +19,14 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { classifierFeatures, initClassifier } from "./classifier.ts";
-import { glorotInit, newContext, type Params, upsampleNearest, variable } from "./layers.ts";
+import {
+  glorotInit,
+  newContext,
+  type Params,
+  standingStatistics,
+  upsampleNearest,
+  variable,
+} from "./layers.ts";
 
 /**
  * A fresh matcher for sentence vectors of width `textDim`: the CNN's conv and batch-norm
@@ -35,14 +44,58 @@ export function initMatcher(textDim: number, seed: number): Params {
 }
 
 /**
- * Image vectors [B, textDim] for images [B, 64, 64, 3] in [-1, 1]. Batch norm always
- * uses the batch's own statistics, as in the pre-training (which keeps no running ones).
+ * Image vectors [B, textDim] for images [B, 64, 64, 3] in [-1, 1]. In training mode (the
+ * pre-training and the contrastive G loss) batch norm uses the batch's own statistics;
+ * in eval mode, the running ones that {@link matcherStatistics} sets.
  */
-export function matchFeatures(m: Params, images: tf.Tensor4D): tf.Tensor2D {
-  const ctx = newContext(true);
+export function matchFeatures(m: Params, images: tf.Tensor4D, training = true): tf.Tensor2D {
+  const ctx = newContext(training);
   const features = classifierFeatures(m, halve(images), ctx, undefined, 1);
   tf.dispose(ctx.updates.map(([, t]) => t));
   return tf.matMul(features, m.proj) as tf.Tensor2D;
+}
+
+/**
+ * Gives the matcher's batch norm running statistics: the average batch moments over
+ * `batches` of real images (standing statistics), so that in eval mode an image's vector
+ * no longer depends on the rest of its batch. Returns how many variables were set.
+ */
+export const matcherStatistics = (m: Params, batches: readonly tf.Tensor4D[]): number =>
+  standingStatistics(
+    batches.map((x) => (ctx) => classifierFeatures(m, halve(x), ctx, undefined, 1)),
+  );
+
+/** Cosine similarity [B] of each image (eval mode) with its sentence vector [B, textDim]. */
+export function matchSimilarity(
+  m: Params,
+  images: tf.Tensor4D,
+  sentences: tf.Tensor2D,
+): tf.Tensor1D {
+  return tf.tidy(() => {
+    const unit = (v: tf.Tensor2D) => tf.div(v, tf.add(tf.norm(v, 2, 1, true), 1e-8));
+    return tf.sum(tf.mul(unit(matchFeatures(m, images, false)), unit(sentences)), 1);
+  });
+}
+
+/**
+ * Of K candidate images per caption, the one the matcher finds nearest its caption:
+ * `candidates[k]` [B, H, W, 3] is every caption's k-th image, and the result [B, H, W, 3]
+ * keeps, per caption, the candidate of highest {@link matchSimilarity} (the first on a
+ * tie). One candidate is returned as it is.
+ */
+export function pickBest(
+  m: Params,
+  candidates: readonly tf.Tensor4D[],
+  sentences: tf.Tensor2D,
+): tf.Tensor4D {
+  if (candidates.length === 1) return candidates[0].clone();
+  return tf.tidy(() => {
+    const scores = tf.stack(candidates.map((x) => matchSimilarity(m, x, sentences))); // [K, B]
+    const B = sentences.shape[0];
+    const best = tf.cast(tf.argMax(scores, 0), "int32"); // [B], candidate index
+    const rows = tf.add(tf.mul(best, tf.scalar(B, "int32")), tf.range(0, B, 1, "int32"));
+    return tf.gather(tf.concat([...candidates], 0), rows) as tf.Tensor4D; // rows of [K·B, …]
+  });
 }
 
 /**

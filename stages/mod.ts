@@ -6,7 +6,8 @@
  * - **pure**: `tokenize` (text → ids), `augment` (crops, flips, caption draws from a
  *   given stream), `losses`, `score` (the task's score, IS, FID, R-precision), `config`;
  * - **model functions** (tensors in, tensors out): `embed` (text encoder φ), `generate`
- *   (G), `discriminate` (matching-aware D), `classifier` (the evaluator's CNN), `layers`;
+ *   (G), `discriminate` (matching-aware D), `classifier` (the evaluator's CNN), `match`
+ *   (the image–text matcher: contrastive loss, best-of-K pick), `layers`;
  * - **in-place updates**: `train_step` (one D/G/EMA step: it changes the weights and the
  *   optimiser state it is given — the one stage that mutates).
  *
@@ -28,6 +29,7 @@ export * from "./losses.ts";
 export * from "./train_step.ts";
 export * from "./score.ts";
 export * from "./classifier.ts";
+export * from "./match.ts";
 export * from "./dfgan.ts";
 export * from "./diffaugment.ts";
 export * from "./retrieval.ts";

@@ -6,7 +6,7 @@
  * text encoder learns with the discriminator, unless the run keeps it frozen
  * (`freezeText`, after a contrastive pre-training): then the batch's sentence vectors are
  * computed once per step, with no gradient, and shared by both steps. Before samples are
- * drawn, `standingStatistics` gives the EMA generator its own batch-norm statistics.
+ * drawn, `emaStandingStatistics` gives the EMA generator its own batch-norm statistics.
  *
  * @example
  * ```ts
@@ -35,6 +35,7 @@ import {
   type Context,
   newContext,
   type Params,
+  standingStatistics,
   trainable,
   variable,
 } from "./layers.ts";
@@ -49,8 +50,9 @@ export interface Gan {
   /** Exponential moving average of g: what samples and inference use. */
   readonly ema: Params;
   /**
-   * The image side of the text pre-training, kept frozen for the contrastive G loss
-   * (with `contrastiveWeight` only).
+   * The image side of the text pre-training (stages/match.ts), kept frozen after it: the
+   * contrastive G loss (`contrastiveWeight`) and inference's best-of-K pick use it.
+   * Absent without a pre-training (and in older checkpoints).
    */
   readonly match?: Params;
   readonly optD: tf.Optimizer;
@@ -85,6 +87,13 @@ export function createGan(model: ModelConfig, train: TrainConfig, seed: number):
     optG: tf.train.adam(train.lrG, train.beta1, train.beta2),
   };
 }
+
+/**
+ * The GAN with an image–text matcher to pre-train (a fresh one from `seed`, as
+ * {@link createGan} would make it; the GAN itself when it has one).
+ */
+export const withMatcher = (gan: Gan, seed: number): Gan =>
+  gan.match ? gan : { ...gan, match: initMatcher(sentenceDim(gan.model), seed) };
 
 /** One batch, as tensors. Noise is drawn by the caller (randomness lives in pipeline/). */
 export interface BatchTensors {
@@ -309,38 +318,22 @@ export interface StandingDraw {
 }
 
 /**
- * Standing statistics (Brock et al. 2019): sets the EMA generator's batch-norm running
- * mean and variance to the average batch moments of its own activations over `draws`,
- * at the mean condition (eps = 0) as inference runs it. The EMA of G's running averages
+ * {@link standingStatistics} of the EMA generator: its batch-norm running mean and
+ * variance become the average batch moments of its own activations over `draws`, at the
+ * mean condition (eps = 0) as inference runs it. The EMA of G's running averages
  * belongs to G's weights of many steps ago, not to the averaged weights; these fit them.
  * Only the statistics change. Returns how many variables were set (0: G has no batch
  * norm, as DF-GAN's).
  */
-export function standingStatistics(
+export function emaStandingStatistics(
   gan: Gan,
   draws: readonly StandingDraw[],
   padId: number,
 ): number {
-  const sums = new Map<tf.Variable, tf.Tensor>();
-  for (const { ids, z } of draws) {
-    const ctx = { ...newContext(true), moments: [] as Array<[tf.Variable, tf.Tensor]> };
-    tf.tidy(() => {
-      const eps = tf.zeros([z.shape[0], gan.model.condDim]) as tf.Tensor2D;
-      runGenerator(gan, gan.ema, z, encodeText(gan.text, ids, padId), eps, ctx);
-    });
-    discard(ctx);
-    for (const [v, m] of ctx.moments) {
-      const before = sums.get(v);
-      sums.set(v, before ? tf.add(before, m) : m.clone());
-      before?.dispose();
-      m.dispose();
-    }
-  }
-  for (const [v, sum] of sums) {
-    tf.tidy(() => v.assign(tf.div(sum, draws.length)));
-    sum.dispose();
-  }
-  return sums.size;
+  return standingStatistics(draws.map(({ ids, z }) => (ctx: Context) => {
+    const eps = tf.zeros([z.shape[0], gan.model.condDim]) as tf.Tensor2D;
+    return runGenerator(gan, gan.ema, z, encodeText(gan.text, ids, padId), eps, ctx);
+  }));
 }
 
 /**

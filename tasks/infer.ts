@@ -43,6 +43,14 @@ export const INFER = defineTask({
     },
     batch: { type: "number", integer: true, min: 1, default: 64, help: "images per batch" },
     seed: { type: "number", integer: true, default: 0, help: "noise seed" },
+    candidates: {
+      type: "number",
+      integer: true,
+      min: 1,
+      arg: "K",
+      help: "noises per caption; the checkpoint's image–text matcher keeps the best (1: no pick)",
+      defaultText: "8 where the checkpoint keeps its matcher, else 1",
+    },
     report: {
       type: "boolean",
       help: "also the task's 5×5 report grid, `inference_report.png` beside the folder",

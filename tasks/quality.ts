@@ -55,9 +55,18 @@ export const QUALITY = defineTask({
       type: "string",
       arg: "FILE",
       help: "report grid PNG (5 report captions × 5 noises), linked from the row",
-      defaultText: "`docs/quality/DATE-COMMIT-RECIPE-BUDGET.png` beside the ledger, `-2`, `-3` for a replicate",
+      defaultText:
+        "`docs/quality/DATE-COMMIT-RECIPE-BUDGET.png` beside the ledger, `-2`, `-3` for a replicate",
     },
     note: { type: "string", arg: "TEXT", default: "", help: "the row's notes (machine load, …)" },
+    candidates: {
+      type: "number",
+      integer: true,
+      min: 1,
+      arg: "K",
+      help: "noises per held-out caption; the run's image–text matcher keeps the best (1: no pick)",
+      defaultText: "8 where the run keeps its matcher (a pre-trained φ), else 1",
+    },
     baselines: {
       type: "boolean",
       help: "score the baselines (real, shuffled, noise, retrieval) into the ledger instead",
@@ -144,6 +153,7 @@ async function quality(values: Values, data: string, backend: string) {
     cacheDir: values.cache,
     reportCaptions,
     gridPath: grid,
+    candidates: values.candidates,
     log: (line) => console.log(line),
     onStep: (s) => {
       if (values.quiet || s.elapsed - last < 30) return;
@@ -154,7 +164,7 @@ async function quality(values: Values, data: string, backend: string) {
   const row = runRow({
     date,
     commit,
-    recipe: text,
+    recipe: r.candidates > 1 ? `${text} --candidates ${r.candidates}` : text,
     backend,
     minutes: r.minutes,
     steps: r.steps,

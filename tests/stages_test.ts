@@ -16,11 +16,11 @@ import {
 import {
   createGan,
   disposeGan,
+  emaStandingStatistics,
   embedCaptions,
   type Gan,
   runGenerator,
   sample,
-  standingStatistics,
   updateEma,
 } from "../stages/train_step.ts";
 import { defaultTrainConfig, modelConfig } from "../stages/config.ts";
@@ -195,11 +195,11 @@ Deno.test("standing statistics: the EMA G's batch norm gets its own batch moment
   const worst = (a: number[], b: number[]) => Math.max(...a.map((v, i) => Math.abs(v - b[i])));
   assert(worst(evalMode(), trainMode) > 0.05, "before: eval mode is not the batch's normalisation");
   // One draw: eval mode with standing statistics is that batch's own normalisation.
-  assertEquals(standingStatistics(gan, [{ ids, z }], 0), 8); // 4 batch norms × mean, var
+  assertEquals(emaStandingStatistics(gan, [{ ids, z }], 0), 8); // 4 batch norms × mean, var
   assert(worst(evalMode(), trainMode) < 1e-3, `after: ${worst(evalMode(), trainMode)}`);
   assertEquals(weights.map(([, v]) => [...v.dataSync()]), before, "trainable EMA weights");
   // Two draws: the average of their moments; the same draw twice gives the same.
-  assertEquals(standingStatistics(gan, [{ ids, z }, { ids, z }], 0), 8);
+  assertEquals(emaStandingStatistics(gan, [{ ids, z }, { ids, z }], 0), 8);
   assert(worst(evalMode(), trainMode) < 1e-3, "the mean of two equal draws");
   tf.dispose([ids, z]);
   disposeGan(gan);
@@ -207,7 +207,7 @@ Deno.test("standing statistics: the EMA G's batch norm gets its own batch moment
   const dfIds = tf.zeros([2, 20], "int32") as tf.Tensor2D;
   const dfZ = tf.zeros([2, df.model.zDim]) as tf.Tensor2D;
   assertEquals(
-    standingStatistics(df, [{ ids: dfIds, z: dfZ }], 0),
+    emaStandingStatistics(df, [{ ids: dfIds, z: dfZ }], 0),
     0,
     "DF-GAN's G has no batch norm",
   );

@@ -17,7 +17,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { ModelConfig, TrainConfig } from "../../stages/config.ts";
-import { createGan, type Gan, namedVariables } from "../../stages/train_step.ts";
+import { createGan, type Gan, namedVariables, withMatcher } from "../../stages/train_step.ts";
 import { petalError, PetalFailure } from "./errors.ts";
 import { writeFileAtomic } from "./images.ts";
 
@@ -97,7 +97,7 @@ export async function writeCheckpoint(
 ): Promise<string> {
   const names = stableNames(gan);
   const entries: Array<[string, tf.Tensor]> = [...namedVariables(gan)]
-    .filter(([name]) => !generatorOnly || name.startsWith("text/") || name.startsWith("ema/"));
+    .filter(([name]) => !generatorOnly || /^(text|ema|match)\//.test(name));
   const optimizers = { d: [] as string[], g: [] as string[] };
   for (const part of generatorOnly ? [] : ["d", "g"] as const) {
     const optimizer = part === "d" ? gan.optD : gan.optG;
@@ -260,6 +260,20 @@ const describeModel = (m: ModelConfig) =>
   }, text ${m.hiddenDim}×2, vocab ${m.vocabSize})`;
 
 /**
+ * The GAN with an image–text matcher exactly when the checkpoint holds one: pre-trained
+ * runs keep it since best-of-K inference; older files have none, and an older
+ * generator-only file of a `--contrastive` run left it out.
+ */
+function withStoredMatcher(gan: Gan, ck: Checkpoint): Gan {
+  if ([...ck.tensors.keys()].some((name) => name.startsWith("match/"))) {
+    return withMatcher(gan, 0);
+  }
+  if (!gan.match || !ck.header.generatorOnly) return gan;
+  tf.dispose(Object.values(gan.match));
+  return { ...gan, match: undefined };
+}
+
+/**
  * A GAN with the checkpoint's weights and optimiser states. Fails with a clear message
  * when the checkpoint's architecture differs from `expected` (when given) or a tensor is
  * missing or of another shape.
@@ -285,14 +299,16 @@ export async function restoreGan(
       "use the same --size and data as the checkpoint, or start without --resume",
     );
   }
-  const gan = createGan(header.model, { ...header.train, ...trainOverrides }, 0);
+  const gan = withStoredMatcher(
+    createGan(header.model, { ...header.train, ...trainOverrides }, 0),
+    ck,
+  );
   const names = stableNames(gan);
   const byStable = new Map([...names].map(([tfName, stable]) => [stable, tfName]));
   for (const [name, v] of namedVariables(gan)) {
-    // A generator-only checkpoint: G is its EMA, D (and the contrastive loss's image
-    // model) keep their fresh weights, unused.
+    // A generator-only checkpoint: G is its EMA, D keeps its fresh weights, unused.
     const stored = header.generatorOnly && name.startsWith("g/") ? `ema/${name.slice(2)}` : name;
-    if (header.generatorOnly && /^(d|match)\//.test(name)) continue;
+    if (header.generatorOnly && name.startsWith("d/")) continue;
     const t = ck.tensors.get(stored);
     if (!t) throw bad(path, `tensor ${name} is missing: another architecture`);
     if (t.shape.join("x") !== v.shape.join("x")) {

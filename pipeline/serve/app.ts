@@ -20,7 +20,13 @@ import { CHECKPOINT_FILE } from "../io/checkpoint.ts";
 import { PetalFailure } from "../io/errors.ts";
 import { GeneratorCache } from "./generator_cache.ts";
 import { encodePng } from "../io/images.ts";
-import { generateImages, interpolateCaptions } from "../infer.ts";
+import {
+  candidateNoise,
+  candidatesFor,
+  candidateStreams,
+  generateImages,
+  interpolateCaptions,
+} from "../infer.ts";
 import { downsample, renderLossSvg } from "../io/plots.ts";
 import { Rng } from "../../stages/rng.ts";
 import { isSafeName, listRuns, readRun } from "./run_info.ts";
@@ -266,12 +272,9 @@ async function generate(ctx: AppContext, req: Request): Promise<Response> {
   const started = performance.now();
   const images = await ctx.generators.use(path, async (gen) => {
     const { zDim, imageSize } = gen.gan.model;
-    const rgb = await generateImages(
-      gen,
-      Array(r.count).fill(r.caption),
-      new Rng(r.seed).normals(r.count * zDim),
-      MAX_COUNT,
-    );
+    // Best of K per image where the checkpoint keeps its matcher, as `deno task infer`.
+    const noise = candidateNoise(candidateStreams(r.seed), r.count, zDim, candidatesFor(gen, path));
+    const rgb = await generateImages(gen, Array(r.count).fill(r.caption), noise, MAX_COUNT);
     return await Promise.all(rgb.map((x) => encodePng(x, imageSize, imageSize)));
   });
   return json({
