@@ -24,7 +24,6 @@ import { loadCaptions } from "./io/task_files.ts";
 import type { TestCaption } from "./io/data.ts";
 import { tokenizeAll, type Vocabulary, vocabularyFromJson } from "../stages/tokenize.ts";
 import { disposeGan, embedCaptions, type Gan, sample } from "../stages/train_step.ts";
-import { encodeText } from "../stages/embed.ts";
 import { pickBest } from "../stages/match.ts";
 
 /** The task's report ids, used when the captions hold them. */
@@ -163,9 +162,7 @@ export async function generateImages(
       const images = noises.map((z) =>
         sample(gan, tf.tensor2d(z.subarray(start * zDim, (start + n) * zDim), [n, zDim]), text)
       );
-      return images.length === 1
-        ? images[0]
-        : pickBest(gan.match!, images, encodeText(gan.text, ids, vocab.padId));
+      return images.length === 1 ? images[0] : pickBest(gan.match!, images, text);
     });
     const data = await pixels.data();
     pixels.dispose();

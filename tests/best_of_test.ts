@@ -61,7 +61,9 @@ Deno.test("pickBest: per caption, the candidate of highest similarity to its sen
   const tensors = tf.memory().numTensors;
   const best = pickBest(m, candidates, sentences);
   assertEquals(tf.memory().numTensors, tensors + 1, "only the result is left");
-  const sims = candidates.map((c) => Array.from(matchSimilarity(m, c, sentences).dataSync()));
+  const sims = candidates.map((c) =>
+    tf.tidy(() => Array.from(matchSimilarity(m, c, sentences).dataSync()))
+  );
   const picks = [0, 1, 2, 3, 4, 5].map((i) =>
     [0, 1, 2].reduce((a, k) => sims[k][i] > sims[a][i] ? k : a, 0)
   );
