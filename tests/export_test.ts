@@ -14,7 +14,12 @@ import {
   writeCheckpoint,
   writeGeneratorCheckpoint,
 } from "../pipeline/io/checkpoint.ts";
-import { disposeGenerator, generateImages, loadGenerator } from "../pipeline/infer.ts";
+import {
+  candidatesFor,
+  disposeGenerator,
+  generateImages,
+  loadGenerator,
+} from "../pipeline/infer.ts";
 
 const draw = (gan: ReturnType<typeof createGan>) =>
   tf.tidy(() => {
@@ -68,7 +73,7 @@ Deno.test("deno task export writes a generator-only checkpoint of a run", async 
   assertEquals((await readCheckpoint(`${dir}/model`)).header.generatorOnly, true);
 });
 
-Deno.test("the shipped model: generator-only, at most 5 MB, the default recipe, draws flowers' colours", async () => {
+Deno.test("the shipped model: generator-only, at most 5 MB, the default recipe with its matcher, draws flowers' colours", async () => {
   const path = new URL("../models/flowers/checkpoint.petal", import.meta.url).pathname;
   assert((await Deno.stat(path)).size <= 5 * 1024 * 1024, "at most 5 MB");
   const ck = await readCheckpoint(path);
@@ -82,7 +87,9 @@ Deno.test("the shipped model: generator-only, at most 5 MB, the default recipe, 
   ]);
   assert(header.vocabulary.length > 4000, "the real vocabulary");
   assert(![...ck.tensors.keys()].some((k) => k.startsWith("d/") || k.startsWith("opt.")));
+  assert(ck.tensors.has("match/proj"), "it keeps its matcher: infer draws the best of 8");
   const gen = await loadGenerator(path);
+  assertEquals(candidatesFor(gen, path), 8);
   const noise = new Float32Array(2 * gen.gan.model.zDim); // the mean noise
   const [yellow, pink] = await generateImages(gen, [
     "this flower has long yellow petals with a black center",
