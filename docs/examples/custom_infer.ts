@@ -10,6 +10,9 @@ import * as TE from "fp-ts/TaskEither";
 import { pipe } from "fp-ts/function";
 import {
   attempt,
+  candidateNoise,
+  candidatesFor,
+  candidateStreams,
   disposeGenerator,
   encodeJpeg,
   generateImages,
@@ -17,7 +20,6 @@ import {
   inferenceName,
   loadCaptions,
   loadGenerator,
-  Rng,
   scoreFolder,
   type TestCaption,
   unwrap,
@@ -27,11 +29,15 @@ import {
 const [checkpoint, captions, evaluator, reference, out] = Deno.args;
 console.log(`backend: ${await useBackend("auto")}`);
 
-/** One JPEG per caption, noise from seed 0, as `OUT/images/inference_NNNN.jpg`. */
+/**
+ * One JPEG per caption, as `OUT/images/inference_NNNN.jpg`: noise from seed 0, the best of
+ * 8 noises where the checkpoint keeps its image–text matcher (as `deno task infer`).
+ */
 const draw = (rows: readonly TestCaption[]) => (gen: Generator) =>
   attempt(async () => {
     const { zDim, imageSize } = gen.gan.model;
-    const noise = new Rng(0).normals(rows.length * zDim);
+    const candidates = candidatesFor(gen, checkpoint);
+    const noise = candidateNoise(candidateStreams(0), rows.length, zDim, candidates);
     const images = await generateImages(gen, rows.map((r) => r.caption), noise);
     await Deno.mkdir(`${out}/images`, { recursive: true });
     for (const [i, r] of rows.entries()) {
