@@ -36,24 +36,29 @@
 export { train, type TrainOptions, type TrainResult } from "./pipeline/train.ts";
 
 /**
- * The recipes of `deno task train --recipe`: `train()`'s own defaults are plain GAN-INT-CLS
- * (transposed convs, φ trained with D, no pre-training); a recipe gives the task's.
+ * The recipe: what a run trains, every default in one typed value. `train()` with none
+ * trains `recipe()`, exactly what `deno task train` trains; a resume takes its
+ * checkpoint's ({@link readRecipe}).
  *
- * @example Train with exactly what `deno task train` would use.
+ * @example A medium model of the default recipe, then its resume for 10 more steps.
  * ```ts
- * import { recipeSettings, train, unwrap } from "./mod.ts";
- * const r = recipeSettings({ recipe: "gan-int-cls", size: "small" });
- * await unwrap(train({ data: ".cache/synthetic", out: "runs/r", maxSteps: 10, size: r.size,
- *   arch: r.arch, upsample: r.upsample, train: r.train, pretrainSteps: r.pretrainSteps }));
+ * import { recipe, train, unwrap } from "./mod.ts";
+ * const r = recipe("gan-int-cls", { size: "medium", pretrainSteps: 0 });
+ * await unwrap(train({ data: ".cache/synthetic", out: "runs/r", recipe: r, maxSteps: 10 }));
+ * await unwrap(train({ data: ".cache/synthetic", out: "runs/r", resume: true, maxSteps: 20 }));
  * ```
  */
 export {
+  DEFAULT_EPOCHS,
+  defaultTrainConfig,
+  type Recipe,
+  recipe,
+  RECIPE_NAMES,
+  recipeConflict,
   type RecipeName,
-  RECIPES,
-  type RecipeSettings,
-  recipeSettings,
-  type RecipeValues,
-} from "./tasks/recipe.ts";
+  type RecipeOverrides,
+} from "./stages/recipe.ts";
+export { readRecipe } from "./pipeline/train.ts";
 export { infer, type InferOptions, type InferResult, REPORT_IDS } from "./pipeline/infer.ts";
 export {
   type EvaluatorManifest,
@@ -215,7 +220,6 @@ export {
   words,
 } from "./stages/tokenize.ts";
 export {
-  defaultTrainConfig,
   LOSS_KINDS,
   type LossKind,
   type ModelConfig,

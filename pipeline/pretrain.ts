@@ -28,6 +28,8 @@ export interface PretrainOptions {
   readonly lr?: number;
   readonly seed: number;
   readonly onStep?: (step: number, loss: number) => void;
+  /** Checked before each step: true ends the pre-training there (a clock budget, Ctrl-C). */
+  readonly shouldStop?: () => boolean;
 }
 
 /** Batches of 64 real images that set the kept matcher's batch-norm statistics. */
@@ -54,7 +56,7 @@ export async function pretrainTextEncoder(
   const losses: number[] = [];
   const { imageSize, seqLen } = gan.model;
   try {
-    for (let step = 0; step < opts.steps; step++) {
+    for (let step = 0; step < opts.steps && !opts.shouldStop?.(); step++) {
       const order = rng.permutation(bank.length).subarray(0, B);
       const x = tf.tensor4d(cropAndFlip(images, order, imageSize, rng), [
         B,

@@ -169,7 +169,7 @@ async function quality(opts: QualityOptions): Promise<QualityResult> {
     summary,
     steps: progress.step,
     epochs: progress.step /
-      Math.max(1, Math.floor(training.length / (opts.train?.batchSize ?? 32))),
+      Math.max(1, Math.floor(training.length / result.recipe.train.batchSize)),
     minutes: progress.seconds / 60,
     imagesPerSecond: result.imagesPerSecond,
     heldOutAccuracy: manifest.heldOutAccuracy,

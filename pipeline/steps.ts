@@ -18,10 +18,12 @@
  * ```
  */
 import * as tf from "@tensorflow/tfjs";
-import { petalError, PetalFailure } from "./io/errors.ts";
+import * as E from "fp-ts/Either";
+import { type PetalError, petalError } from "./io/errors.ts";
 import type { Progress } from "./io/checkpoint.ts";
 import { Rng } from "../stages/rng.ts";
 import type { Vocabulary } from "../stages/tokenize.ts";
+import type { Recipe } from "../stages/recipe.ts";
 import {
   type CaptionBank,
   cropAndFlip,
@@ -58,6 +60,8 @@ export interface PreparedData {
 /** A run ready to step: model, data, and the counters (its whole RNG state). */
 export interface TrainingRun {
   readonly out: string;
+  /** What the run trains (its checkpoints keep it). */
+  readonly recipe: Recipe;
   readonly gan: Gan;
   readonly data: PreparedData;
   readonly batchSize: number;
@@ -84,8 +88,11 @@ export interface Budget {
   readonly shouldStop?: () => boolean;
 }
 
-/** Why a run stopped: its step or epoch budget, its minutes, or a signal (Ctrl-C). */
-export type StopReason = "epochs" | "steps" | "minutes" | "signal";
+/**
+ * Why a run stopped: its step or epoch budget, its minutes, a signal (Ctrl-C), or a loss
+ * that was not finite (`diverged`: the step loop's `failure` says where).
+ */
+export type StopReason = "epochs" | "steps" | "minutes" | "signal" | "diverged";
 
 /** What one step did, with the clock's view of the run. */
 export interface StepReport {
@@ -189,26 +196,34 @@ function queueStep(run: TrainingRun): QueuedStep {
 }
 
 /** The queued step's losses, which must be finite. */
-async function lossesOf(run: TrainingRun, q: QueuedStep): Promise<StepLosses> {
+async function lossesOf(
+  run: TrainingRun,
+  q: QueuedStep,
+): Promise<E.Either<PetalError, StepLosses>> {
   const losses = await q.read;
-  if (![losses.d, losses.g, losses.kl].every(Number.isFinite)) {
-    throw new PetalFailure(petalError(
+  return [losses.d, losses.g, losses.kl].every(Number.isFinite) ? E.right(losses) : E.left(
+    petalError(
       "BadArgument",
       run.out,
       `loss is not finite at step ${q.step} (d=${losses.d}, g=${losses.g}, kl=${losses.kl}); ` +
         `kept the last good checkpoint`,
       "resume with a lower --lr, or try --loss hinge",
-    ));
-  }
-  return losses;
+    ),
+  );
 }
 
-/** One step of the run: batch → D, G, EMA → dispose; advances `run.progress`. */
-export const stepOnce = (run: TrainingRun): Promise<StepLosses> => lossesOf(run, queueStep(run));
+/**
+ * One step of the run: batch → D, G, EMA → dispose; advances `run.progress`. Its losses,
+ * or the error of a loss that is not finite.
+ */
+export const stepOnce = (run: TrainingRun): Promise<E.Either<PetalError, StepLosses>> =>
+  lossesOf(run, queueStep(run));
 
 /** The step iterator, with the reason it stopped once it has. */
 export interface StepLoop extends AsyncIterable<StepReport> {
   readonly stoppedBy: StopReason | undefined;
+  /** Why it stopped early when a loss was not finite (`stoppedBy` is then `diverged`). */
+  readonly failure: PetalError | undefined;
 }
 
 /** Why the run should stop before its next step, if it should. */
@@ -257,7 +272,8 @@ function report(
  * Steps `run` until the budget ends, yielding a report after each step. With `lrDecay`,
  * the learning rates fall linearly to 0 over the budget's last part. The loop stops
  * before a step when the step or epoch budget is spent, `shouldStop` says so, or the
- * minutes are up; `stoppedBy` then says which.
+ * minutes are up; `stoppedBy` then says which. A loss that is not finite ends it too
+ * (`diverged`), with the error in `failure`.
  *
  * On webgpu a step's losses are awaited only once the next step of the same epoch is
  * queued, so the GPU never idles while they come back (no per-step sync). A report then
@@ -266,9 +282,14 @@ function report(
  */
 export function trainSteps(run: TrainingRun, budget: Budget = {}): StepLoop {
   let stoppedBy: StopReason | undefined;
+  let failure: PetalError | undefined;
   const lagged = tf.getBackend() === "webgpu";
-  const reportOf = async (q: QueuedStep) =>
-    report(run, budget, await lossesOf(run, q), run.clock(), q.progress);
+  /** The step's report, or undefined (and the loop's failure set) when it diverged. */
+  const reportOf = async (q: QueuedStep) => {
+    const losses = await lossesOf(run, q);
+    if (E.isRight(losses)) return report(run, budget, losses.right, run.clock(), q.progress);
+    [stoppedBy, failure] = ["diverged", losses.left];
+  };
   async function* loop(): AsyncGenerator<StepReport> {
     let pending: QueuedStep | undefined;
     while ((stoppedBy = stopReason(run, budget, run.clock())) === undefined) {
@@ -277,19 +298,29 @@ export function trainSteps(run: TrainingRun, budget: Budget = {}): StepLoop {
         scaleLearningRates(run.gan, decayScale(budgetSpent(run, budget, run.clock()), lrDecay));
       }
       const queued = queueStep(run);
-      if (pending) yield await reportOf(pending);
+      if (pending) {
+        const r = await reportOf(pending);
+        if (!r) return;
+        yield r;
+      }
       pending = queued;
       if (!lagged || queued.progress.step % run.stepsPerEpoch === 0) {
         pending = undefined;
-        yield await reportOf(queued);
+        const r = await reportOf(queued);
+        if (!r) return;
+        yield r;
       }
     }
-    if (pending) yield await reportOf(pending);
+    const last = pending && await reportOf(pending);
+    if (last) yield last;
   }
   return {
     [Symbol.asyncIterator]: loop,
     get stoppedBy() {
       return stoppedBy;
+    },
+    get failure() {
+      return failure;
     },
   };
 }

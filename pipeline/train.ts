@@ -17,11 +17,12 @@
  * const result = await train({ data: ".cache/synthetic", out: "runs/demo", epochs: 2 })();
  * ```
  */
+import * as E from "fp-ts/Either";
 import * as TE from "fp-ts/TaskEither";
 import { pipe } from "fp-ts/function";
 import { loadReedFolder } from "./io/data.ts";
 import { loadImageStack } from "./io/images.ts";
-import { attempt, type PetalError, petalError, PetalFailure } from "./io/errors.ts";
+import { attempt, type PetalError, petalError } from "./io/errors.ts";
 import { pretrainTextEncoder } from "./pretrain.ts";
 import { loadTaskVocabulary } from "./io/task_files.ts";
 import {
@@ -30,6 +31,7 @@ import {
   disposeCheckpoint,
   type Progress,
   readCheckpoint,
+  readCheckpointHeader,
   restoreGan,
   writeCheckpoint,
 } from "./io/checkpoint.ts";
@@ -61,28 +63,30 @@ import {
   vocabularyFromJson,
   vocabularyToJson,
 } from "../stages/tokenize.ts";
+import { modelConfig, type TrainConfig } from "../stages/config.ts";
 import {
-  type ArchName,
-  DEFAULT_LR,
-  defaultTrainConfig,
-  type ModelConfig,
-  modelConfig,
-  type SizeName,
-  type TrainConfig,
-  type Upsample,
-} from "../stages/config.ts";
-import { createGan, type StepLosses, withMatcher } from "../stages/train_step.ts";
+  DEFAULT_EPOCHS,
+  PRETRAIN_MAX_EPOCHS,
+  type Recipe,
+  recipe as defaultRecipe,
+  recipeConflict,
+  storedRecipe,
+} from "../stages/recipe.ts";
+import { createGan, type Gan, type StepLosses, withMatcher } from "../stages/train_step.ts";
 
-/** Options of {@link train} (the `deno task train` flags), the budget, and hooks. */
+/**
+ * Options of {@link train}: data, output folder, the {@link Recipe} (default: `recipe()`,
+ * what `deno task train` trains), the budget (default: {@link DEFAULT_EPOCHS} epochs), and
+ * hooks.
+ */
 export interface TrainOptions extends Budget {
   readonly data: string;
   readonly out: string;
-  readonly size?: SizeName;
-  /** G and D architecture of a fresh run (a resume keeps the checkpoint's). */
-  readonly arch?: ArchName;
-  /** The `dcgan` generator's up-sampling in a fresh run (a resume keeps the checkpoint's). */
-  readonly upsample?: Upsample;
-  readonly train?: Partial<TrainConfig>;
+  /**
+   * What to train. A resume takes the checkpoint's; a recipe given with `resume` must
+   * agree with it but for the learning rates, which it then sets.
+   */
+  readonly recipe?: Recipe;
   /** Image ids left out of training (e.g. the evaluator's held-out split). */
   readonly excludeIds?: ReadonlySet<number>;
   readonly resume?: boolean;
@@ -90,8 +94,6 @@ export interface TrainOptions extends Budget {
   readonly cacheDir?: string;
   /** The task's dictionary/ folder: use its vocabulary (ids equal the task's). */
   readonly dictionary?: string;
-  /** Contrastive pre-training steps for the text encoder before a fresh run (0: none). */
-  readonly pretrainSteps?: number;
   /** Captions of the sample grid; defaults to captions of evenly spaced training images. */
   readonly sampleCaptions?: readonly string[];
   /** Called after every step (the progress bar). */
@@ -106,6 +108,8 @@ export interface TrainOptions extends Budget {
 /** What {@link train} did: its checkpoint, counters, stop reason, losses and speed. */
 export interface TrainResult {
   readonly checkpoint: string;
+  /** What it trained (a resume: the checkpoint's, with any new learning rates). */
+  readonly recipe: Recipe;
   readonly progress: Progress;
   readonly stoppedBy: StopReason;
   readonly losses: readonly StepLosses[];
@@ -114,40 +118,83 @@ export interface TrainResult {
   readonly model?: Generator;
 }
 
-/** What a run is, once settled: a fresh config, or the checkpoint's. */
+/** The budget a run is given: the options', or {@link DEFAULT_EPOCHS} epochs when none. */
+export const budgetOf = (b: Budget): Budget =>
+  b.epochs === undefined && b.minutes === undefined && b.maxSteps === undefined
+    ? { ...b, epochs: DEFAULT_EPOCHS }
+    : b;
+
+/** What a run is, once settled: its recipe, and the checkpoint it resumes from. */
 interface Settings {
-  readonly size: SizeName;
-  readonly arch: ArchName;
-  readonly upsample: Upsample;
-  readonly train: TrainConfig;
-  /** What a resume may change: the learning rates only. */
-  readonly lrOverrides: Partial<TrainConfig>;
-  readonly seqLen: number;
+  readonly recipe: Recipe;
   readonly checkpoint?: Checkpoint;
+  /** Seconds since the pipeline started: `--minutes` covers loading and pre-training. */
+  readonly clock: () => number;
 }
+
+/**
+ * The recipe a checkpoint was trained with (older checkpoints: rebuilt from their model
+ * and training settings).
+ *
+ * @example
+ * ```ts
+ * const r = await unwrap(readRecipe("runs/latest")); // r.size, r.train.lrG, ...
+ * ```
+ */
+export const readRecipe = (dirOrFile: string): TE.TaskEither<PetalError, Recipe> =>
+  pipe(
+    TE.fromTask(() => readCheckpointHeader(checkpointPath(dirOrFile))),
+    TE.chain((h) =>
+      h ? TE.right(storedRecipe(h.model, h.train, h.recipe)) : TE.left(petalError(
+        "MissingFile",
+        checkpointPath(dirOrFile),
+        "no readable checkpoint",
+        "train into that folder first, or drop --resume",
+      ))
+    ),
+  );
+
+/** A resume's recipe: the checkpoint's; one asked for must agree but for the rates. */
+const resumeRecipe = (opts: TrainOptions, ck: Checkpoint): E.Either<PetalError, Recipe> => {
+  const stored = storedRecipe(ck.header.model, ck.header.train, ck.header.recipe);
+  const conflict = opts.recipe && recipeConflict(stored, opts.recipe);
+  if (conflict) {
+    return E.left(petalError(
+      "BadArgument",
+      checkpointPath(opts.out),
+      `a resume keeps the checkpoint's recipe, and this one differs (${conflict})`,
+      "drop that setting (a resume may change only --lr and --lr-d), or train into another --out",
+    ));
+  }
+  const rates = opts.recipe ? { lrG: opts.recipe.train.lrG, lrD: opts.recipe.train.lrD } : {};
+  return E.right({ ...stored, train: { ...stored.train, ...rates } });
+};
 
 /** Step 1: the run's settings. A resume keeps the checkpoint's, but for the learning rates. */
 const resolveSettings = (opts: TrainOptions): TE.TaskEither<PetalError, Settings> =>
   pipe(
-    opts.resume
-      ? attempt<Checkpoint | undefined>(() => readCheckpoint(opts.out), checkpointPath(opts.out))
-      : TE.right<PetalError, Checkpoint | undefined>(undefined),
-    TE.map((ck): Settings => {
-      const lrOverrides = Object.fromEntries(
-        Object.entries(opts.train ?? {}).filter(([k]) => k === "lrG" || k === "lrD"),
-      ) as Partial<TrainConfig>;
-      const size = opts.size ?? ck?.header.model.size ?? "small";
-      const train = ck
-        ? { ...ck.header.train, ...lrOverrides }
-        : defaultTrainConfig({ lrG: DEFAULT_LR[size], lrD: DEFAULT_LR[size], ...opts.train });
-      const seqLen = ck?.header.model.seqLen ?? modelConfig(size, 1).seqLen;
-      const arch = ck ? ck.header.model.arch ?? "dcgan" : opts.arch ?? "dcgan";
-      const upsample = ck
-        ? ck.header.model.upsample ?? "transposed"
-        : opts.upsample ?? "transposed";
-      return { size, arch, upsample, train, lrOverrides, seqLen, checkpoint: ck };
-    }),
+    TE.fromIO(startClock),
+    TE.chain((clock) =>
+      !opts.resume ? TE.right({ recipe: opts.recipe ?? defaultRecipe(), clock }) : pipe(
+        attempt(() => readCheckpoint(opts.out), checkpointPath(opts.out)),
+        TE.chain((ck) =>
+          pipe(
+            TE.fromEither(resumeRecipe(opts, ck)),
+            TE.bimap(
+              (e) => (disposeCheckpoint(ck), e),
+              (recipe): Settings => ({ recipe, checkpoint: ck, clock }),
+            ),
+          )
+        ),
+      )
+    ),
   );
+
+/** A clock of seconds from now. */
+const startClock = (): () => number => {
+  const started = performance.now();
+  return () => (performance.now() - started) / 1000;
+};
 
 /**
  * The vocabulary: the checkpoint's on resume, else the task's dictionary when given (ids
@@ -165,8 +212,9 @@ const vocabularyFor = (
     : TE.right(buildVocabulary(captions.flat()));
 
 /** Steps 2–3: load the folder, tokenize every caption, decode (or read cached) images. */
-const prepareData = (opts: TrainOptions, s: Settings): TE.TaskEither<PetalError, PreparedData> =>
-  pipe(
+const prepareData = (opts: TrainOptions, s: Settings): TE.TaskEither<PetalError, PreparedData> => {
+  const model = modelConfig(s.recipe.size, 1);
+  return pipe(
     TE.Do,
     TE.bind("records", () =>
       pipe(
@@ -177,7 +225,7 @@ const prepareData = (opts: TrainOptions, s: Settings): TE.TaskEither<PetalError,
     TE.bind("images", ({ records }) =>
       loadImageStack(
         records.map((r) => r.imagePath),
-        modelConfig(s.size, 1).imageSize + s.train.cropMargin,
+        model.imageSize + s.recipe.train.cropMargin,
         opts.cacheDir,
         (done, total) => {
           if (done === total || done % 1024 === 0) opts.log?.(`decoding images ${done}/${total}`);
@@ -186,48 +234,71 @@ const prepareData = (opts: TrainOptions, s: Settings): TE.TaskEither<PetalError,
     TE.map(({ records, vocab, images }) => ({
       captions: records.map((r) => r.captions),
       vocab,
-      bank: records.map((r) => tokenizeAll(vocab, r.captions, s.seqLen)),
+      bank: records.map((r) => tokenizeAll(vocab, r.captions, model.seqLen)),
       images,
     })),
   );
-
-/** Passes over the data the text pre-training makes at most (a small set needs few steps). */
-export const PRETRAIN_MAX_EPOCHS = 10;
+};
 
 /** Pre-training steps for `images` images: the asked steps, at most 10 passes of batch 32. */
 export const pretrainStepsFor = (asked: number, images: number): number =>
   Math.min(asked, PRETRAIN_MAX_EPOCHS * Math.ceil(images / 32));
 
-/** A fresh GAN, its text encoder optionally pre-trained (contrastive). */
-async function freshGan(opts: TrainOptions, s: Settings, data: PreparedData, model: ModelConfig) {
-  const steps = pretrainStepsFor(opts.pretrainSteps ?? 0, data.bank.length);
-  if (s.train.contrastiveWeight && !(steps > 0 && s.train.freezeText)) {
-    throw new PetalFailure(petalError(
+/** The share of a `--minutes` budget the text pre-training may take at most. */
+export const PRETRAIN_CLOCK_SHARE = 0.25;
+
+/** A contrastive G loss needs a pre-trained, frozen text encoder (its image model). */
+const contrastiveNeedsPretraining = (opts: TrainOptions, r: Recipe): E.Either<PetalError, Recipe> =>
+  r.train.contrastiveWeight && !(r.pretrainSteps > 0 && r.train.freezeText)
+    ? E.left(petalError(
       "BadArgument",
       opts.out,
       "the contrastive G loss needs the text pre-training and a frozen text encoder",
       "add --pretrain-text N (and drop --joint-text), or drop --contrastive",
-    ));
-  }
-  const created = createGan(model, s.train, s.train.seed);
+    ))
+    : E.right(r);
+
+/** What the text pre-training adds to the budget, said before it starts. */
+const pretrainNotice = (steps: number, budget: Budget): string =>
+  budget.minutes !== undefined
+    ? `text pre-training: up to ${steps} steps, within the first ${
+      (budget.minutes * PRETRAIN_CLOCK_SHARE).toFixed(1)
+    } of the ${budget.minutes} minutes`
+    : `text pre-training: ${steps} steps before the GAN; the step and epoch budgets count ` +
+      `GAN steps (--pretrain-text 0 skips it)`;
+
+/** The text pre-training of a fresh GAN, bounded by the clock when the budget has minutes. */
+async function pretrain(opts: TrainOptions, s: Settings, data: PreparedData, gan: Gan) {
+  const steps = pretrainStepsFor(s.recipe.pretrainSteps, data.bank.length);
+  const budget = budgetOf(opts);
+  opts.log?.(pretrainNotice(steps, budget));
+  const deadline = (budget.minutes ?? Infinity) * 60 * PRETRAIN_CLOCK_SHARE;
+  const losses = await pretrainTextEncoder(gan, data.images, data.bank, data.vocab.padId, {
+    steps,
+    seed: s.recipe.train.seed,
+    shouldStop: () => s.clock() >= deadline || (opts.shouldStop?.() ?? false),
+    onStep: (step, loss) => {
+      if (step % 100 === 0) {
+        opts.log?.(`text pre-training step ${step}/${steps}: loss ${loss.toFixed(3)}`);
+      }
+    },
+  });
+  opts.log?.(
+    `text encoder pre-trained (contrastive, ${losses.length} steps): loss ${
+      losses[0]?.toFixed(3)
+    } → ${losses.at(-1)?.toFixed(3)}`,
+  );
+}
+
+/** A fresh GAN, its text encoder pre-trained (contrastive) when the recipe says so. */
+async function freshGan(opts: TrainOptions, s: Settings, data: PreparedData): Promise<Gan> {
+  const r = s.recipe;
+  const model = modelConfig(r.size, data.vocab.size, r.arch, r.upsample);
+  const created = createGan(model, r.train, r.train.seed);
+  if (pretrainStepsFor(r.pretrainSteps, data.bank.length) === 0) return created;
   // A pre-trained run keeps its image–text matcher (best-of-K inference uses it).
-  const gan = steps > 0 ? withMatcher(created, s.train.seed) : created;
-  if (steps > 0) {
-    const losses = await pretrainTextEncoder(gan, data.images, data.bank, data.vocab.padId, {
-      steps,
-      seed: s.train.seed,
-      onStep: (step, loss) => {
-        if (step % 100 === 0) {
-          opts.log?.(`text pre-training step ${step}/${steps}: loss ${loss.toFixed(3)}`);
-        }
-      },
-    });
-    opts.log?.(
-      `text encoder pre-trained (contrastive): loss ${losses[0].toFixed(3)} → ${
-        losses.at(-1)!.toFixed(3)
-      }`,
-    );
-  }
+  const gan = withMatcher(created, r.train.seed);
+  await pretrain(opts, s, data, gan);
   return gan;
 }
 
@@ -237,37 +308,45 @@ const initOrResume = (
   s: Settings,
   data: PreparedData,
 ): TE.TaskEither<PetalError, TrainingRun> =>
-  attempt(async () => {
-    const model = modelConfig(s.size, data.vocab.size, s.arch, s.upsample);
-    // The session's clock starts before any text pre-training: `--minutes` covers it.
-    const started = performance.now();
-    const ck = s.checkpoint;
-    const gan = ck
-      ? await restoreGan(ck, checkpointPath(opts.out), model, s.lrOverrides)
-      : await freshGan(opts, s, data, model);
-    const progress = ck?.header.progress ?? { step: 0, epoch: 0, imagesSeen: 0, seconds: 0 };
-    if (ck) {
-      opts.log?.(
-        `resumed from ${
-          checkpointPath(opts.out)
-        } at step ${progress.step} (epoch ${progress.epoch})`,
-      );
-    }
-    const batchSize = Math.min(s.train.batchSize, data.bank.length);
-    const clock = () => (performance.now() - started) / 1000;
-    return {
-      out: opts.out,
-      gan,
-      data,
-      batchSize,
-      stepsPerEpoch: Math.floor(data.bank.length / batchSize),
-      progress,
-      firstStep: progress.step,
-      secondsBefore: progress.seconds,
-      clock,
-      stepsFrom: clock(),
-    };
-  }, opts.out);
+  pipe(
+    TE.fromEither(contrastiveNeedsPretraining(opts, s.recipe)),
+    TE.chain(() => attempt(() => modelFor(opts, s, data), opts.out)),
+    TE.map((gan): TrainingRun => {
+      const ck = s.checkpoint;
+      const progress = ck?.header.progress ?? { step: 0, epoch: 0, imagesSeen: 0, seconds: 0 };
+      if (ck) {
+        opts.log?.(
+          `resumed from ${
+            checkpointPath(opts.out)
+          } at step ${progress.step} (epoch ${progress.epoch})`,
+        );
+      }
+      const batchSize = Math.min(s.recipe.train.batchSize, data.bank.length);
+      return {
+        out: opts.out,
+        recipe: s.recipe,
+        gan,
+        data,
+        batchSize,
+        stepsPerEpoch: Math.floor(data.bank.length / batchSize),
+        progress,
+        firstStep: progress.step,
+        secondsBefore: progress.seconds,
+        clock: s.clock,
+        stepsFrom: s.clock(),
+      };
+    }),
+  );
+
+/** The model of a run: restored from its checkpoint, or fresh (and maybe pre-trained). */
+const modelFor = (opts: TrainOptions, s: Settings, data: PreparedData): Promise<Gan> => {
+  const r = s.recipe;
+  const ck = s.checkpoint;
+  if (!ck) return freshGan(opts, s, data);
+  const model = modelConfig(r.size, data.vocab.size, r.arch, r.upsample);
+  const rates: Partial<TrainConfig> = { lrG: r.train.lrG, lrD: r.train.lrD };
+  return restoreGan(ck, checkpointPath(opts.out), model, rates);
+};
 
 /** A data folder with fewer images than one batch cannot train. */
 const atLeastOneBatch = (opts: TrainOptions) => (run: TrainingRun) =>
@@ -312,7 +391,8 @@ export const prepareTraining = (opts: TrainOptions): TE.TaskEither<PetalError, T
 export async function checkpointRun(run: TrainingRun): Promise<string> {
   settleEma(run);
   run.progress = { ...run.progress, seconds: run.secondsBefore + run.clock() };
-  return await writeCheckpoint(run.out, run.gan, run.progress, vocabularyToJson(run.data.vocab));
+  const vocabulary = vocabularyToJson(run.data.vocab);
+  return await writeCheckpoint(run.out, run.gan, run.progress, vocabulary, { recipe: run.recipe });
 }
 
 /** Step 6: end of an epoch — a checkpoint, then the observers' sheet and plot. */
@@ -330,7 +410,10 @@ async function endOfEpoch(
 }
 
 /** Step 5: the steps, each reported to the observers, each epoch ended and checkpointed. */
-async function loop(opts: TrainOptions, run: TrainingRun): Promise<TrainResult> {
+async function loop(
+  opts: TrainOptions,
+  run: TrainingRun,
+): Promise<E.Either<PetalError, TrainResult>> {
   const observers = runObservers([
     lossLog(),
     budgetFile(),
@@ -340,31 +423,34 @@ async function loop(opts: TrainOptions, run: TrainingRun): Promise<TrainResult> 
     ...(opts.observers ?? []),
   ]);
   const log = opts.log ?? (() => {});
+  const budgeted = { ...opts, ...budgetOf(opts) };
   const losses: StepLosses[] = [];
   let path = checkpointPath(opts.out);
   try {
     await Deno.mkdir(run.out, { recursive: true });
-    await observers.start(run, opts);
-    const steps = trainSteps(run, opts);
+    await observers.start(run, budgeted);
+    const steps = trainSteps(run, budgeted);
     for await (const report of steps) {
       losses.push(report.losses);
       await observers.step(report, run);
       if (report.stepInEpoch === run.stepsPerEpoch) path = await endOfEpoch(run, observers, log);
     }
+    if (steps.failure) return E.left(steps.failure);
     const { step } = run.progress;
     if (step % run.stepsPerEpoch !== 0 || step === run.firstStep) {
       path = await checkpointRun(run);
       await observers.stopped(run);
     }
     const done = (step - run.firstStep) * run.batchSize;
-    return {
+    return E.right({
       checkpoint: path,
+      recipe: run.recipe,
       progress: run.progress,
       stoppedBy: steps.stoppedBy!,
       losses,
       imagesPerSecond: done / Math.max(run.clock() - run.stepsFrom, 1e-9),
       model: opts.keepModel ? { gan: run.gan, vocab: run.data.vocab } : undefined,
-    };
+    });
   } finally {
     await observers.close();
   }
@@ -377,7 +463,7 @@ export const train = (opts: TrainOptions): TE.TaskEither<PetalError, TrainResult
     TE.chain((run) =>
       TE.bracket(
         TE.right(run),
-        (r) => attempt(() => loop(opts, r), opts.out),
+        (r) => pipe(attempt(() => loop(opts, r), opts.out), TE.chainEitherK((e) => e)),
         (r, result) => {
           if (!(opts.keepModel && result._tag === "Right")) disposeRun(r);
           return TE.right(undefined);

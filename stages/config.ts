@@ -1,5 +1,6 @@
 /**
- * Model size and training settings are configuration. `small` trains a recognisable
+ * The shapes of the models and the types of the training settings. Their values, every
+ * default included, are the recipe's (stages/recipe.ts). `small` trains a recognisable
  * result on the synthetic set in minutes on 2 cores; `reed` is the GAN-INT-CLS DCGAN of
  * Reed et al. 2016 (the bench model of ../shared/peer/README.md).
  *
@@ -91,13 +92,6 @@ const PRESETS: Record<SizeName, Preset> = {
 };
 
 /**
- * Adam learning rate per size: the small model takes a larger step so that colour
- * conditioning shows within a hundred steps (measured on the synthetic set: red−blue
- * margin 0.27 at step 64 with 5e-4, 0.02 with 2e-4); `reed` keeps DCGAN's 2e-4.
- */
-export const DEFAULT_LR: Record<SizeName, number> = { small: 5e-4, medium: 5e-4, reed: 2e-4 };
-
-/**
  * The architecture of a size for a vocabulary.
  *
  * @example
@@ -173,29 +167,3 @@ export interface TrainConfig {
   readonly cropMargin: number;
   readonly seed: number;
 }
-
-/**
- * Training settings with the defaults, `overrides` on top.
- *
- * @example
- * ```ts
- * defaultTrainConfig({ loss: "hinge" }).batchSize; // 32
- * ```
- */
-export const defaultTrainConfig = (overrides: Partial<TrainConfig> = {}): TrainConfig => ({
-  batchSize: 32,
-  loss: "bce",
-  lrG: 2e-4,
-  lrD: 2e-4,
-  beta1: 0.5,
-  beta2: 0.999,
-  klWeight: 0.1,
-  interpolate: true,
-  interpBeta: 0.5,
-  gpWeight: 10,
-  emaDecay: 0.999,
-  dBatchNorm: true,
-  cropMargin: 8,
-  seed: 1,
-  ...overrides,
-});

@@ -11,7 +11,8 @@
  * @example
  * ```ts
  * import { createGan, trainStep } from "./train_step.ts";
- * import { defaultTrainConfig, modelConfig } from "./config.ts";
+ * import { modelConfig } from "./config.ts";
+ * import { defaultTrainConfig } from "./recipe.ts";
  * const gan = createGan(modelConfig("small", 100), defaultTrainConfig(), 1);
  * // const losses = trainStep(gan, batch, padId); // batch: see BatchTensors
  * ```

@@ -39,8 +39,8 @@ if (import.meta.main) {
     const ck = await readCheckpoint(values.checkpoint);
     try {
       const gan = await restoreGan(ck, values.checkpoint);
-      const { progress, vocabulary } = ck.header;
-      const path = await writeGeneratorCheckpoint(values.out, gan, progress, vocabulary);
+      const { progress, vocabulary, recipe } = ck.header;
+      const path = await writeGeneratorCheckpoint(values.out, gan, progress, vocabulary, recipe);
       disposeGan(gan);
       const mb = (await Deno.stat(path)).size / 2 ** 20;
       console.log(`wrote ${path} (${mb.toFixed(2)} MB; step ${progress.step})`);

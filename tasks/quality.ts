@@ -11,7 +11,7 @@ import { loadCaptions } from "../pipeline/io/task_files.ts";
 import { unwrap } from "../pipeline/io/errors.ts";
 import { defineTask, type FlagValues } from "./flags.ts";
 import { BACKEND_FLAG, exists, resolveData, runTask, selectBackend } from "./cli.ts";
-import { RECIPE_FLAGS, recipeSettings, recipeText } from "./recipe.ts";
+import { RECIPE_FLAGS, recipeFromFlags, recipeText } from "./recipe.ts";
 import { progressLine } from "./progress.ts";
 
 export const QUALITY = defineTask({
@@ -127,7 +127,6 @@ async function baselines(values: Values, data: string) {
 
 async function quality(values: Values, data: string, backend: string) {
   const commit = await gitCommit(); // the code the run starts with
-  const recipe = recipeSettings(values);
   const text = recipeText(values);
   const date = new Date().toISOString().slice(0, 10);
   const ledgerDir = values.ledger.includes("/") ? values.ledger.replace(/\/[^/]*$/, "") : ".";
@@ -143,11 +142,7 @@ async function quality(values: Values, data: string, backend: string) {
     data,
     out: values.out,
     evaluator: values.evaluator,
-    size: recipe.size,
-    arch: recipe.arch,
-    upsample: recipe.upsample,
-    train: recipe.train,
-    pretrainSteps: recipe.pretrainSteps,
+    recipe: recipeFromFlags(values),
     minutes: values.steps === undefined ? values.minutes : undefined,
     maxSteps: values.steps,
     cacheDir: values.cache,

@@ -1,97 +1,117 @@
 /**
- * The recipe flags that `deno task train` and `deno task quality` share: a named preset
- * (`--recipe`) and the settings that override it, turned into the train pipeline's
- * options, and written back as the short recipe text of a ledger row.
- *
- * - `gan-int-cls` (the default): the DCGAN generator with conditioning augmentation,
- *   BCE, GAN-INT, batch-norm D, one learning rate (5e-4 small, 2e-4 reed), β₁ 0.5; the
- *   text encoder pre-trained contrastively (1500 steps), then frozen, as Reed et al.'s;
- *   nearest ×2 up-sampling and 3×3 convs in G (no checkerboard).
- * - `dfgan`: DF-GAN's generator and one-way discriminator (stages/dfgan.ts), hinge loss
- *   with the matching-aware gradient penalty (k 2, p 6), TTUR (G 2e-4, D 8e-4),
- *   Adam β (0, 0.9), DiffAugment, no GAN-INT.
+ * The recipe flags that `deno task train` and `deno task quality` share: a preset
+ * (`--recipe`) and the settings that override it. Each flag names one field of the typed
+ * {@link Recipe} (stages/recipe.ts); its default text is read from the presets, so
+ * `--help` and the README tables say what `recipe()` does.
  *
  * @example
  * ```ts
- * import { recipeSettings } from "./recipe.ts";
- * recipeSettings({ recipe: "dfgan", size: "small" }).train.lrD; // 8e-4
+ * import { recipeFromFlags } from "./recipe.ts";
+ * recipeFromFlags({ recipe: "dfgan" }).train.lrD; // 8e-4
+ * recipeFromFlags({ "lr-d": 1e-3 }).train.lrD; // 1e-3
  * ```
  */
+import { ARCHS, LOSS_KINDS, SIZES, UPSAMPLES } from "../stages/config.ts";
 import {
-  type ArchName,
-  ARCHS,
-  LOSS_KINDS,
-  type LossKind,
-  type SizeName,
-  SIZES,
-  type TrainConfig,
-  type Upsample,
-  UPSAMPLES,
-} from "../stages/config.ts";
-import type { Flag } from "./flags.ts";
+  DEFAULT_SIZE,
+  type Recipe,
+  recipe,
+  RECIPE_NAMES,
+  type RecipeOverrides,
+} from "../stages/recipe.ts";
+import type { Flag, FlagValues } from "./flags.ts";
 
-/** The named recipes of `--recipe`. */
-export const RECIPES = ["gan-int-cls", "dfgan"] as const;
-/** One of {@link RECIPES}. */
-export type RecipeName = typeof RECIPES[number];
+const DEFAULT = recipe();
+const OTHERS = RECIPE_NAMES.filter((n) => n !== DEFAULT.name).map((n) => recipe(n));
+
+const shown = (v: unknown, code: boolean): string => {
+  const s = typeof v === "number" && v > 0 && v < 0.01
+    ? v.toExponential()
+    : typeof v === "boolean"
+    ? (v ? "on" : "off")
+    : String(v);
+  return code && typeof v === "string" ? `\`${s}\`` : s;
+};
+
+/**
+ * What the presets set for one field, as a flag's default text: the default recipe's
+ * value, then where another size or preset differs (`5e-4 (reed: 2e-4; dfgan: 2e-4)`).
+ */
+export function presetText(field: (r: Recipe) => unknown, code = true): string {
+  const base = field(DEFAULT);
+  const differs = [
+    ...SIZES.filter((s) => s !== DEFAULT.size).map((s) =>
+      [s, field(recipe(DEFAULT.name, { size: s }))] as const
+    ),
+    ...OTHERS.map((r) => [r.name, field(r)] as const),
+  ].filter(([, v]) => JSON.stringify(v) !== JSON.stringify(base));
+  const rest = differs.map(([who, v]) => `${who}: ${shown(v, code)}`).join("; ");
+  return rest ? `${shown(base, code)} (${rest})` : shown(base, code);
+}
 
 /** The flags of a recipe, as tasks/flags.ts declares them. */
 export const RECIPE_FLAGS = {
   recipe: {
     type: "choice",
-    choices: RECIPES,
-    default: "gan-int-cls",
+    choices: RECIPE_NAMES,
     arg: "R",
     help: "the preset that the flags below override (README, How it works)",
+    defaultText: `\`${DEFAULT.name}\``,
   },
   size: {
     type: "choice",
     choices: SIZES,
-    default: "small",
     arg: "S",
     help: "model size (`reed`: Reed et al. 2016, the bench model)",
+    defaultText: `\`${DEFAULT_SIZE}\``,
   },
   arch: {
     type: "choice",
     choices: ARCHS,
     arg: "A",
     help: "G and D architecture (`dfgan`: residual up-blocks, deep text fusion, one-way D)",
-    defaultText: "the recipe's",
+    defaultText: presetText((r) => r.arch),
   },
   upsample: {
     type: "choice",
     choices: UPSAMPLES,
     help: "how the dcgan G doubles its resolution (`nearest`: nearest ×2 and a 3×3 conv)",
-    defaultText: "`nearest`",
+    defaultText: presetText((r) => r.upsample),
   },
-  batch: { type: "number", integer: true, min: 1, help: "batch size", defaultText: "32" },
+  batch: {
+    type: "number",
+    integer: true,
+    min: 1,
+    help: "batch size",
+    defaultText: presetText((r) => r.train.batchSize),
+  },
   loss: {
     type: "choice",
     choices: LOSS_KINDS,
     arg: "L",
     help: "GAN loss (`bce` is GAN-CLS)",
-    defaultText: "`bce`; `hinge` for dfgan",
+    defaultText: presetText((r) => r.train.loss),
   },
   lr: {
     type: "number",
     arg: "X",
     min: 0,
     help: "Adam learning rate of G (and of D unless --lr-d; a `--resume` may change it)",
-    defaultText: "5e-4 small, 2e-4 reed; 2e-4 dfgan",
+    defaultText: presetText((r) => r.train.lrG),
   },
   "lr-d": {
     type: "number",
     arg: "X",
     min: 0,
-    help: "Adam learning rate of D (TTUR: above --lr)",
-    defaultText: "--lr; 8e-4 dfgan",
+    help: "Adam learning rate of D (TTUR: above --lr; a `--resume` may change it)",
+    defaultText: presetText((r) => r.train.lrD === r.train.lrG ? "--lr" : r.train.lrD, false),
   },
   "ma-gp": {
     type: "number",
     arg: "K",
     min: 0,
     help: "weight of the matching-aware zero-centred gradient penalty on (real, right text)",
-    defaultText: "0; 2 dfgan",
+    defaultText: presetText((r) => r.train.maGpWeight),
   },
   "lr-decay": {
     type: "number",
@@ -99,10 +119,14 @@ export const RECIPE_FLAGS = {
     min: 0,
     max: 1,
     help: "let both learning rates fall linearly to 0 over the last F of the budget",
-    defaultText: "0",
+    defaultText: presetText((r) => r.train.lrDecay),
   },
-  diffaug: { type: "boolean", help: "DiffAugment (colour, translation, cutout) before D" },
-  "no-diffaug": { type: "boolean", help: "no DiffAugment (the dfgan recipe has it on)" },
+  diffaug: {
+    type: "boolean",
+    help: "DiffAugment (colour, translation, cutout) before D",
+    defaultText: presetText((r) => r.train.diffAugment),
+  },
+  "no-diffaug": { type: "boolean", help: "no DiffAugment" },
   "pretrain-text": {
     type: "number",
     integer: true,
@@ -110,13 +134,13 @@ export const RECIPE_FLAGS = {
     arg: "N",
     help:
       "contrastive (CLIP-style) pre-training of the text encoder, N steps (at most 10 passes over the data), before a fresh run",
-    defaultText: "1500; 0 dfgan",
+    defaultText: presetText((r) => r.pretrainSteps),
   },
   "freeze-text": {
     type: "boolean",
     help:
       "keep the text encoder fixed in the GAN after its pre-training (the D loss does not train it)",
-    defaultText: "on in gan-int-cls when pre-trained",
+    defaultText: presetText((r) => r.train.freezeText),
   },
   "joint-text": {
     type: "boolean",
@@ -128,15 +152,17 @@ export const RECIPE_FLAGS = {
     min: 0,
     help:
       "weight of the contrastive G loss (each fake vs its caption, by the pre-trained image model)",
-    defaultText: "0",
+    defaultText: presetText((r) => r.train.contrastiveWeight),
   },
   "no-d-bn": {
     type: "boolean",
-    help: "discriminator without batch norm (always so for `wgan-gp` and dfgan)",
+    help: "discriminator without batch norm (always so for `wgan-gp`)",
+    defaultText: `D batch norm ${presetText((r) => r.train.dBatchNorm)}`,
   },
   "no-interp": {
     type: "boolean",
-    help: "turn off the GAN-INT interpolated-text loss (off in dfgan)",
+    help: "turn off the GAN-INT interpolated-text loss",
+    defaultText: `GAN-INT ${presetText((r) => r.train.interpolate)}`,
   },
   ema: {
     type: "number",
@@ -144,133 +170,77 @@ export const RECIPE_FLAGS = {
     min: 0,
     max: 1,
     help: "EMA decay of the generator used for samples and inference",
-    defaultText: "0.999",
+    defaultText: presetText((r) => r.train.emaDecay),
   },
-  seed: { type: "number", integer: true, help: "random seed", defaultText: "1" },
+  seed: {
+    type: "number",
+    integer: true,
+    help: "random seed",
+    defaultText: presetText((r) => r.train.seed),
+  },
 } as const satisfies Record<string, Flag>;
 
-/** The recipe flags' values, as parsed. */
-export interface RecipeValues {
-  readonly recipe: RecipeName;
-  readonly size: SizeName;
-  readonly arch?: ArchName;
-  readonly upsample?: Upsample;
-  readonly batch?: number;
-  readonly loss?: LossKind;
-  readonly lr?: number;
-  readonly "lr-d"?: number;
-  readonly "lr-decay"?: number;
-  readonly "ma-gp"?: number;
-  readonly diffaug?: boolean;
-  readonly "no-diffaug"?: boolean;
-  readonly "pretrain-text"?: number;
-  readonly "freeze-text"?: boolean;
-  readonly "joint-text"?: boolean;
-  readonly contrastive?: number;
-  readonly "no-d-bn"?: boolean;
-  readonly "no-interp"?: boolean;
-  readonly ema?: number;
-  readonly seed?: number;
-}
+/** The recipe flags' values, as parsed (absent: not given). */
+export type RecipeValues = Partial<FlagValues<typeof RECIPE_FLAGS>>;
 
-/** What a recipe sets: size, architecture, training settings, pre-training steps. */
-export interface RecipeSettings {
-  readonly size: SizeName;
-  readonly arch: ArchName;
-  readonly upsample: Upsample;
-  readonly train: Partial<TrainConfig>;
-  readonly pretrainSteps: number;
-}
+const given = <K extends keyof RecipeOverrides>(key: K, value: RecipeOverrides[K] | undefined) =>
+  value === undefined ? {} : { [key]: value } as RecipeOverrides;
 
-type Preset = Partial<TrainConfig> & {
-  arch: ArchName;
-  upsample: Upsample;
-  pretrainSteps: number;
-};
+/** The settings the flags give (only those given), as the recipe's typed fields. */
+export const recipeOverrides = (v: RecipeValues): RecipeOverrides => ({
+  ...given("size", v.size),
+  ...given("arch", v.arch),
+  ...given("upsample", v.upsample),
+  ...given("batchSize", v.batch),
+  ...given("loss", v.loss),
+  ...given("lrG", v.lr),
+  ...given("lrD", v["lr-d"]),
+  ...given("maGpWeight", v["ma-gp"]),
+  ...given("lrDecay", v["lr-decay"]),
+  ...(v.diffaug ? { diffAugment: true } : {}),
+  ...(v["no-diffaug"] ? { diffAugment: false } : {}),
+  ...given("pretrainSteps", v["pretrain-text"]),
+  ...(v["freeze-text"] ? { freezeText: true } : {}),
+  ...(v["joint-text"] ? { freezeText: false } : {}),
+  ...given("contrastiveWeight", v.contrastive),
+  ...(v["no-d-bn"] ? { dBatchNorm: false } : {}),
+  ...(v["no-interp"] ? { interpolate: false } : {}),
+  ...given("emaDecay", v.ema),
+  ...given("seed", v.seed),
+});
 
-const PRESETS: Record<RecipeName, () => Preset> = {
-  // The learning rate is left to the size's default (DEFAULT_LR), as before recipes.
-  // Reed et al. trained their text encoder first and kept it fixed; so does petal's:
-  // contrastive pre-training, then frozen (ledger: 0.4221 against 0.4430 jointly, 20 min).
-  // Nearest up-sampling + 3×3 convs instead of transposed convs: 0.3930 (20 min).
-  "gan-int-cls": () => ({
-    arch: "dcgan",
-    upsample: "nearest",
-    pretrainSteps: 1500,
-    freezeText: true,
-  }),
-  dfgan: () => ({
-    arch: "dfgan",
-    upsample: "nearest",
-    pretrainSteps: 0,
-    loss: "hinge",
-    lrG: 2e-4,
-    lrD: 8e-4,
-    beta1: 0,
-    beta2: 0.9,
-    maGpWeight: 2,
-    maGpPower: 6,
-    diffAugment: true,
-    interpolate: false,
-    dBatchNorm: false,
-  }),
-};
+/** The recipe the flags ask for: `--recipe`'s preset (or the default) with the rest on top. */
+export const recipeFromFlags = (v: RecipeValues): Recipe =>
+  recipe(v.recipe ?? DEFAULT.name, recipeOverrides(v));
 
 /**
- * The recipe's preset with the given flags on top (only what was given overrides).
- *
- * @example
- * ```ts
- * recipeSettings({ recipe: "gan-int-cls", size: "small", "lr-d": 1e-3 }).train.lrD; // 1e-3
- * ```
+ * A stored recipe (a resumed run's) with the flags on top: `--recipe` and every setting
+ * given must agree with it, except the learning rates (train() checks and says which).
  */
-export function recipeSettings(v: RecipeValues): RecipeSettings {
-  const { arch, upsample, pretrainSteps: presetSteps, freezeText: presetFreeze, ...preset } =
-    PRESETS[v.recipe]();
-  const pretrainSteps = v["pretrain-text"] ?? presetSteps;
-  // A frozen encoder is a pre-trained one: without pre-training it learns with D.
-  const freezeText = !v["joint-text"] &&
-    (v["freeze-text"] === true || (presetFreeze === true && pretrainSteps > 0));
-  const given = <K extends keyof TrainConfig>(key: K, value: TrainConfig[K] | undefined) =>
-    value === undefined ? {} : { [key]: value } as Partial<TrainConfig>;
-  const train: Partial<TrainConfig> = {
-    ...preset,
-    ...given("lrG", v.lr ?? preset.lrG),
-    ...given("lrD", v["lr-d"] ?? v.lr ?? preset.lrD),
-    ...given("loss", v.loss),
-    ...given("lrDecay", v["lr-decay"]),
-    ...given("maGpWeight", v["ma-gp"]),
-    ...given("contrastiveWeight", v.contrastive),
-    ...(v.diffaug ? { diffAugment: true } : {}),
-    ...(v["no-diffaug"] ? { diffAugment: false } : {}),
-    ...(v["no-interp"] ? { interpolate: false } : {}),
-    ...(v["no-d-bn"] ? { dBatchNorm: false } : {}),
-    ...(freezeText ? { freezeText } : {}),
-    ...given("batchSize", v.batch),
-    ...given("emaDecay", v.ema),
-    ...given("seed", v.seed),
-  };
-  return {
-    size: v.size,
-    arch: v.arch ?? arch,
-    upsample: v.upsample ?? upsample,
-    train,
-    pretrainSteps,
-  };
-}
+export const resumedRecipe = (stored: Recipe, v: RecipeValues): Recipe =>
+  recipe(v.recipe ?? stored.name, {
+    size: stored.size,
+    arch: stored.arch,
+    upsample: stored.upsample,
+    pretrainSteps: stored.pretrainSteps,
+    ...stored.train,
+    // --lr alone moves both rates, as on a fresh run.
+    ...(v.lr !== undefined && v["lr-d"] === undefined ? { lrD: v.lr } : {}),
+    ...recipeOverrides(v),
+  });
 
-const RECIPE_FLAG_NAMES = Object.keys(RECIPE_FLAGS) as (keyof typeof RECIPE_FLAGS)[];
+const FLAG_NAMES = Object.keys(RECIPE_FLAGS) as (keyof typeof RECIPE_FLAGS)[];
 
 /**
  * The recipe flags as given on the command line, for a ledger row: `--recipe dfgan
  * --lr-d 1e-3` (the preset always, the rest only when set).
  */
 export function recipeText(v: RecipeValues): string {
-  const parts = [`--recipe ${v.recipe}`];
-  for (const name of RECIPE_FLAG_NAMES) {
+  const parts = [`--recipe ${v.recipe ?? DEFAULT.name}`];
+  for (const name of FLAG_NAMES) {
     const value = v[name];
     if (name === "recipe" || value === undefined || value === false) continue;
-    if (name === "size" && value === "small") continue;
+    if (name === "size" && value === DEFAULT_SIZE) continue;
     parts.push(value === true ? `--${name}` : `--${name} ${value}`);
   }
   return parts.join(" ");

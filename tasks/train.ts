@@ -3,10 +3,13 @@
  * ../shared/oxford102 when that folder exists, else on the built-in synthetic set.
  * Run with --help for the flags.
  */
-import { train, type TrainOptions } from "../pipeline/train.ts";
+import * as TE from "fp-ts/TaskEither";
+import { pipe } from "fp-ts/function";
+import { PRETRAIN_CLOCK_SHARE, readRecipe, train, type TrainOptions } from "../pipeline/train.ts";
 import type { StepReport } from "../pipeline/steps.ts";
-import { unwrap } from "../pipeline/io/errors.ts";
-import { RECIPE_FLAGS, recipeSettings } from "./recipe.ts";
+import { type PetalError, unwrap } from "../pipeline/io/errors.ts";
+import { DEFAULT_EPOCHS, type Recipe } from "../stages/recipe.ts";
+import { RECIPE_FLAGS, recipeFromFlags, resumedRecipe } from "./recipe.ts";
 import { defineTask, type FlagValues } from "./flags.ts";
 import { BACKEND_FLAG, reportFallbacks, resolveData, runTask, selectBackend } from "./cli.ts";
 import { progressLine } from "./progress.ts";
@@ -40,12 +43,28 @@ export const TRAIN = defineTask({
       type: "number",
       integer: true,
       min: 1,
-      help: "stop after N epochs",
-      defaultText: "20 (when no other budget)",
+      help: "stop after N epochs of GAN steps (the text pre-training comes first)",
+      defaultText: `${DEFAULT_EPOCHS} (when no other budget)`,
     },
-    minutes: { type: "number", arg: "M", min: 0, help: "stop after M minutes" },
-    steps: { type: "number", integer: true, min: 0, help: "stop after N steps in all" },
-    resume: { type: "boolean", help: "continue from `DIR/checkpoint.petal`, exactly" },
+    minutes: {
+      type: "number",
+      arg: "M",
+      min: 0,
+      help: `stop after M minutes in all, loading and text pre-training (at most ${
+        PRETRAIN_CLOCK_SHARE * 100
+      }% of M) included`,
+    },
+    steps: {
+      type: "number",
+      integer: true,
+      min: 0,
+      help: "stop after N GAN steps in all (the text pre-training comes first)",
+    },
+    resume: {
+      type: "boolean",
+      help:
+        "continue from `DIR/checkpoint.petal`, exactly, with its recipe (only --lr and --lr-d may change)",
+    },
     ...RECIPE_FLAGS,
     cache: { type: "string", arg: "DIR", default: ".cache/images", help: "decoded-image cache" },
     backend: BACKEND_FLAG,
@@ -56,32 +75,26 @@ export const TRAIN = defineTask({
 type Values = FlagValues<typeof TRAIN.flags>;
 
 /**
- * The flags as the pipeline's options (only what was given overrides a default). A resume
- * keeps the checkpoint's settings but for the learning rates given on the command line.
+ * The recipe the flags ask for: on `--resume` the checkpoint's, with the flags given on
+ * top (train() refuses any but the learning rates that differ from it).
  */
-export function trainOptions(values: Values, data: string): TrainOptions {
-  const noBudget = values.minutes === undefined && values.steps === undefined;
-  const recipe = recipeSettings(values);
-  const lrs = Object.fromEntries(
-    Object.entries({ lrG: values.lr, lrD: values["lr-d"] ?? values.lr })
-      .filter(([, v]) => v !== undefined),
-  );
-  return {
-    data,
-    out: values.out,
-    size: values.size,
-    arch: recipe.arch,
-    upsample: recipe.upsample,
-    epochs: values.epochs ?? (noBudget ? 20 : undefined),
-    minutes: values.minutes,
-    maxSteps: values.steps,
-    resume: values.resume,
-    dictionary: values.dictionary,
-    pretrainSteps: recipe.pretrainSteps,
-    cacheDir: values.cache,
-    train: values.resume ? lrs : recipe.train,
-  };
-}
+export const trainRecipe = (values: Values): TE.TaskEither<PetalError, Recipe> =>
+  values.resume
+    ? pipe(readRecipe(values.out), TE.map((stored) => resumedRecipe(stored, values)))
+    : TE.right(recipeFromFlags(values));
+
+/** The flags as the pipeline's options (a budget only where one was given). */
+export const trainOptions = (values: Values, data: string, recipe: Recipe): TrainOptions => ({
+  data,
+  out: values.out,
+  recipe,
+  epochs: values.epochs,
+  minutes: values.minutes,
+  maxSteps: values.steps,
+  resume: values.resume,
+  dictionary: values.dictionary,
+  cacheDir: values.cache,
+});
 
 /** Ctrl-C: finish the step, checkpoint, stop; a second Ctrl-C quits at once. */
 function stopOnSigint() {
@@ -120,8 +133,9 @@ if (import.meta.main) {
     const data = await resolveData(values);
     const showBar = !values.quiet && Deno.stderr.isTerminal();
     const stop = stopOnSigint();
+    const recipe = await unwrap(trainRecipe(values));
     const result = await unwrap(train({
-      ...trainOptions(values, data),
+      ...trainOptions(values, data, recipe),
       shouldStop: stop.requested,
       log: (line) => console.log(showBar ? `\r\x1b[K${line}` : line),
       onStep: progressReporter(values.quiet, showBar),

@@ -27,7 +27,7 @@ import {
   inferenceName,
   loadGenerator,
 } from "../pipeline/infer.ts";
-import { syntheticFixture } from "./fixtures.ts";
+import { plainRecipe, syntheticFixture } from "./fixtures.ts";
 
 await useBackend("auto");
 
@@ -84,7 +84,8 @@ Deno.test("pickBest: per caption, the candidate of highest similarity to its sen
 async function tinyRun(pretrainSteps: number) {
   const data = await syntheticFixture(16, 1);
   const out = await Deno.makeTempDir({ prefix: "petal-bestof-" });
-  await unwrap(train({ data, out, pretrainSteps, maxSteps: 2, train: { batchSize: 4, seed: 3 } }));
+  const recipe = plainRecipe({ pretrainSteps, batchSize: 4, seed: 3 });
+  await unwrap(train({ data, out, recipe, maxSteps: 2 }));
   const captions = `${out}/captions.csv`;
   await Deno.writeTextFile(
     captions,

@@ -8,6 +8,7 @@ import { ensureSyntheticData } from "../pipeline/io/synthetic.ts";
 import { train } from "../pipeline/train.ts";
 import { disposeGenerator, generateImages, loadGenerator } from "../pipeline/infer.ts";
 import { Rng } from "../stages/rng.ts";
+import { plainRecipe } from "./fixtures.ts";
 
 /** Steps of the short run, and the least (R − B) gap, in [-1, 1] units, it must open. */
 export const CONDITIONING_STEPS = 160;
@@ -52,7 +53,7 @@ Deno.test("red captions give redder images than blue captions", async () => {
     data,
     out: `${dir}/run`,
     maxSteps: CONDITIONING_STEPS,
-    train: { batchSize: 8 },
+    recipe: plainRecipe({ batchSize: 8 }),
   })();
   assert(run._tag === "Right", run._tag === "Left" ? run.left.message : "");
   const red = await redness(`${dir}/run`, "red");

@@ -13,8 +13,8 @@ import { unwrap } from "../pipeline/io/errors.ts";
 import { prepareTraining, train } from "../pipeline/train.ts";
 import { disposeRun, trainSteps } from "../pipeline/steps.ts";
 import { readCheckpoint, restoreGan, writeGeneratorCheckpoint } from "../pipeline/io/checkpoint.ts";
-import { recipeSettings } from "../tasks/recipe.ts";
-import { syntheticFixture } from "./fixtures.ts";
+import { recipeFromFlags, type RecipeValues } from "../tasks/recipe.ts";
+import { plainRecipe, syntheticFixture } from "./fixtures.ts";
 
 await useBackend("auto");
 
@@ -53,7 +53,11 @@ Deno.test("--contrastive: G learns from it, the pre-trained image model stays as
   for (const weight of [1, 0]) {
     const out = await Deno.makeTempDir();
     const run = await unwrap(
-      prepareTraining({ data, out, pretrainSteps: 4, train: contrastive(weight) }),
+      prepareTraining({
+        data,
+        out,
+        recipe: plainRecipe({ pretrainSteps: 4, ...contrastive(weight) }),
+      }),
     );
     assert(run.gan.match, "the pre-trained image model is kept");
     const match = snapshot(run.gan.match);
@@ -75,7 +79,12 @@ Deno.test("--contrastive: G learns from it, the pre-trained image model stays as
 Deno.test("--contrastive: a resume restores the image model; the export keeps it too", async () => {
   const data = await syntheticFixture(16, 1);
   const out = await Deno.makeTempDir();
-  const opts = { data, out, pretrainSteps: 4, train: contrastive(1), keepModel: true };
+  const opts = {
+    data,
+    out,
+    recipe: plainRecipe({ pretrainSteps: 4, ...contrastive(1) }),
+    keepModel: true,
+  };
   const r = await unwrap(train({ ...opts, maxSteps: 2 }));
   const trained = snapshot(r.model!.gan.match!);
   const ck = await readCheckpoint(out);
@@ -97,18 +106,16 @@ Deno.test("--contrastive without a pre-trained, frozen φ fails with a one-line 
     const result = await train({
       data,
       out,
-      pretrainSteps,
       maxSteps: 1,
-      train: { ...contrastive(1), freezeText },
+      recipe: plainRecipe({ pretrainSteps, ...contrastive(1), freezeText }),
     })();
     assert(result._tag === "Left", `pretrain ${pretrainSteps}, frozen ${freezeText}`);
     assertMatch(result.left.message, /needs the text pre-training and a frozen text encoder/);
   }
-  const recipe = (v: Record<string, unknown>) =>
-    recipeSettings({ recipe: "gan-int-cls", size: "small", ...v }).train;
-  assertEquals(recipe({ contrastive: 0.5 }).contrastiveWeight, 0.5);
-  assertEquals(recipe({ "lr-decay": 0.3 }).lrDecay, 0.3);
-  assertEquals([recipe({}).contrastiveWeight, recipe({}).lrDecay], [undefined, undefined]);
+  const flags = (v: RecipeValues) => recipeFromFlags(v).train;
+  assertEquals(flags({ contrastive: 0.5 }).contrastiveWeight, 0.5);
+  assertEquals(flags({ "lr-decay": 0.3 }).lrDecay, 0.3);
+  assertEquals([flags({}).contrastiveWeight, flags({}).lrDecay], [0, 0]);
 });
 
 Deno.test("--lr-decay: 1 before the budget's last part, then linearly to 0, by steps or by clock", async () => {
@@ -118,7 +125,11 @@ Deno.test("--lr-decay: 1 before the budget's last part, then linearly to 0, by s
   const rates = async (budget: { maxSteps?: number; minutes?: number }, tick = 0) => {
     const out = await Deno.makeTempDir();
     const prepared = await unwrap(
-      prepareTraining({ data, out, train: { batchSize: 4, seed: 2, lrDecay: 0.5, lrG: 1e-3 } }),
+      prepareTraining({
+        data,
+        out,
+        recipe: plainRecipe({ batchSize: 4, seed: 2, lrDecay: 0.5, lrG: 1e-3 }),
+      }),
     );
     let now = 0;
     const run = { ...prepared, clock: () => now };

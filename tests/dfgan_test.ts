@@ -5,7 +5,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertAlmostEquals, assertEquals } from "./assert.ts";
-import { defaultTrainConfig, modelConfig } from "../stages/config.ts";
+import { modelConfig } from "../stages/config.ts";
+import { defaultTrainConfig } from "../stages/recipe.ts";
 import {
   affine,
   dfDiscriminate,
@@ -27,7 +28,7 @@ import { matchingAwarePenalty } from "../stages/losses.ts";
 import { captionIndex, retrieveByWords } from "../stages/retrieval.ts";
 import { Rng } from "../stages/rng.ts";
 import { createGan, disposeBatch, disposeGan, trainStep } from "../stages/train_step.ts";
-import { recipeSettings, recipeText } from "../tasks/recipe.ts";
+import { recipeFromFlags, recipeText, type RecipeValues } from "../tasks/recipe.ts";
 import { randomBatch } from "./fixtures.ts";
 import { useBackend } from "../pipeline/backends/backend.ts";
 
@@ -149,12 +150,14 @@ Deno.test("DiffAugment draws are fixed by the stream and in range", () => {
 });
 
 Deno.test("recipes: gan-int-cls with a pre-trained frozen φ, dfgan presets DF-GAN, flags override", () => {
-  const old = recipeSettings({ recipe: "gan-int-cls", size: "small" });
-  assertEquals(old.arch, "dcgan");
-  // defaultTrainConfig and the size's lr, and φ pre-trained 1500 steps then frozen.
-  assertEquals([old.train, old.pretrainSteps], [{ freezeText: true }, 1500]);
-  const frozen = (v: Partial<Parameters<typeof recipeSettings>[0]>) =>
-    recipeSettings({ recipe: "gan-int-cls", size: "small", ...v }).train.freezeText === true;
+  const old = recipeFromFlags({});
+  assertEquals([old.name, old.arch, old.size], ["gan-int-cls", "dcgan", "small"]);
+  // The defaults, the size's lr, and φ pre-trained 1500 steps then frozen.
+  assertEquals([old.train, old.pretrainSteps], [
+    defaultTrainConfig({ freezeText: true }),
+    1500,
+  ]);
+  const frozen = (v: RecipeValues) => recipeFromFlags(v).train.freezeText;
   assertEquals(
     [
       frozen({ "pretrain-text": 0 }),
@@ -163,7 +166,7 @@ Deno.test("recipes: gan-int-cls with a pre-trained frozen φ, dfgan presets DF-G
     ],
     [false, false, true],
   );
-  const df = recipeSettings({ recipe: "dfgan", size: "small", "lr-d": 1e-3 });
+  const df = recipeFromFlags({ recipe: "dfgan", "lr-d": 1e-3 });
   assertEquals([df.arch, df.train.loss, df.train.lrG, df.train.lrD], [
     "dfgan",
     "hinge",
@@ -171,19 +174,12 @@ Deno.test("recipes: gan-int-cls with a pre-trained frozen φ, dfgan presets DF-G
     1e-3,
   ]);
   assertEquals([df.train.maGpWeight, df.train.diffAugment, df.train.interpolate], [2, true, false]);
-  assertEquals([df.pretrainSteps, df.train.freezeText], [0, undefined]);
-  const dfFrozen = recipeSettings({
-    recipe: "dfgan",
-    size: "small",
-    "pretrain-text": 100,
-    "freeze-text": true,
-  });
+  assertEquals([df.pretrainSteps, df.train.freezeText], [0, false]);
+  const dfFrozen = recipeFromFlags({ recipe: "dfgan", "pretrain-text": 100, "freeze-text": true });
   assertEquals([dfFrozen.pretrainSteps, dfFrozen.train.freezeText], [100, true]);
-  assertEquals(
-    recipeSettings({ recipe: "dfgan", size: "small", "no-diffaug": true }).train.diffAugment,
-    false,
-  );
-  assertEquals(recipeSettings({ recipe: "gan-int-cls", size: "small", lr: 1e-4 }).train.lrD, 1e-4);
+  assertEquals(recipeFromFlags({ recipe: "dfgan", "no-diffaug": true }).train.diffAugment, false);
+  assertEquals(recipeFromFlags({ lr: 1e-4 }).train.lrD, 1e-4);
+  assertEquals(recipeFromFlags({ size: "reed" }).train.lrG, 2e-4);
   assertEquals(
     recipeText({ recipe: "dfgan", size: "small", "lr-d": 1e-3, diffaug: false }),
     "--recipe dfgan --lr-d 0.001",
@@ -192,10 +188,10 @@ Deno.test("recipes: gan-int-cls with a pre-trained frozen φ, dfgan presets DF-G
   assertEquals("arch" in modelConfig("small", 40), false);
   assertEquals("upsample" in modelConfig("small", 40), false);
   assertEquals([old.upsample, df.upsample], ["nearest", "nearest"]);
-  const tc = recipeSettings({ recipe: "gan-int-cls", size: "small", upsample: "transposed" });
+  const tc = recipeFromFlags({ upsample: "transposed" });
   assertEquals([tc.arch, tc.upsample], ["dcgan", "transposed"]);
   assertEquals(
-    recipeText({ recipe: "gan-int-cls", size: "small", upsample: "transposed" }),
+    recipeText({ upsample: "transposed" }),
     "--recipe gan-int-cls --upsample transposed",
   );
 });

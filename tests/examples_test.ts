@@ -53,3 +53,21 @@ Deno.test("docs/examples: a custom loop, then a custom infer pipeline on its che
   assertEquals(csv.length, 1 + 4);
   assert(csv.slice(1).every((l) => Number.isFinite(Number(l.split(",")[0]))));
 });
+
+Deno.test("docs/examples/train_and_resume.ts: the default recipe from a script, then its resume", async () => {
+  const data = await syntheticFixture(16, 1);
+  const out = `${await Deno.makeTempDir({ prefix: "petal-script-" })}/run`;
+  const printed = await example("train_and_resume.ts", [data, out]);
+  assertMatch(printed, /^trained gan-int-cls to step 20: .*checkpoint\.petal\n/);
+  assertMatch(printed, /\nresumed to step 40 \(steps\): /);
+  const lines = (await Deno.readTextFile(`${out}/losses.csv`)).trim().split("\n");
+  assertEquals(lines.length, 1 + 40, "one loss row per step, across the resume");
+  const ck = await readCheckpoint(out);
+  assertEquals([ck.header.recipe?.name, ck.header.model.upsample], ["gan-int-cls", "nearest"]);
+  disposeCheckpoint(ck);
+  // Twelve lines of code: the brief's "a script of ten lines", give or take its logging.
+  const code =
+    (await Deno.readTextFile(new URL("../docs/examples/train_and_resume.ts", import.meta.url)))
+      .split("\n").filter((l) => l.trim() && !/^\s*(\/\*\*|\*)/.test(l));
+  assert(code.length <= 12, `${code.length} lines`);
+});

@@ -6,7 +6,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals, assertMatch } from "./assert.ts";
 import { runTask } from "./fixtures.ts";
-import { defaultTrainConfig, modelConfig } from "../stages/config.ts";
+import { modelConfig } from "../stages/config.ts";
+import { defaultTrainConfig } from "../stages/recipe.ts";
 import { createGan, disposeGan, embedCaptions, sample } from "../stages/train_step.ts";
 import {
   readCheckpoint,

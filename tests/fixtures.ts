@@ -3,6 +3,19 @@ import * as tf from "@tensorflow/tfjs";
 import { ensureSyntheticData } from "../pipeline/io/synthetic.ts";
 import type { Rng } from "../stages/rng.ts";
 import type { BatchTensors } from "../stages/train_step.ts";
+import { type Recipe, recipe, type RecipeOverrides } from "../stages/recipe.ts";
+
+/**
+ * Plain GAN-INT-CLS (transposed convs, φ trained with D, no text pre-training), the
+ * small and fast recipe most tests train, with `overrides` on top.
+ */
+export const plainRecipe = (overrides: RecipeOverrides = {}): Recipe =>
+  recipe("gan-int-cls", {
+    upsample: "transposed",
+    pretrainSteps: 0,
+    freezeText: false,
+    ...overrides,
+  });
 
 export const SHARED = new URL("../../shared/", import.meta.url).pathname;
 export const hasShared = (() => {

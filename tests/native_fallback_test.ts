@@ -14,7 +14,8 @@ import {
   resetKernelProfile,
 } from "../pipeline/backends/native.ts";
 import { Rng } from "../stages/rng.ts";
-import { defaultTrainConfig, LOSS_KINDS, modelConfig, SIZES } from "../stages/config.ts";
+import { LOSS_KINDS, modelConfig, SIZES } from "../stages/config.ts";
+import { defaultTrainConfig } from "../stages/recipe.ts";
 import { createGan, disposeBatch, disposeGan, trainStep } from "../stages/train_step.ts";
 import { randomBatch } from "./fixtures.ts";
 

@@ -10,8 +10,9 @@ import { unwrap } from "../pipeline/io/errors.ts";
 import { heldOutCaptions, runQuality } from "../pipeline/quality.ts";
 import { inferenceName } from "../pipeline/infer.ts";
 import { appendRun, emptyLedger, gridName, runRow, writeBaselines } from "../pipeline/ledger.ts";
-import { recipeSettings } from "../tasks/recipe.ts";
+import { recipeFromFlags } from "../tasks/recipe.ts";
 import { useBackend } from "../pipeline/backends/backend.ts";
+import sharp from "sharp";
 
 await useBackend("auto");
 const work = await Deno.makeTempDir({ prefix: "petal-quality-" });
@@ -24,15 +25,33 @@ const setup = (async () => {
   return { data, evaluator };
 })();
 
+/** The first non-blank caption of image `id`, read straight from the Reed folder. */
+async function firstCaption(data: string, id: number): Promise<string> {
+  const name = `image_${String(id).padStart(5, "0")}.txt`;
+  for await (const c of Deno.readDir(`${data}/text_c10`)) {
+    const text = await Deno.readTextFile(`${data}/text_c10/${c.name}/${name}`).catch(() => "");
+    const line = text.split("\n").map((l) => l.trim()).find((l) => l.length > 0);
+    if (line) return line;
+  }
+  throw new Error(`no caption for ${id}`);
+}
+
 Deno.test("quality: held-out images are left out; same seed and steps, same numbers", async () => {
   const { data, evaluator } = await setup;
   const manifest = JSON.parse(await Deno.readTextFile(`${evaluator}/evaluator.json`));
+  const heldIds: number[] = [...manifest.heldOutIds].sort((a: number, b: number) => a - b);
+  assert(heldIds.length > 0 && heldIds.length < 48);
+  // What the quality loop must draw: the first caption of each held-out image, by id.
   const { held, training } = await heldOutCaptions(data, manifest.heldOutIds);
-  assert(held.length > 0 && training.length + held.length === 48);
-  assert(training.every((t) => !manifest.heldOutIds.includes(t.id)));
+  assertEquals(
+    [...held].sort((a, b) => a.id - b.id),
+    await Promise.all(heldIds.map(async (id) => ({ id, caption: await firstCaption(data, id) }))),
+  );
+  assertEquals(training.length, 48 - heldIds.length);
+  assert(training.every((t) => !heldIds.includes(t.id)));
   // The default recipe (pre-trained φ, nearest up-sampling) and DF-GAN, each run twice.
   for (const name of ["gan-int-cls", "dfgan"] as const) {
-    await sameNumbersTwice(name, data, evaluator, held, training.length);
+    await sameNumbersTwice(name, data, evaluator, heldIds);
   }
 });
 
@@ -40,37 +59,38 @@ async function sameNumbersTwice(
   name: "gan-int-cls" | "dfgan",
   data: string,
   evaluator: string,
-  held: readonly { id: number }[],
-  trainImages: number,
+  heldIds: readonly number[],
 ) {
-  const recipe = recipeSettings({ recipe: name, size: "small", batch: 4, seed: 7 });
+  const recipe = recipeFromFlags({ recipe: name, batch: 4, seed: 7 });
   const run = (out: string) =>
     unwrap(runQuality({
       data,
       evaluator,
       out: `${work}/${name}-${out}`,
       maxSteps: 2,
-      size: recipe.size,
-      arch: recipe.arch,
-      upsample: recipe.upsample,
-      train: recipe.train,
-      pretrainSteps: recipe.pretrainSteps,
+      recipe,
       cacheDir: `${work}/cache`,
     }));
   const a = await run("a");
   const b = await run("b");
   assertEquals(a.steps, 2);
-  assertEquals(a.trainImages, trainImages);
-  assertEquals(a.summary.images, held.length);
-  assertEquals(a.summary.ids, held.map((h) => h.id).sort((x, y) => x - y));
+  assertEquals(a.trainImages, 48 - heldIds.length, "trained without the held-out images");
+  assertEquals(a.summary.images, heldIds.length);
+  assertEquals(a.summary.ids, heldIds);
   for (const key of ["meanScore", "meanCosine", "inceptionScore", "fid", "rPrecision"] as const) {
+    assert(Number.isFinite(a.summary[key]), key);
     assertEquals(a.summary[key], b.summary[key], key);
   }
-  assertEquals(
-    await Deno.readFile(`${work}/${name}-a/inference/${inferenceName(held[0].id)}`),
-    await Deno.readFile(`${work}/${name}-b/inference/${inferenceName(held[0].id)}`),
-  );
-  await Deno.stat(a.gridPath);
+  for (const id of heldIds) {
+    const [x, y] = await Promise.all(
+      ["a", "b"].map((r) => Deno.readFile(`${work}/${name}-${r}/inference/${inferenceName(id)}`)),
+    );
+    assertEquals(x, y, `image ${id}`);
+  }
+  // The report grid: up to 5 captions (rows) × 5 noises, 64 px drawn at 2×, a 300 px label column.
+  const grid = await sharp(a.gridPath).metadata();
+  const rows = Math.min(5, heldIds.length);
+  assertEquals([grid.format, grid.width, grid.height], ["png", 300 + 5 * 132 + 4, rows * 132 + 4]);
 }
 
 Deno.test("ledger: baselines rewritten in place at the top, run rows appended below", async () => {

@@ -1,7 +1,7 @@
 /** A runs folder holding one tiny trained run, for the serve tests (not a test file). */
 import { useBackend } from "../pipeline/backends/backend.ts";
 import { train } from "../pipeline/train.ts";
-import { syntheticFixture } from "./fixtures.ts";
+import { plainRecipe, syntheticFixture } from "./fixtures.ts";
 
 /**
  * `ROOT/tiny` after `steps` training steps on 16 synthetic images (batch 8: two steps an
@@ -14,8 +14,7 @@ export async function tinyRuns(steps = 1): Promise<string> {
   const result = await train({
     data,
     out: `${root}/tiny`,
-    size: "small",
-    train: { batchSize: 8, seed: 5 },
+    recipe: plainRecipe({ batchSize: 8, seed: 5 }),
     maxSteps: steps,
   })();
   if (result._tag === "Left") throw new Error(`fixture training failed: ${result.left.message}`);

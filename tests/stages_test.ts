@@ -23,12 +23,13 @@ import {
   sample,
   updateEma,
 } from "../stages/train_step.ts";
-import { defaultTrainConfig, modelConfig } from "../stages/config.ts";
+import { modelConfig } from "../stages/config.ts";
+import { defaultTrainConfig } from "../stages/recipe.ts";
 import { newContext } from "../stages/layers.ts";
 import { unwrap } from "../pipeline/io/errors.ts";
 import { prepareTraining, train } from "../pipeline/train.ts";
 import { disposeRun, settleEma, trainSteps } from "../pipeline/steps.ts";
-import { syntheticFixture } from "./fixtures.ts";
+import { plainRecipe, syntheticFixture } from "./fixtures.ts";
 
 await useBackend("auto");
 
@@ -116,7 +117,7 @@ Deno.test("EMA warm-up: decay min(ema, (1 + t)/(10 + t)), so early EMA follows G
 Deno.test("--minutes: the loop stops by the clock before the next step", async () => {
   const data = await syntheticFixture(16, 1);
   const out = await Deno.makeTempDir();
-  const opts = { data, out, train: { batchSize: 4, seed: 2 } };
+  const opts = { data, out, recipe: plainRecipe({ batchSize: 4, seed: 2 }) };
   const prepared = await unwrap(prepareTraining(opts));
   let now = 0;
   const run = { ...prepared, clock: () => now };
@@ -145,7 +146,7 @@ Deno.test("--freeze-text: steps train D and G but leave φ as it was; without it
   for (const freezeText of [true, false]) {
     const out = await Deno.makeTempDir();
     const run = await unwrap(
-      prepareTraining({ data, out, train: { batchSize: 4, seed: 2, freezeText } }),
+      prepareTraining({ data, out, recipe: plainRecipe({ batchSize: 4, seed: 2, freezeText }) }),
     );
     const [text, d, g] = [run.gan.text, run.gan.d, run.gan.g].map(snapshot);
     const counts: number[] = []; // after each step (Adam's moments appear in step 1)
@@ -161,7 +162,9 @@ Deno.test("--freeze-text: steps train D and G but leave φ as it was; without it
 Deno.test("img/s counts from the first step: time spent before it (text pre-training) is left out", async () => {
   const data = await syntheticFixture(16, 1);
   const out = await Deno.makeTempDir();
-  const prepared = await unwrap(prepareTraining({ data, out, train: { batchSize: 4, seed: 2 } }));
+  const prepared = await unwrap(
+    prepareTraining({ data, out, recipe: plainRecipe({ batchSize: 4, seed: 2 }) }),
+  );
   let now = 12; // 10 s of pre-training, then 2 s per step
   const run = { ...prepared, clock: () => now, stepsFrom: 10 };
   const rates: number[] = [];
@@ -218,7 +221,11 @@ Deno.test("standing statistics: the EMA G's batch norm gets its own batch moment
 Deno.test("settleEma: one fixed stream, so the same weights get the same statistics; no tensor left", async () => {
   const data = await syntheticFixture(16, 1);
   const run = await unwrap(
-    prepareTraining({ data, out: await Deno.makeTempDir(), train: { batchSize: 4, seed: 2 } }),
+    prepareTraining({
+      data,
+      out: await Deno.makeTempDir(),
+      recipe: plainRecipe({ batchSize: 4, seed: 2 }),
+    }),
   );
   const stats = () =>
     Object.entries(run.gan.ema).filter(([k]) => /\.(mean|var)$/.test(k))

@@ -10,14 +10,15 @@ import {
 } from "../pipeline/io/checkpoint.ts";
 import { PetalFailure } from "../pipeline/io/errors.ts";
 import { Rng } from "../stages/rng.ts";
-import { defaultTrainConfig, modelConfig } from "../stages/config.ts";
+import { modelConfig } from "../stages/config.ts";
+import { defaultTrainConfig } from "../stages/recipe.ts";
 import { createGan, disposeBatch, disposeGan, trainStep } from "../stages/train_step.ts";
-import { hasShared, randomBatch, SHARED, syntheticFixture } from "./fixtures.ts";
+import { hasShared, plainRecipe, randomBatch, SHARED, syntheticFixture } from "./fixtures.ts";
 
 await useBackend("auto");
 
 /** A deliberately tiny model so the loop tests take seconds. */
-const tiny = { size: "small" as const, train: { batchSize: 8, seed: 3 } };
+const tiny = { recipe: plainRecipe({ batchSize: 8, seed: 3 }) };
 
 for (const loss of ["bce", "hinge", "wgan-gp"] as const) {
   Deno.test(`${loss}: live tensor count stays flat across training steps`, async () => {
@@ -114,17 +115,20 @@ Deno.test("a checkpoint of another architecture fails with a clear message", asy
   assert(err instanceof PetalFailure);
   assertMatch(err.message, /checkpoint is small .* this run wants reed/);
   disposeCheckpoint(ck);
-  const resumed = await train({ data, out, size: "reed", resume: true, maxSteps: 2 })();
+  const reed = plainRecipe({ size: "reed", batchSize: 8, seed: 3 });
+  const resumed = await train({ data, out, recipe: reed, resume: true, maxSteps: 2 })();
   assert(resumed._tag === "Left");
-  assertEquals(resumed.left.kind, "BadCheckpoint");
+  assertEquals(resumed.left.kind, "BadArgument");
+  assertMatch(resumed.left.message, /keeps the checkpoint's recipe.*\(size: small, not reed\)/);
 });
 
 Deno.test("a resume keeps the checkpoint's up-sampling (nearest) and continues its steps", async () => {
   const data = await syntheticFixture(16, 2);
   const out = await Deno.makeTempDir();
-  const first = await train({ data, out, ...tiny, upsample: "nearest", maxSteps: 1 })();
+  const nearest = plainRecipe({ batchSize: 8, seed: 3, upsample: "nearest" });
+  const first = await train({ data, out, recipe: nearest, maxSteps: 1 })();
   assert(first._tag === "Right", first._tag === "Left" ? first.left.message : "");
-  const resumed = await train({ data, out, size: "small", resume: true, maxSteps: 2 })();
+  const resumed = await train({ data, out, resume: true, maxSteps: 2 })();
   assert(resumed._tag === "Right", resumed._tag === "Left" ? resumed.left.message : "");
   assertEquals(resumed.right.progress.step, 2);
   const ck = await readCheckpoint(out);
@@ -145,7 +149,7 @@ Deno.test("a non-finite loss stops with the step named and keeps the last good c
     out,
     resume: true,
     maxSteps: 6,
-    train: { lrD: 1e30, lrG: 1e30 },
+    recipe: plainRecipe({ batchSize: 8, seed: 3, lrD: 1e30, lrG: 1e30 }),
   })();
   assert(blown._tag === "Left");
   assertMatch(blown.left.message, /loss is not finite at step [2-5]/);
@@ -190,9 +194,8 @@ Deno.test("contrastive pre-training of the text encoder lowers its loss", async 
   const r = await train({
     data,
     out,
-    ...tiny,
+    recipe: plainRecipe({ batchSize: 8, seed: 3, pretrainSteps: 12 }),
     maxSteps: 1,
-    pretrainSteps: 12,
     log: (l) => lines.push(l),
   })();
   assert(r._tag === "Right", r._tag === "Left" ? r.left.message : "");

@@ -9,10 +9,11 @@ import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals, assertMatch } from "./assert.ts";
 import { gpu, gpuTest, rand, recordKernels, relError } from "./webgpu_parity.ts";
 import { MODEL_KERNELS } from "./webgpu_model_kernels.ts";
-import { runTask, syntheticFixture } from "./fixtures.ts";
+import { plainRecipe, runTask, syntheticFixture } from "./fixtures.ts";
 import { registerWebgpuBackend, summarizeAdapter } from "../pipeline/backends/webgpu.ts";
 import { train } from "../pipeline/train.ts";
-import { defaultTrainConfig, LOSS_KINDS, type LossKind, modelConfig } from "../stages/config.ts";
+import { LOSS_KINDS, type LossKind, modelConfig } from "../stages/config.ts";
+import { defaultTrainConfig } from "../stages/recipe.ts";
 import {
   type BatchTensors,
   createGan,
@@ -166,7 +167,8 @@ gpuTest("train() on webgpu reads nothing synchronously and logs every step", asy
   const onStep = () => void counts.push(tf.memory().numTensors);
   try {
     // Across an epoch end (step 3: samples and checkpoint, nothing queued past it).
-    const result = await train({ data, out, maxSteps: 5, train: { batchSize: B }, onStep })();
+    const recipe = plainRecipe({ batchSize: B });
+    const result = await train({ data, out, maxSteps: 5, recipe, onStep })();
     assert(result._tag === "Right", JSON.stringify(result));
     assertEquals(result.right.losses.length, 5);
     assertEquals(result.right.progress.step, 5);

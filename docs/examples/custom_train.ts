@@ -12,6 +12,7 @@ import {
   ensureSyntheticData,
   lossLog,
   prepareTraining,
+  recipe,
   runObservers,
   sampleEvery,
   trainSteps,
@@ -26,7 +27,7 @@ console.log(`backend: ${await useBackend("auto")}`);
 const run = await unwrap(prepareTraining({
   data: data ?? await ensureSyntheticData(".cache/synthetic"),
   out,
-  train: { loss: "hinge", batchSize: 8 },
+  recipe: recipe("gan-int-cls", { loss: "hinge", batchSize: 8 }),
 }));
 // Bookkeeping as observers: the loss log, and a sample grid every `every` steps.
 const captions = ["a red flower with round petals", "a blue flower with pointed petals"];

@@ -17,6 +17,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { ModelConfig, TrainConfig } from "../../stages/config.ts";
+import type { RecipeOrigin } from "../../stages/recipe.ts";
 import { createGan, type Gan, namedVariables, withMatcher } from "../../stages/train_step.ts";
 import { petalError, PetalFailure } from "./errors.ts";
 import { writeFileAtomic } from "./images.ts";
@@ -48,6 +49,11 @@ export interface CheckpointHeader {
   readonly version: number;
   readonly model: ModelConfig;
   readonly train: TrainConfig;
+  /**
+   * The recipe's preset and pre-training steps (its other settings are `model` and
+   * `train`; stages/recipe.ts `storedRecipe` joins them). Absent in older checkpoints.
+   */
+  readonly recipe?: RecipeOrigin;
   /** Words in id order: the tokenizer that the text encoder was trained with. */
   readonly vocabulary: readonly string[];
   readonly progress: Progress;
@@ -88,12 +94,24 @@ const renameSlot = (name: string, names: Map<string, string>) => {
   return names.has(base) ? `${names.get(base)}${name.slice(cut)}` : name;
 };
 
+/** What a checkpoint may keep beside the model: its recipe's origin; generator only. */
+export interface CheckpointExtras {
+  readonly recipe?: RecipeOrigin;
+  /** Only what drawing needs ({@link writeGeneratorCheckpoint}). */
+  readonly generatorOnly?: boolean;
+}
+
+/**
+ * Writes `DIR/checkpoint.petal`: every named tensor of `gan` (or, generator-only, what
+ * drawing needs), both optimisers' state, the counters, the vocabulary and the recipe.
+ * Returns the file's path.
+ */
 export async function writeCheckpoint(
   dir: string,
   gan: Gan,
   progress: Progress,
   vocabulary: readonly string[],
-  generatorOnly = false,
+  { recipe, generatorOnly = false }: CheckpointExtras = {},
 ): Promise<string> {
   const names = stableNames(gan);
   const entries: Array<[string, tf.Tensor]> = [...namedVariables(gan)]
@@ -132,6 +150,7 @@ export async function writeCheckpoint(
     version: FORMAT_VERSION,
     model: gan.model,
     train: gan.train,
+    ...(recipe ? { recipe: { name: recipe.name, pretrainSteps: recipe.pretrainSteps } } : {}),
     vocabulary,
     progress,
     tensors,
@@ -170,7 +189,9 @@ export const writeGeneratorCheckpoint = (
   gan: Gan,
   progress: Progress,
   vocabulary: readonly string[],
-): Promise<string> => writeCheckpoint(dir, gan, progress, vocabulary, true);
+  recipe?: RecipeOrigin,
+): Promise<string> =>
+  writeCheckpoint(dir, gan, progress, vocabulary, { recipe, generatorOnly: true });
 
 const bad = (
   path: string,

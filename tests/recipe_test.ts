@@ -1,0 +1,145 @@
+/**
+ * One recipe: `train()` with nothing else trains what `deno task train` trains, the
+ * checkpoint keeps the resolved recipe, a resume takes it whole, and a flag that
+ * contradicts it is a one-line error. Budgets bound the text pre-training too.
+ */
+import * as E from "fp-ts/Either";
+import { assert, assertEquals, assertMatch } from "./assert.ts";
+import { plainRecipe, runTask, syntheticFixture } from "./fixtures.ts";
+import { readRecipe, train } from "../pipeline/train.ts";
+import { unwrap } from "../pipeline/io/errors.ts";
+import { useBackend } from "../pipeline/backends/backend.ts";
+import { readCheckpoint } from "../pipeline/io/checkpoint.ts";
+import { parseFlags } from "../tasks/flags.ts";
+import { TRAIN, trainRecipe } from "../tasks/train.ts";
+import { resumedRecipe } from "../tasks/recipe.ts";
+import { modelConfig } from "../stages/config.ts";
+import { recipe, RECIPE_NAMES, recipeConflict, storedRecipe } from "../stages/recipe.ts";
+
+await useBackend("auto");
+
+const flags = (args: string[]) => {
+  const parsed = parseFlags(TRAIN, args);
+  assert(E.isRight(parsed));
+  return parsed.right.values;
+};
+
+Deno.test("deno task train with no flags resolves recipe(), what train() trains by default", async () => {
+  assertEquals(await unwrap(trainRecipe(flags([]))), recipe());
+  assertEquals(
+    await unwrap(trainRecipe(flags(["--recipe", "dfgan", "--size", "medium"]))),
+    recipe("dfgan", { size: "medium" }),
+  );
+  // Every setting resolved: no field is left to a fallback elsewhere.
+  for (const name of RECIPE_NAMES) {
+    const r = recipe(name);
+    const unset = Object.entries(r.train).filter(([, v]) => v === undefined).map(([k]) => k);
+    assertEquals(unset, [], name);
+  }
+});
+
+Deno.test("train() with nothing but data and out stores recipe() in its checkpoint", async () => {
+  const data = await syntheticFixture(16, 1);
+  const out = await Deno.makeTempDir({ prefix: "petal-recipe-" });
+  const lines: string[] = [];
+  const r = await unwrap(train({ data, out, maxSteps: 1, log: (l) => lines.push(l) }));
+  assertEquals(r.recipe, recipe());
+  assertEquals(await unwrap(readRecipe(out)), recipe());
+  // The default pre-trains φ, and says first what that adds to a step budget.
+  assert(
+    lines.some((l) => /^text pre-training: 10 steps before the GAN/.test(l)),
+    lines.join("\n"),
+  );
+  const ck = await readCheckpoint(out);
+  assertEquals(ck.header.recipe, { name: "gan-int-cls", pretrainSteps: 1500 });
+  assertEquals([ck.header.model.upsample, ck.header.train.freezeText], ["nearest", true]);
+  ck.tensors.forEach((t) => t.dispose());
+});
+
+Deno.test("a stored recipe reads back as it was written; older headers are rebuilt", () => {
+  for (const r of [recipe(), recipe("dfgan", { size: "reed" }), plainRecipe({ emaDecay: 0.99 })]) {
+    const model = modelConfig(r.size, 50, r.arch, r.upsample);
+    assertEquals(storedRecipe(model, r.train, r), r);
+  }
+  // A checkpoint from before recipes: no origin, optional fields absent.
+  const old = storedRecipe(modelConfig("small", 50), {
+    ...recipe().train,
+    freezeText: undefined,
+    lrDecay: undefined,
+    contrastiveWeight: undefined,
+  });
+  assertEquals([old.name, old.upsample, old.pretrainSteps], ["gan-int-cls", "transposed", 0]);
+  assertEquals([old.train.freezeText, old.train.lrDecay, old.train.contrastiveWeight], [
+    false,
+    0,
+    0,
+  ]);
+});
+
+Deno.test("a resume takes the stored recipe; only the learning rates may change", () => {
+  const stored = recipe("gan-int-cls", { size: "reed", pretrainSteps: 0 });
+  // No flags: exactly the stored recipe (the reed run that needed --size before).
+  assertEquals(resumedRecipe(stored, {}), stored);
+  const faster = resumedRecipe(stored, { lr: 1e-4 });
+  assertEquals([faster.train.lrG, faster.train.lrD], [1e-4, 1e-4]);
+  assertEquals(recipeConflict(stored, faster), undefined);
+  assertEquals(
+    recipeConflict(stored, resumedRecipe(stored, { size: "small" })),
+    "size: reed, not small",
+  );
+  assertEquals(
+    recipeConflict(stored, resumedRecipe(stored, { recipe: "dfgan" })),
+    "name: gan-int-cls, not dfgan",
+  );
+  assertEquals(recipeConflict(stored, resumedRecipe(stored, { seed: 9 })), "seed: 1, not 9");
+});
+
+Deno.test("deno task train --resume: a medium run resumes without --size; a contradicting flag is one line", async () => {
+  const data = await syntheticFixture(16, 1);
+  const out = await Deno.makeTempDir({ prefix: "petal-resume-" });
+  const base = ["--data", data, "--out", out, "--quiet"];
+  const first = await runTask("train.ts", [
+    ...base,
+    ...["--size", "medium", "--pretrain-text", "0", "--batch", "8", "--steps", "1"],
+  ]);
+  assertEquals(first.code, 0, first.stderr);
+  const resumed = await runTask("train.ts", [...base, "--resume", "--steps", "2"]);
+  assertEquals(resumed.code, 0, resumed.stderr);
+  assertMatch(resumed.stdout, /stopped by steps at step 2 /);
+  assertEquals((await unwrap(readRecipe(out))).size, "medium");
+  const bad = await runTask("train.ts", [...base, "--resume", "--steps", "3", "--size", "small"]);
+  assertEquals(bad.code, 1);
+  const lines = bad.stderr.trim().split("\n");
+  assertEquals(lines.length, 1, bad.stderr);
+  assertMatch(
+    lines[0],
+    /checkpoint\.petal: a resume keeps the checkpoint's recipe, and this one differs \(size: medium, not small\) — drop that setting/,
+  );
+});
+
+Deno.test("--minutes bounds the text pre-training; a stop request ends it too", async () => {
+  const data = await syntheticFixture(16, 1);
+  const pretrained = async (opts: { minutes?: number; shouldStop?: () => boolean }) => {
+    const lines: string[] = [];
+    const out = await Deno.makeTempDir({ prefix: "petal-budget-" });
+    const r = await unwrap(train({
+      data,
+      out,
+      recipe: plainRecipe({ pretrainSteps: 8, batchSize: 4 }),
+      maxSteps: opts.minutes === undefined ? 1 : undefined,
+      ...opts,
+      log: (l) => lines.push(l),
+    }));
+    const done = lines.find((l) => l.startsWith("text encoder pre-trained"));
+    return { r, lines, steps: Number(done?.match(/contrastive, (\d+) steps/)?.[1]) };
+  };
+  const full = await pretrained({});
+  assertEquals(full.steps, 8);
+  // No clock left: the pre-training stops before its first step, and the GAN takes none.
+  const none = await pretrained({ minutes: 0 });
+  assertEquals([none.steps, none.r.progress.step, none.r.stoppedBy], [0, 0, "minutes"]);
+  assert(none.lines.some((l) => /within the first 0\.0 of the 0 minutes/.test(l)));
+  let asked = 0;
+  const stopped = await pretrained({ shouldStop: () => ++asked > 3 });
+  assertEquals([stopped.steps, stopped.r.stoppedBy], [3, "signal"]);
+});
