@@ -34,3 +34,4 @@ export * from "./dfgan.ts";
 export * from "./diffaugment.ts";
 export * from "./retrieval.ts";
 export * from "./layers.ts";
+export * from "./noise.ts";

@@ -27,7 +27,7 @@ const setup = (async () => {
 Deno.test("quality: held-out images are left out; same seed and steps, same numbers", async () => {
   const { data, evaluator } = await setup;
   const manifest = JSON.parse(await Deno.readTextFile(`${evaluator}/evaluator.json`));
-  const { held, training } = await heldOutCaptions(data, manifest.heldOutIds);
+  const { held, training } = await unwrap(heldOutCaptions(data, manifest.heldOutIds));
   assert(held.length > 0 && training.length + held.length === 48);
   assert(training.every((t) => !manifest.heldOutIds.includes(t.id)));
   // The default recipe (pre-trained φ, nearest up-sampling) and DF-GAN, each run twice.
