@@ -1,10 +1,11 @@
 /**
  * The infer pipeline: checkpoint + captions → one 64×64 JPEG per caption,
- * `inference_{id:04d}.jpg`, generated in batches by the EMA generator. Where the
- * checkpoint keeps its image–text matcher, each image is the best of 8 noises for its
- * caption (`candidates`; stages/match.ts `pickBest`). Optional extras:
- * the task's report grid (5 captions × 5 noises) and an interpolation strip between two
- * captions.
+ * `inference_{id:04d}.jpg`, drawn by the EMA generator through the one drawing path
+ * (pipeline/draw.ts `drawFolder`; the noise policy is stages/noise.ts): an image depends
+ * on (checkpoint, caption id, seed, K) only, not on `--batch`. Where the checkpoint keeps
+ * its image–text matcher, each image is the best of 8 noises for its caption
+ * (`candidates`; stages/match.ts `pickBest`). Optional extras: the task's report grid
+ * (5 captions × 5 columns) and an interpolation strip between two captions.
  *
  * @example
  * ```ts

@@ -8,7 +8,7 @@ import { runTask, syntheticFixture } from "./fixtures.ts";
 import { trainEvaluator } from "../pipeline/evaluator.ts";
 import { unwrap } from "../pipeline/io/errors.ts";
 import { heldOutCaptions, runQuality } from "../pipeline/quality.ts";
-import { inferenceName } from "../pipeline/infer.ts";
+import { infer, inferenceName } from "../pipeline/infer.ts";
 import { appendRun, emptyLedger, gridName, runRow, writeBaselines } from "../pipeline/ledger.ts";
 import { recipeSettings } from "../tasks/recipe.ts";
 import { useBackend } from "../pipeline/backends/backend.ts";
@@ -40,7 +40,7 @@ async function sameNumbersTwice(
   name: "gan-int-cls" | "dfgan",
   data: string,
   evaluator: string,
-  held: readonly { id: number }[],
+  held: readonly { id: number; caption: string }[],
   trainImages: number,
 ) {
   const recipe = recipeSettings({ recipe: name, size: "small", batch: 4, seed: 7 });
@@ -71,6 +71,24 @@ async function sameNumbersTwice(
     await Deno.readFile(`${work}/${name}-b/inference/${inferenceName(held[0].id)}`),
   );
   await Deno.stat(a.gridPath);
+  // One drawing path: `deno task infer` on the run's checkpoint draws the held-out
+  // captions byte for byte as the quality loop drew them (same ids, seed 0, same K).
+  const captions = `${work}/${name}-held.csv`;
+  await Deno.writeTextFile(
+    captions,
+    ["id,caption", ...held.map((h) => `${h.id},"${h.caption.replaceAll('"', '""')}"`)].join("\n"),
+  );
+  const inferred = await unwrap(
+    infer({ checkpoint: `${work}/${name}-a`, captions, out: `${work}/${name}-infer` }),
+  );
+  assertEquals([inferred.written, inferred.candidates], [held.length, a.candidates]);
+  for (const h of held) {
+    assertEquals(
+      await Deno.readFile(`${work}/${name}-infer/${inferenceName(h.id)}`),
+      await Deno.readFile(`${work}/${name}-a/inference/${inferenceName(h.id)}`),
+      `image ${h.id}: infer and quality draw the same`,
+    );
+  }
 }
 
 Deno.test("ledger: baselines rewritten in place at the top, run rows appended below", async () => {
