@@ -143,11 +143,11 @@ export {
  * ```
  */
 export {
-  candidateNoise,
   candidatesFor,
-  candidateStreams,
   DEFAULT_CANDIDATES,
   disposeGenerator,
+  drawFolder,
+  drawPixels,
   generateImages,
   type Generator,
   inferenceName,
@@ -267,6 +267,7 @@ export {
   taskScores,
 } from "./stages/score.ts";
 export { Rng } from "./stages/rng.ts";
+export { captionNoise } from "./stages/noise.ts";
 
 /**
  * Errors and backends: one error type from edge to task, and the compute backend.

@@ -18,7 +18,7 @@ import * as TE from "fp-ts/TaskEither";
 import { pipe } from "fp-ts/function";
 import { labelsForEvaluator, loadReedFolder } from "./io/data.ts";
 import { loadImageStack, writeFileAtomic } from "./io/images.ts";
-import { attempt, type PetalError, petalError, PetalFailure } from "./io/errors.ts";
+import { ioError, type PetalError, petalError } from "./io/errors.ts";
 import { Rng } from "../stages/rng.ts";
 import { cropAndFlip, type ImageStack } from "../stages/augment.ts";
 import {
@@ -288,7 +288,12 @@ export const trainEvaluator = (
   const rng = new Rng(opts.seed ?? 11);
   return pipe(
     loadEvaluatorData(opts, rng),
-    TE.chain((data) => attempt(() => trainAndSave(opts, data, rng), opts.out)),
+    TE.chain((data) =>
+      TE.tryCatch(
+        () => trainAndSave(opts, data, rng),
+        ioError(opts.out, "see the message above"),
+      )
+    ),
   );
 };
 
@@ -313,48 +318,53 @@ async function saveEvaluator(
   await writeFileAtomic(`${dir}/evaluator.json`, JSON.stringify({ ...manifest, tensors }, null, 1));
 }
 
-export async function loadEvaluator(dir: string): Promise<Evaluator> {
+/**
+ * A saved evaluator (`DIR/evaluator.json` and `evaluator.bin`), or a BadCheckpoint error
+ * naming the file and the fix. Free it with {@link disposeEvaluator}.
+ */
+export const loadEvaluator = (dir: string): TE.TaskEither<PetalError, Evaluator> => {
   const jsonPath = `${dir}/evaluator.json`;
-  let manifest: EvaluatorManifest;
-  try {
-    manifest = JSON.parse(await Deno.readTextFile(jsonPath));
-  } catch (e) {
-    throw new PetalFailure(petalError(
-      "BadCheckpoint",
-      jsonPath,
-      e instanceof Deno.errors.NotFound ? "no evaluator here" : "evaluator.json is not valid JSON",
-      "train one with `deno task evaluator --data DIR --out EVAL_DIR`",
-    ));
-  }
-  if (manifest.format !== "petal-evaluator" || manifest.version !== EVALUATOR_FORMAT) {
-    throw new PetalFailure(
-      petalError(
-        "BadCheckpoint",
-        jsonPath,
-        "not a petal evaluator of this version",
-        "train it again",
-      ),
-    );
-  }
-  const bytes = await Deno.readFile(`${dir}/evaluator.bin`);
-  const all = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
-  const params: Params = {};
-  for (const t of manifest.tensors) {
-    const n = t.shape.reduce((a, b) => a * b, 1);
-    if (t.offset + n > all.length) {
-      throw new PetalFailure(
-        petalError(
-          "BadCheckpoint",
-          `${dir}/evaluator.bin`,
-          "weights file is truncated",
-          "train it again",
+  const binPath = `${dir}/evaluator.bin`;
+  const retrain = "train one with `deno task evaluator --data DIR --out EVAL_DIR`";
+  const bad = (path: string, message: string, fix = "train it again") =>
+    petalError("BadCheckpoint", path, message, fix);
+  return pipe(
+    TE.tryCatch(
+      async () => JSON.parse(await Deno.readTextFile(jsonPath)) as EvaluatorManifest,
+      (e) =>
+        bad(
+          jsonPath,
+          e instanceof Deno.errors.NotFound
+            ? "no evaluator here"
+            : "evaluator.json is not valid JSON",
+          retrain,
         ),
-      );
-    }
-    params[t.name] = tf.variable(tf.tensor(all.slice(t.offset, t.offset + n), t.shape), false);
-  }
-  return { manifest, params };
-}
+    ),
+    TE.filterOrElse(
+      (m) => m.format === "petal-evaluator" && m.version === EVALUATOR_FORMAT,
+      () => bad(jsonPath, "not a petal evaluator of this version"),
+    ),
+    TE.bindTo("manifest"),
+    TE.bind("all", () =>
+      TE.tryCatch(async () => {
+        const bytes = await Deno.readFile(binPath);
+        return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+      }, (e) => bad(binPath, `cannot read the weights (${(e as Error).message})`, retrain))),
+    TE.filterOrElse(
+      ({ manifest, all }) =>
+        manifest.tensors.every((t) => t.offset + t.shape.reduce((a, b) => a * b, 1) <= all.length),
+      () => bad(binPath, "weights file is truncated"),
+    ),
+    TE.map(({ manifest, all }) => {
+      const params: Params = {};
+      for (const t of manifest.tensors) {
+        const n = t.shape.reduce((a, b) => a * b, 1);
+        params[t.name] = tf.variable(tf.tensor(all.slice(t.offset, t.offset + n), t.shape), false);
+      }
+      return { manifest, params };
+    }),
+  );
+};
 
 /** Logits [N, K] and features [N, F] of N images (NHWC Float32 in [-1, 1]), in batches. */
 export async function logitsOf(ev: Evaluator, images: Float32Array, count: number, batch = 64) {

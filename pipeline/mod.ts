@@ -42,6 +42,7 @@ export * from "./io/task_files.ts";
 export * from "./steps.ts";
 export * from "./observers.ts";
 export * from "./train.ts";
+export * from "./draw.ts";
 export * from "./infer.ts";
 export * from "./evaluator.ts";
 export * from "./score.ts";

@@ -11,14 +11,13 @@
  * // await observers.start(run, budget); ... await observers.step(report, run); ...
  * ```
  */
-import * as tf from "@tensorflow/tfjs";
-import { toBytes, writeFileAtomic } from "./io/images.ts";
-import { Rng } from "../stages/rng.ts";
+import { writeFileAtomic } from "./io/images.ts";
 import { renderGrid } from "./io/grid.ts";
 import { writeLossPlot } from "./io/plots.ts";
 import { type Budget, stepBudget, type StepReport, type TrainingRun } from "./steps.ts";
-import { tokenizeAll, type Vocabulary } from "../stages/tokenize.ts";
-import { embedCaptions, type Gan, sample } from "../stages/train_step.ts";
+import type { Vocabulary } from "../stages/tokenize.ts";
+import type { Gan } from "../stages/train_step.ts";
+import { byPosition, drawPixels } from "./draw.ts";
 
 export type { StepReport };
 
@@ -144,8 +143,10 @@ export const sampleGridPath = (out: string, epoch: number) =>
   `${out}/samples/epoch_${String(epoch).padStart(4, "0")}.png`;
 
 /**
- * A sample sheet: one row per caption × 6 fixed noises (from `seed`), drawn by the EMA
- * generator, captions written beside the rows; a PNG at `path`.
+ * A sample sheet: one row per caption × 6 columns drawn by the EMA generator through the
+ * drawing path (pipeline/draw.ts), column j with id j under `seed` (the noise policy's
+ * position rule: every row shares column j's noise), one candidate each; captions
+ * written beside the rows; a PNG at `path`.
  */
 export async function writeSampleGrid(
   gan: Gan,
@@ -154,29 +155,12 @@ export async function writeSampleGrid(
   seed: number,
   path: string,
 ): Promise<void> {
-  const { zDim, seqLen, imageSize } = gan.model;
-  const z = tf.tensor2d(new Rng(seed + 999).normals(SAMPLE_COLS * zDim), [SAMPLE_COLS, zDim]);
-  const n = imageSize ** 2 * 3;
   const rows = [];
   for (const caption of captions) {
-    const pixels = tf.tidy(() => {
-      const ids = tf.tensor2d(
-        tokenizeAll(vocab, Array(SAMPLE_COLS).fill(caption), seqLen),
-        [SAMPLE_COLS, seqLen],
-        "int32",
-      );
-      return sample(gan, z, embedCaptions(gan, ids, vocab.padId));
-    });
-    const data = await pixels.data();
-    pixels.dispose();
-    const images = Array.from(
-      { length: SAMPLE_COLS },
-      (_, i) => toBytes(data.subarray(i * n, (i + 1) * n)),
-    );
-    rows.push({ label: caption, images });
+    const cells = byPosition(Array(SAMPLE_COLS).fill(caption));
+    rows.push({ label: caption, images: await drawPixels({ gan, vocab }, cells, { seed }) });
   }
-  z.dispose();
-  await writeFileAtomic(path, await renderGrid(rows, imageSize));
+  await writeFileAtomic(path, await renderGrid(rows, gan.model.imageSize));
 }
 
 /**

@@ -36,6 +36,13 @@ export interface PretrainOptions {
 export const MATCHER_STANDING_BATCHES = 16;
 
 /**
+ * The pre-training's own data stream (crops, flips, caption draws, the batches of the
+ * matcher's statistics): `seed ^ PRETRAIN_STREAM`, apart from the GAN's training streams.
+ * It draws no images: image noise has its own policy (stages/noise.ts).
+ */
+export const PRETRAIN_STREAM = 0x5eed;
+
+/**
  * Trains gan.text in place, and gan.match when the GAN has one (kept, frozen, for the
  * contrastive G loss and best-of-K inference; then its batch-norm statistics are set
  * from real images, see `matcherStatistics`), else a matcher thrown away after. Returns
@@ -48,7 +55,7 @@ export async function pretrainTextEncoder(
   padId: number,
   opts: PretrainOptions,
 ): Promise<number[]> {
-  const rng = new Rng(opts.seed ^ 0x5eed);
+  const rng = new Rng(opts.seed ^ PRETRAIN_STREAM);
   const B = Math.min(opts.batchSize ?? 32, bank.length);
   const image = gan.match ?? initMatcher(sentenceDim(gan.model), opts.seed);
   const optimizer = tf.train.adam(opts.lr ?? 1e-3);

@@ -19,20 +19,12 @@ import * as TE from "fp-ts/TaskEither";
 import sharp from "sharp";
 import { pipe } from "fp-ts/function";
 import { loadReedFolder } from "./io/data.ts";
-import { attempt, type PetalError, petalError, PetalFailure, unwrap } from "./io/errors.ts";
-import { encodeJpeg, writeFileAtomic } from "./io/images.ts";
+import { ioError, type PetalError, petalError } from "./io/errors.ts";
+import { writeFileAtomic } from "./io/images.ts";
 import { renderGrid } from "./io/grid.ts";
 import type { EvaluatorManifest } from "./evaluator.ts";
-import {
-  candidateNoise,
-  candidatesFor,
-  candidateStreams,
-  disposeGenerator,
-  generateImages,
-  type Generator,
-  inferenceName,
-  reportRows,
-} from "./infer.ts";
+import { disposeGenerator } from "./infer.ts";
+import { candidatesTE, drawFolder, type Generator, inferenceName, reportRows } from "./draw.ts";
 import { scoreFolder, type ScoreSummary } from "./score.ts";
 import { scoreSanity } from "./sanity.ts";
 import { train, type TrainOptions } from "./train.ts";
@@ -74,117 +66,139 @@ export interface HeldOutCaption {
 /**
  * The evaluator's manifest, or a one-line error with the command that trains one.
  */
-export async function evaluatorManifest(dir: string): Promise<EvaluatorManifest> {
-  try {
-    return JSON.parse(await Deno.readTextFile(`${dir}/evaluator.json`));
-  } catch {
-    throw new PetalFailure(petalError(
-      "MissingFolder",
-      `${dir}/evaluator.json`,
-      "no evaluator here (the quality loop scores with it and trains without its held-out split)",
-      `train one: deno task evaluator --data ../shared/oxford102 --out ${dir}`,
-    ));
-  }
+export const evaluatorManifest = (dir: string): TE.TaskEither<PetalError, EvaluatorManifest> =>
+  TE.tryCatch(
+    async () => JSON.parse(await Deno.readTextFile(`${dir}/evaluator.json`)) as EvaluatorManifest,
+    () =>
+      petalError(
+        "MissingFolder",
+        `${dir}/evaluator.json`,
+        "no evaluator here (the quality loop scores with it and trains without its held-out split)",
+        `train one: deno task evaluator --data ../shared/oxford102 --out ${dir}`,
+      ),
+  );
+
+/** The held-out captions and the training images left after taking them out. */
+export interface HeldOutSplit {
+  readonly held: HeldOutCaption[];
+  readonly training: { id: number; path: string; captions: readonly string[] }[];
 }
 
 /**
  * One fixed caption per held-out image: its first non-blank caption (no randomness, so
  * every recipe is scored on the same captions).
  */
-export async function heldOutCaptions(
+export const heldOutCaptions = (
   data: string,
   ids: readonly number[],
-): Promise<
-  { held: HeldOutCaption[]; training: { id: number; path: string; captions: readonly string[] }[] }
-> {
-  const { records } = await unwrap(loadReedFolder(data));
-  const wanted = new Set(ids);
-  const held = records.filter((r) => wanted.has(r.imageId) && r.captions.length > 0)
-    .map((r) => ({ id: r.imageId, caption: r.captions[0] }));
-  const training = records.filter((r) => !wanted.has(r.imageId))
-    .map((r) => ({ id: r.imageId, path: r.imagePath, captions: r.captions }));
-  return { held, training };
-}
+): TE.TaskEither<PetalError, HeldOutSplit> =>
+  pipe(
+    loadReedFolder(data),
+    TE.map(({ records }) => {
+      const wanted = new Set(ids);
+      const held = records.filter((r) => wanted.has(r.imageId) && r.captions.length > 0)
+        .map((r) => ({ id: r.imageId, caption: r.captions[0] }));
+      const training = records.filter((r) => !wanted.has(r.imageId))
+        .map((r) => ({ id: r.imageId, path: r.imagePath, captions: r.captions }));
+      return { held, training };
+    }),
+  );
 
-/** One image per held-out caption into `dir`, noise row i from one seeded stream. */
-async function drawHeldOut(
-  gen: Generator,
-  rows: readonly HeldOutCaption[],
-  dir: string,
-  seed: number,
-  candidates: number,
-) {
-  await Deno.mkdir(dir, { recursive: true });
-  for (const e of Deno.readDirSync(dir)) await Deno.remove(`${dir}/${e.name}`);
-  const { zDim, imageSize } = gen.gan.model;
-  const noise = candidateNoise(candidateStreams(seed), rows.length, zDim, candidates);
-  const images = await generateImages(gen, rows.map((r) => r.caption), noise);
-  for (const [i, r] of rows.entries()) {
-    await writeFileAtomic(`${dir}/${inferenceName(r.id)}`, await encodeJpeg(images[i], imageSize));
-  }
-}
+/** Empties `dir` (creating it): the held-out folder holds this run's images only. */
+const emptyFolder = (dir: string): TE.TaskEither<PetalError, void> =>
+  TE.tryCatch(async () => {
+    await Deno.mkdir(dir, { recursive: true });
+    for (const e of Deno.readDirSync(dir)) await Deno.remove(`${dir}/${e.name}`);
+  }, ioError(dir, "check the folder is writable"));
 
-/** The report grid: 5 captions × 5 fixed noises, captions beside the rows. */
-async function drawReport(
+/** The report grid: 5 captions × 5 columns, captions beside the rows. */
+const drawReport = (
   gen: Generator,
   captions: readonly { id: number; caption: string }[],
   path: string,
   seed: number,
   candidates: number,
-) {
-  const rows = await reportRows(gen, captions, seed + 1, candidates);
-  // A 256-colour PNG: the grid is committed with the ledger, so it should stay small.
-  const png = await sharp(await renderGrid(rows, gen.gan.model.imageSize, { labelWidth: 300 }))
-    .png({ palette: true, colours: 256, compressionLevel: 9, effort: 10 }).toBuffer();
-  await Deno.mkdir(path.replace(/\/[^/]*$/, "") || ".", { recursive: true });
-  await writeFileAtomic(path, png);
-}
+): TE.TaskEither<PetalError, void> =>
+  TE.tryCatch(async () => {
+    const rows = await reportRows(gen, captions, seed, candidates);
+    // A 256-colour PNG: the grid is committed with the ledger, so it should stay small.
+    const png = await sharp(await renderGrid(rows, gen.gan.model.imageSize, { labelWidth: 300 }))
+      .png({ palette: true, colours: 256, compressionLevel: 9, effort: 10 }).toBuffer();
+    await Deno.mkdir(path.replace(/\/[^/]*$/, "") || ".", { recursive: true });
+    await writeFileAtomic(path, png);
+  }, ioError(path, "check the folder is writable"));
 
-async function quality(opts: QualityOptions): Promise<QualityResult> {
-  const manifest = await evaluatorManifest(opts.evaluator);
-  const excludeIds = new Set(manifest.heldOutIds);
-  const { held, training } = await heldOutCaptions(opts.data, manifest.heldOutIds);
-  const result = await unwrap(train({ ...opts, excludeIds, keepModel: true }));
-  const gen = result.model!;
+/**
+ * With the trained generator: K, the held-out images (one per held-out caption, through
+ * the drawing path, as infer draws them) and the report grid; returns K.
+ */
+const drawAll = (
+  gen: Generator,
+  opts: QualityOptions,
+  held: readonly HeldOutCaption[],
+  gridPath: string,
+): TE.TaskEither<PetalError, number> => {
   const seed = opts.noiseSeed ?? 0;
-  const gridPath = opts.gridPath ?? `${opts.out}/report.png`;
-  let candidates = 1;
-  try {
-    candidates = candidatesFor(gen, opts.out, opts.candidates);
-    await drawHeldOut(gen, held, `${opts.out}/inference`, seed, candidates);
-    const report = opts.reportCaptions?.length ? opts.reportCaptions : held;
-    await drawReport(gen, report, gridPath, seed, candidates);
-  } finally {
-    disposeGenerator(gen);
-  }
-  const summary = await unwrap(scoreFolder({
-    inference: `${opts.out}/inference`,
-    csv: `${opts.out}/score.csv`,
-    batch: 64,
-    evaluator: opts.evaluator,
-    reference: `${opts.data}/images`,
-  }));
-  const { progress } = result;
-  return {
-    summary,
-    steps: progress.step,
-    epochs: progress.step /
-      Math.max(1, Math.floor(training.length / result.recipe.train.batchSize)),
-    minutes: progress.seconds / 60,
-    imagesPerSecond: result.imagesPerSecond,
-    heldOutAccuracy: manifest.heldOutAccuracy,
-    trainImages: training.length,
-    gridPath,
-    candidates,
-  };
-}
+  const dir = `${opts.out}/inference`;
+  return pipe(
+    candidatesTE(gen, opts.out, opts.candidates),
+    TE.chainFirst(() => emptyFolder(dir)),
+    TE.chainFirst((candidates) => drawFolder(gen, held, dir, { seed, candidates })),
+    TE.chainFirst((candidates) =>
+      drawReport(
+        gen,
+        opts.reportCaptions?.length ? opts.reportCaptions : held,
+        gridPath,
+        seed,
+        candidates,
+      )
+    ),
+  );
+};
 
 /**
  * The quality loop: train without the evaluator's held-out images, draw one image per
  * held-out caption, score against the real held-out images (see the module comment).
  */
-export const runQuality = (opts: QualityOptions): TE.TaskEither<PetalError, QualityResult> =>
-  attempt(() => quality(opts), opts.out);
+export const runQuality = (opts: QualityOptions): TE.TaskEither<PetalError, QualityResult> => {
+  const gridPath = opts.gridPath ?? `${opts.out}/report.png`;
+  return pipe(
+    TE.Do,
+    TE.bind("manifest", () => evaluatorManifest(opts.evaluator)),
+    TE.bind("split", ({ manifest }) => heldOutCaptions(opts.data, manifest.heldOutIds)),
+    TE.bind(
+      "result",
+      ({ manifest }) =>
+        train({ ...opts, excludeIds: new Set(manifest.heldOutIds), keepModel: true }),
+    ),
+    TE.bind("candidates", ({ result, split }) =>
+      TE.bracket(
+        TE.right(result.model!),
+        (gen) => drawAll(gen, opts, split.held, gridPath),
+        (gen) => TE.fromIO(() => disposeGenerator(gen)),
+      )),
+    TE.bind("summary", () =>
+      scoreFolder({
+        inference: `${opts.out}/inference`,
+        csv: `${opts.out}/score.csv`,
+        batch: 64,
+        evaluator: opts.evaluator,
+        reference: `${opts.data}/images`,
+      })),
+    TE.map(({ manifest, split, result, candidates, summary }) => ({
+      summary,
+      steps: result.progress.step,
+      epochs: result.progress.step /
+        Math.max(1, Math.floor(split.training.length / result.recipe.train.batchSize)),
+      minutes: result.progress.seconds / 60,
+      imagesPerSecond: result.imagesPerSecond,
+      heldOutAccuracy: manifest.heldOutAccuracy,
+      trainImages: split.training.length,
+      gridPath,
+      candidates,
+    })),
+  );
+};
 
 /** A baseline row: its name and summary. */
 export interface BaselineRow {
@@ -192,28 +206,45 @@ export interface BaselineRow {
   readonly summary: ScoreSummary;
 }
 
+/** Copies `photo` to `to`, as a TaskEither. */
+const copy = (photo: string, to: string): TE.TaskEither<PetalError, void> =>
+  TE.tryCatch(() => Deno.copyFile(photo, to), ioError(to, "check the folder is writable"));
+
 /**
  * Caption retrieval: for each held-out caption, the training photo (never a held-out
  * one) whose captions share the most words with it, scored as if generated.
  */
-async function retrievalBaseline(data: string, evaluator: string, work: string) {
-  const manifest = await evaluatorManifest(evaluator);
-  const { held, training } = await heldOutCaptions(data, manifest.heldOutIds);
-  const index = captionIndex(training.map((t) => t.captions));
+const retrievalBaseline = (
+  data: string,
+  evaluator: string,
+  work: string,
+): TE.TaskEither<PetalError, ScoreSummary> => {
   const dir = `${work}/retrieval`;
-  await Deno.mkdir(dir, { recursive: true });
-  for (const h of held) {
-    const photo = training[retrieveByWords(h.caption, index)];
-    await Deno.copyFile(photo.path, `${dir}/${inferenceName(h.id)}`);
-  }
-  return await unwrap(scoreFolder({
-    inference: dir,
-    csv: `${work}/retrieval.csv`,
-    batch: 64,
-    evaluator,
-    reference: `${data}/images`,
-  }));
-}
+  return pipe(
+    evaluatorManifest(evaluator),
+    TE.chain((manifest) => heldOutCaptions(data, manifest.heldOutIds)),
+    TE.chainFirst(() =>
+      TE.tryCatch(() => Deno.mkdir(dir, { recursive: true }), ioError(dir, "check the disk"))
+    ),
+    TE.chainFirst(({ held, training }) => {
+      const index = captionIndex(training.map((t) => t.captions));
+      return TE.sequenceSeqArray(
+        held.map((h) =>
+          copy(training[retrieveByWords(h.caption, index)].path, `${dir}/${inferenceName(h.id)}`)
+        ),
+      );
+    }),
+    TE.chain(() =>
+      scoreFolder({
+        inference: dir,
+        csv: `${work}/retrieval.csv`,
+        batch: 64,
+        evaluator,
+        reference: `${data}/images`,
+      })
+    ),
+  );
+};
 
 /** The baselines: real, shuffled real and noise (pipeline/sanity.ts), caption retrieval. */
 export const qualityBaselines = (
@@ -223,17 +254,24 @@ export const qualityBaselines = (
   pipe(
     scoreSanity({ evaluator, images: `${data}/images` }),
     TE.chain((rows) =>
-      attempt(async () => {
-        const work = await Deno.makeTempDir({ prefix: "petal-baselines-" });
-        try {
-          const retrieval = await retrievalBaseline(data, evaluator, work);
-          return [
-            ...rows.map((r) => ({ name: r.name, summary: r })),
-            { name: "retrieval", summary: retrieval },
-          ];
-        } finally {
-          await Deno.remove(work, { recursive: true });
-        }
-      }, evaluator)
+      TE.bracket(
+        TE.tryCatch(
+          () => Deno.makeTempDir({ prefix: "petal-baselines-" }),
+          ioError("temp", "check the temp folder is writable"),
+        ),
+        (work) =>
+          pipe(
+            retrievalBaseline(data, evaluator, work),
+            TE.map((retrieval) => [
+              ...rows.map((r) => ({ name: r.name, summary: r })),
+              { name: "retrieval", summary: retrieval },
+            ]),
+          ),
+        (work) =>
+          TE.tryCatch(
+            () => Deno.remove(work, { recursive: true }),
+            ioError(work, "remove the folder by hand"),
+          ),
+      )
     ),
   );

@@ -13,8 +13,10 @@
  *   evaluator: "runs/evaluator", reference: "../shared/oxford102/images" })();
  * ```
  */
+import * as E from "fp-ts/Either";
 import * as TE from "fp-ts/TaskEither";
-import { attempt, type PetalError, petalError, PetalFailure, unwrap } from "./io/errors.ts";
+import { pipe } from "fp-ts/function";
+import { ioError, type PetalError, petalError } from "./io/errors.ts";
 import { decodeImage, toUnitRange, writeFileAtomic } from "./io/images.ts";
 import { disposeEvaluator, type Evaluator, loadEvaluator, logitsOf } from "./evaluator.ts";
 import { Rng } from "../stages/rng.ts";
@@ -50,9 +52,9 @@ export interface ScoreSummary {
   readonly ids: readonly number[];
 }
 
-const fail = (path: string, message: string, fix: string): never => {
-  throw new PetalFailure(petalError("BadFormat", path, message, fix));
-};
+/** A BadFormat error on `path`: the value every check here fails with. */
+const bad = (path: string, message: string, fix: string): PetalError =>
+  petalError("BadFormat", path, message, fix);
 
 const isJpeg = async (path: string) => {
   const f = await Deno.open(path);
@@ -69,107 +71,121 @@ const isJpeg = async (path: string) => {
  * Numbered JPEGs of a folder: id → path. Every file must be one (`strict`), or others
  * are skipped (a reference folder may hold more than the images scored).
  */
-export async function numberedImages(dir: string, strict: boolean): Promise<Map<number, string>> {
+export const numberedImages = (
+  dir: string,
+  strict: boolean,
+): TE.TaskEither<PetalError, Map<number, string>> =>
+async () => {
   let entries: Deno.DirEntry[];
   try {
     entries = [...Deno.readDirSync(dir)].sort((a, b) => (a.name < b.name ? -1 : 1));
   } catch {
-    return fail(dir, "no such folder", "pass the folder the images were written to");
+    return E.left(bad(dir, "no such folder", "pass the folder the images were written to"));
   }
   const byId = new Map<number, string>();
   for (const e of entries) {
     const m = NUMBERED.exec(e.name);
+    const path = `${dir}/${e.name}`;
     if (!e.isFile || !m) {
-      if (strict) {
-        fail(
-          `${dir}/${e.name}`,
-          "not an inference_NNNN.jpg file",
-          "move it out of the folder: every file in it is scored",
-        );
-      }
-      continue;
+      if (!strict) continue;
+      return E.left(bad(
+        path,
+        "not an inference_NNNN.jpg file",
+        "move it out of the folder: every file in it is scored",
+      ));
     }
     const id = Number(m[1]);
-    const path = `${dir}/${e.name}`;
     if (byId.has(id)) {
-      fail(path, `id ${id} appears twice (also ${byId.get(id)})`, "keep one image per id");
+      return E.left(
+        bad(path, `id ${id} appears twice (also ${byId.get(id)})`, "keep one image per id"),
+      );
     }
-    if (strict && !(await isJpeg(path))) {
-      fail(path, "not a JPEG file", "write JPEG images (inference_NNNN.jpg)");
+    if (strict && !(await isJpeg(path).catch(() => false))) {
+      return E.left(bad(path, "not a JPEG file", "write JPEG images (inference_NNNN.jpg)"));
     }
     byId.set(id, path);
   }
   if (strict && byId.size === 0) {
-    fail(dir, "no images to score", "run `deno task infer --out DIR` first");
+    return E.left(bad(dir, "no images to score", "run `deno task infer --out DIR` first"));
   }
-  return byId;
-}
+  return E.right(byId);
+};
 
 /** Decodes images to NHWC Float32 at 64×64 (other sizes are resized, as the task does). */
-async function decodeAll(paths: readonly string[]): Promise<Float32Array> {
-  const per = IMAGE_SIZE * IMAGE_SIZE * 3;
-  const out = new Float32Array(paths.length * per);
-  for (let i = 0; i < paths.length; i += 16) {
-    const chunk = paths.slice(i, i + 16);
-    const decoded = await Promise.all(chunk.map(async (p) => {
-      try {
-        return await decodeImage(p, IMAGE_SIZE);
-      } catch (e) {
-        return fail(
-          p,
-          `cannot decode image (${(e as Error).message.split("\n")[0]})`,
-          "replace the file",
-        );
+const decodeAll =
+  (paths: readonly string[]): TE.TaskEither<PetalError, Float32Array> => async () => {
+    const per = IMAGE_SIZE * IMAGE_SIZE * 3;
+    const out = new Float32Array(paths.length * per);
+    for (let i = 0; i < paths.length; i += 16) {
+      const chunk = paths.slice(i, i + 16);
+      const decoded = await Promise.all(chunk.map((p) =>
+        decodeImage(p, IMAGE_SIZE).then(
+          (d) => E.right(d),
+          (e) =>
+            E.left(bad(
+              p,
+              `cannot decode image (${(e as Error).message.split("\n")[0]})`,
+              "replace the file",
+            )),
+        )
+      ));
+      for (const [j, d] of decoded.entries()) {
+        if (E.isLeft(d)) return d;
+        out.set(toUnitRange(d.right), (i + j) * per);
       }
-    }));
-    decoded.forEach((d, j) => out.set(toUnitRange(d), (i + j) * per));
-  }
-  return out;
-}
+    }
+    return E.right(out);
+  };
+
+const JSON_FIX = 'write {"id": [logits...]} or [{"id": n, "logits": [...]}]';
 
 /** Reference logits from JSON: `{ "id": [logits…] }` or `[{ "id": n, "logits": […] }]`. */
-async function referenceLogitsJson(path: string): Promise<Map<number, Float32Array>> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(await Deno.readTextFile(path));
-  } catch {
-    return fail(
-      path,
-      "not readable JSON",
-      'write {"id": [logits...]} or [{"id": n, "logits": [...]}]',
-    );
-  }
-  const pairs: Array<[unknown, unknown]> = Array.isArray(raw)
-    ? raw.map((r) => [r?.id, r?.logits])
-    : Object.entries(raw as Record<string, unknown>);
-  const out = new Map<number, Float32Array>();
-  for (const [id, logits] of pairs) {
-    if (!Number.isInteger(Number(id)) || !Array.isArray(logits)) {
-      fail(
-        path,
-        `entry ${JSON.stringify(id)} has no integer id or no logits array`,
-        "fix the JSON",
-      );
-    }
-    if (out.has(Number(id))) fail(path, `id ${id} appears twice`, "keep one entry per id");
-    out.set(Number(id), Float32Array.from(logits as number[]));
-  }
-  return out;
-}
+const referenceLogitsJson = (path: string): TE.TaskEither<PetalError, Map<number, Float32Array>> =>
+  pipe(
+    TE.tryCatch(
+      async () => JSON.parse(await Deno.readTextFile(path)) as unknown,
+      () => bad(path, "not readable JSON", JSON_FIX),
+    ),
+    TE.chainEitherK((raw) => {
+      const pairs: Array<[unknown, unknown]> = Array.isArray(raw)
+        ? raw.map((r) => [r?.id, r?.logits])
+        : Object.entries(raw as Record<string, unknown>);
+      const out = new Map<number, Float32Array>();
+      for (const [id, logits] of pairs) {
+        if (!Number.isInteger(Number(id)) || !Array.isArray(logits)) {
+          return E.left(bad(
+            path,
+            `entry ${JSON.stringify(id)} has no integer id or no logits array`,
+            "fix the JSON",
+          ));
+        }
+        if (out.has(Number(id))) {
+          return E.left(bad(path, `id ${id} appears twice`, "keep one entry per id"));
+        }
+        out.set(Number(id), Float32Array.from(logits as number[]));
+      }
+      return E.right(out);
+    }),
+  );
 
 /** Every id in the captions file must have an image. */
-async function checkCaptionIds(opts: ScoreOptions, images: ReadonlyMap<number, string>) {
-  if (!opts.captions) return;
-  const caps = await unwrap(loadCaptions(opts.captions));
-  const missing = caps.filter((c) => !images.has(c.id)).map((c) => c.id);
-  if (missing.length) {
-    fail(
-      opts.inference,
-      `${missing.length} ids have no image (first: ${missing.slice(0, 5).join(", ")})`,
-      "run infer on the whole captions file",
-    );
-  }
-}
+const checkCaptionIds = (
+  opts: ScoreOptions,
+  images: ReadonlyMap<number, string>,
+): TE.TaskEither<PetalError, void> =>
+  !opts.captions ? TE.right(undefined) : pipe(
+    loadCaptions(opts.captions),
+    TE.chainEitherK((caps) => {
+      const missing = caps.filter((c) => !images.has(c.id)).map((c) => c.id);
+      return missing.length
+        ? E.left(bad(
+          opts.inference,
+          `${missing.length} ids have no image (first: ${missing.slice(0, 5).join(", ")})`,
+          "run infer on the whole captions file",
+        ))
+        : E.right(undefined);
+    }),
+  );
 
 /** What each image is compared with: logits (and features, for a folder of images). */
 interface References {
@@ -178,47 +194,69 @@ interface References {
 }
 
 /** Reference logits from a JSON table: every reference id needs an image, and back. */
-async function referencesFromJson(
+const referencesFromJson = (
   opts: ScoreOptions,
   images: ReadonlyMap<number, string>,
   ids: readonly number[],
-): Promise<References> {
-  const table = await referenceLogitsJson(opts.reference);
-  const noImage = [...table.keys()].filter((id) => !images.has(id));
-  if (noImage.length) {
-    fail(
-      opts.inference,
-      `${noImage.length} reference ids have no image (first: ${noImage.slice(0, 5).join(", ")})`,
-      "generate an image for every reference id",
-    );
-  }
-  return {
-    logits: ids.map((id) =>
-      table.get(id) ??
-        fail(opts.reference, `no reference logits for id ${id}`, "add them, or remove the image")
-    ),
-  };
-}
+): TE.TaskEither<PetalError, References> =>
+  pipe(
+    referenceLogitsJson(opts.reference),
+    TE.chainEitherK((table) => {
+      const noImage = [...table.keys()].filter((id) => !images.has(id));
+      if (noImage.length) {
+        return E.left(bad(
+          opts.inference,
+          `${noImage.length} reference ids have no image (first: ${
+            noImage.slice(0, 5).join(", ")
+          })`,
+          "generate an image for every reference id",
+        ));
+      }
+      const missing = ids.find((id) => !table.has(id));
+      return missing === undefined
+        ? E.right({ logits: ids.map((id) => table.get(id)!) })
+        : E.left(bad(
+          opts.reference,
+          `no reference logits for id ${missing}`,
+          "add them, or remove the image",
+        ));
+    }),
+  );
+
+/** Evaluator logits and features of decoded images (a tensor failure is an Io error). */
+const logitsTE = (
+  ev: Evaluator,
+  images: Float32Array,
+  count: number,
+  batch: number,
+  path: string,
+) => TE.tryCatch(() => logitsOf(ev, images, count, batch), ioError(path, "see the message above"));
 
 /** Reference images of the same ids, through the evaluator. */
-async function referencesFromImages(
+const referencesFromImages = (
   opts: ScoreOptions,
   ev: Evaluator,
   images: ReadonlyMap<number, string>,
   ids: readonly number[],
-): Promise<References> {
-  const refs = await numberedImages(opts.reference, false);
-  const missing = ids.filter((id) => !refs.has(id));
-  if (missing.length) {
-    fail(
-      images.get(missing[0])!,
-      `${missing.length} images have no reference image (ids ${missing.slice(0, 5).join(", ")}…)`,
-      `put image_NNNNN.jpg for them in ${opts.reference}`,
-    );
-  }
-  const decoded = await decodeAll(ids.map((id) => refs.get(id)!));
-  return await logitsOf(ev, decoded, ids.length, opts.batch);
-}
+): TE.TaskEither<PetalError, References> =>
+  pipe(
+    numberedImages(opts.reference, false),
+    TE.filterOrElse(
+      (refs) => ids.every((id) => refs.has(id)),
+      (refs) => {
+        const missing = ids.filter((id) => !refs.has(id));
+        return bad(
+          images.get(missing[0])!,
+          `${missing.length} images have no reference image (ids ${
+            missing.slice(0, 5).join(", ")
+          }…)`,
+          `put image_NNNNN.jpg for them in ${opts.reference}`,
+        );
+      },
+    ),
+    TE.chain((refs) => decodeAll(ids.map((id) => refs.get(id)!))),
+    TE.chain((decoded) => logitsTE(ev, decoded, ids.length, opts.batch, opts.reference)),
+  );
 
 /** R − 1 distractors for row i, drawn from `rng` (the R-precision's retrieval set). */
 const distractorsFrom = (rng: Rng, count: number, R: number) => (i: number) => {
@@ -231,35 +269,53 @@ const distractorsFrom = (rng: Rng, count: number, R: number) => (i: number) => {
 };
 
 /** Images → logits → per-image scores → score.csv, and the summary. */
-async function runScore(opts: ScoreOptions, ev: Evaluator): Promise<ScoreSummary> {
-  const images = await numberedImages(opts.inference, true);
-  const ids = [...images.keys()].sort((a, b) => a - b);
-  await checkCaptionIds(opts, images);
-  const decoded = await decodeAll(ids.map((id) => images.get(id)!));
-  const gen = await logitsOf(ev, decoded, ids.length, opts.batch);
-  const ref = opts.reference.endsWith(".json")
-    ? await referencesFromJson(opts, images, ids)
-    : await referencesFromImages(opts, ev, images, ids);
-  const table = taskScores(gen.logits, ref.logits);
-  await writeFileAtomic(opts.csv, scoreCsv(table.scores));
-  const R = Math.min(100, ids.length);
-  const distractors = distractorsFrom(new Rng(opts.seed ?? 5), ids.length, R);
-  return {
-    images: ids.length,
-    meanScore: table.mean,
-    meanCosine: table.meanCosine,
-    inceptionScore: table.inceptionScore,
-    fid: ref.features && ids.length > 2 ? frechetDistance(gen.features, ref.features) : undefined,
-    rPrecision: rPrecision(gen.logits, ref.logits, R, distractors),
-    rPrecisionR: R,
-    ids,
-  };
-}
+const runScore = (opts: ScoreOptions, ev: Evaluator): TE.TaskEither<PetalError, ScoreSummary> =>
+  pipe(
+    TE.Do,
+    TE.bind("images", () => numberedImages(opts.inference, true)),
+    TE.let("ids", ({ images }) => [...images.keys()].sort((a, b) => a - b)),
+    TE.chainFirst(({ images }) => checkCaptionIds(opts, images)),
+    TE.bind("decoded", ({ images, ids }) => decodeAll(ids.map((id) => images.get(id)!))),
+    TE.bind(
+      "gen",
+      ({ decoded, ids }) => logitsTE(ev, decoded, ids.length, opts.batch, opts.inference),
+    ),
+    TE.bind(
+      "ref",
+      ({ images, ids }) =>
+        opts.reference.endsWith(".json")
+          ? referencesFromJson(opts, images, ids)
+          : referencesFromImages(opts, ev, images, ids),
+    ),
+    TE.let("table", ({ gen, ref }) => taskScores(gen.logits, ref.logits)),
+    TE.chainFirst(({ table }) =>
+      TE.tryCatch(
+        () => writeFileAtomic(opts.csv, scoreCsv(table.scores)),
+        ioError(opts.csv, "check the folder is writable"),
+      )
+    ),
+    TE.map(({ ids, gen, ref, table }) => {
+      const R = Math.min(100, ids.length);
+      const distractors = distractorsFrom(new Rng(opts.seed ?? 5), ids.length, R);
+      return {
+        images: ids.length,
+        meanScore: table.mean,
+        meanCosine: table.meanCosine,
+        inceptionScore: table.inceptionScore,
+        fid: ref.features && ids.length > 2
+          ? frechetDistance(gen.features, ref.features)
+          : undefined,
+        rPrecision: rPrecision(gen.logits, ref.logits, R, distractors),
+        rPrecisionR: R,
+        ids,
+      };
+    }),
+  );
 
 /** The score pipeline: load the evaluator, score the folder, free the evaluator. */
 export const scoreFolder = (opts: ScoreOptions): TE.TaskEither<PetalError, ScoreSummary> =>
   TE.bracket(
-    attempt(() => loadEvaluator(opts.evaluator), opts.evaluator),
-    (ev) => attempt(() => runScore(opts, ev), opts.inference),
+    loadEvaluator(opts.evaluator),
+    (ev) => runScore(opts, ev),
     (ev) => TE.fromIO(() => disposeEvaluator(ev)),
   );

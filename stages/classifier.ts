@@ -24,8 +24,9 @@ import {
   conv2d,
   glorotInit,
   initBatchNorm,
-  nextInstancePrefix,
+  named,
   type Params,
+  type Prefix,
   variable,
 } from "./layers.ts";
 
@@ -44,21 +45,21 @@ export function initClassifier(
   classes: number,
   seed: number,
   layers: ClassifierLayers = CLASSIFIER_LAYERS,
+  pre?: Prefix,
 ): Params {
-  const pre = nextInstancePrefix("eval");
   const p: Params = {};
   let cin = 3;
   for (const [i, [k, , cout]] of layers.entries()) {
     const std = Math.sqrt(2 / (k * k * cin)); // He init for ReLU
     p[`conv${i}.w`] = variable(
-      `${pre}conv${i}.w`,
+      named(pre, `conv${i}.w`),
       tf.randomNormal([k, k, cin, cout], 0, std, "float32", seed + i),
     );
     Object.assign(p, initBatchNorm(pre, `bn${i}`, cout));
     cin = cout;
   }
-  p["fc.w"] = variable(`${pre}fc.w`, glorotInit([cin, classes], seed + 100));
-  p["fc.b"] = variable(`${pre}fc.b`, tf.zeros([classes]));
+  p["fc.w"] = variable(named(pre, `fc.w`), glorotInit([cin, classes], seed + 100));
+  p["fc.b"] = variable(named(pre, `fc.b`), tf.zeros([classes]));
   return p;
 }
 

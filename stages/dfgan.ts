@@ -32,8 +32,9 @@ import type { ModelConfig } from "./config.ts";
 import {
   conv2d,
   leakyRelu,
-  nextInstancePrefix,
+  named,
   type Params,
+  type Prefix,
   upsampleNearest,
   variable,
 } from "./layers.ts";
@@ -48,8 +49,8 @@ export const glorotConv = (shape: number[], seed: number): tf.Tensor => {
 };
 
 /** Parameters of one affine transform over `channels`, conditioned on `condDim` inputs. */
-function initAffine(pre: string, name: string, condDim: number, channels: number, seed: number) {
-  const v = (k: string, t: tf.Tensor) => [`${name}.${k}`, variable(`${pre}${name}.${k}`, t)];
+function initAffine(pre: Prefix, name: string, condDim: number, channels: number, seed: number) {
+  const v = (k: string, t: tf.Tensor) => [`${name}.${k}`, variable(named(pre, `${name}.${k}`), t)];
   return Object.fromEntries([
     v("g1.w", glorotConv([condDim, channels], seed)),
     v("g1.b", tf.zeros([channels])),
@@ -90,10 +91,10 @@ const conv = (
   pad: "same" | "valid" = "same",
 ) => tf.add(conv2d(h, p[`${name}.w`] as tf.Tensor4D, stride, pad), p[`${name}.b`]) as tf.Tensor4D;
 
-function initConvB(pre: string, name: string, k: number, cin: number, cout: number, seed: number) {
+function initConvB(pre: Prefix, name: string, k: number, cin: number, cout: number, seed: number) {
   return {
-    [`${name}.w`]: variable(`${pre}${name}.w`, glorotConv([k, k, cin, cout], seed)),
-    [`${name}.b`]: variable(`${pre}${name}.b`, tf.zeros([cout])),
+    [`${name}.w`]: variable(named(pre, `${name}.w`), glorotConv([k, k, cin, cout], seed)),
+    [`${name}.b`]: variable(named(pre, `${name}.b`), tf.zeros([cout])),
   } as Params;
 }
 
@@ -101,13 +102,17 @@ function initConvB(pre: string, name: string, k: number, cin: number, cout: numb
 const gWidths = (cfg: ModelConfig) => cfg.gChannels;
 
 /** DF-GAN generator parameters for `cfg` and sentence vectors of `textDim`. */
-export function initDfGenerator(cfg: ModelConfig, textDim: number, seed: number): Params {
-  const pre = nextInstancePrefix("G");
+export function initDfGenerator(
+  cfg: ModelConfig,
+  textDim: number,
+  seed: number,
+  pre?: Prefix,
+): Params {
   const w = gWidths(cfg);
   const condDim = cfg.zDim + textDim;
   const p: Params = {
-    "fc.w": variable(`${pre}fc.w`, glorotConv([cfg.zDim, 16 * w[0]], seed)),
-    "fc.b": variable(`${pre}fc.b`, tf.zeros([16 * w[0]])),
+    "fc.w": variable(named(pre, `fc.w`), glorotConv([cfg.zDim, 16 * w[0]], seed)),
+    "fc.b": variable(named(pre, `fc.b`), tf.zeros([16 * w[0]])),
   };
   for (let i = 0; i + 1 < w.length; i++) {
     const [cin, cout, s] = [w[i], w[i + 1], seed + 10 * (i + 1)];
@@ -150,8 +155,12 @@ export function dfGenerate(
 }
 
 /** DF-GAN discriminator parameters: widths dChannels from 32×32 down to 4×4. */
-export function initDfDiscriminator(cfg: ModelConfig, textDim: number, seed: number): Params {
-  const pre = nextInstancePrefix("D");
+export function initDfDiscriminator(
+  cfg: ModelConfig,
+  textDim: number,
+  seed: number,
+  pre?: Prefix,
+): Params {
   const w = cfg.dChannels;
   const p: Params = initConvB(pre, "img", 4, 3, w[0], seed);
   for (let i = 0; i + 1 < w.length; i++) {
@@ -162,7 +171,7 @@ export function initDfDiscriminator(cfg: ModelConfig, textDim: number, seed: num
       initConvB(pre, `down${i}.r2`, 3, cout, cout, s + 1),
       initConvB(pre, `down${i}.sc`, 2, cin, cout, s + 2),
     );
-    p[`down${i}.gamma`] = variable(`${pre}down${i}.gamma`, tf.zeros([1]));
+    p[`down${i}.gamma`] = variable(named(pre, `down${i}.gamma`), tf.zeros([1]));
   }
   const last = w[w.length - 1];
   Object.assign(

@@ -28,9 +28,10 @@ import {
   glorotInit,
   initBatchNorm,
   leakyRelu,
-  nextInstancePrefix,
+  named,
   normalInit,
   type Params,
+  type Prefix,
   variable,
 } from "./layers.ts";
 
@@ -39,24 +40,30 @@ export function initDiscriminator(
   textDim: number,
   seed: number,
   batchNormed: boolean,
+  pre?: Prefix,
 ): Params {
-  const pre = nextInstancePrefix("D");
   const ch = [3, ...cfg.dChannels];
   const p: Params = {};
   for (let i = 0; i < cfg.dChannels.length; i++) {
-    p[`down${i}.w`] = variable(`${pre}down${i}.w`, normalInit([4, 4, ch[i], ch[i + 1]], seed + i));
+    p[`down${i}.w`] = variable(
+      named(pre, `down${i}.w`),
+      normalInit([4, 4, ch[i], ch[i + 1]], seed + i),
+    );
     if (i === 0 || !batchNormed) {
-      p[`down${i}.b`] = variable(`${pre}down${i}.b`, tf.zeros([ch[i + 1]]));
+      p[`down${i}.b`] = variable(named(pre, `down${i}.b`), tf.zeros([ch[i + 1]]));
     } else Object.assign(p, initBatchNorm(pre, `bn${i}`, ch[i + 1], false));
   }
   const last = ch[ch.length - 1];
-  p["text.w"] = variable(`${pre}text.w`, glorotInit([textDim, cfg.dTextDim], seed + 10));
-  p["text.b"] = variable(`${pre}text.b`, tf.zeros([cfg.dTextDim]));
-  p["fuse.w"] = variable(`${pre}fuse.w`, normalInit([1, 1, last + cfg.dTextDim, last], seed + 11));
+  p["text.w"] = variable(named(pre, `text.w`), glorotInit([textDim, cfg.dTextDim], seed + 10));
+  p["text.b"] = variable(named(pre, `text.b`), tf.zeros([cfg.dTextDim]));
+  p["fuse.w"] = variable(
+    named(pre, `fuse.w`),
+    normalInit([1, 1, last + cfg.dTextDim, last], seed + 11),
+  );
   if (batchNormed) Object.assign(p, initBatchNorm(pre, "bnFuse", last, false));
-  else p["fuse.b"] = variable(`${pre}fuse.b`, tf.zeros([last]));
-  p["out.w"] = variable(`${pre}out.w`, normalInit([4, 4, last, 1], seed + 12));
-  p["out.b"] = variable(`${pre}out.b`, tf.zeros([1]));
+  else p["fuse.b"] = variable(named(pre, `fuse.b`), tf.zeros([last]));
+  p["out.w"] = variable(named(pre, `out.w`), normalInit([4, 4, last, 1], seed + 12));
+  p["out.b"] = variable(named(pre, `out.b`), tf.zeros([1]));
   return p;
 }
 

@@ -15,55 +15,38 @@
  * ```
  */
 import * as tf from "@tensorflow/tfjs";
-import { glorotInit, nextInstancePrefix, type Params, variable } from "./layers.ts";
+import { glorotInit, named, type Params, type Prefix, variable } from "./layers.ts";
 import type { ModelConfig } from "./config.ts";
 
 export const sentenceDim = (cfg: ModelConfig) => 2 * cfg.hiddenDim;
 
-export function initTextEncoder(cfg: ModelConfig, seed: number): Params {
-  const pre = nextInstancePrefix("text");
+/** A fresh φ; `seed` fixes every weight, `pre` names the variables (see `Prefix`). */
+export function initTextEncoder(cfg: ModelConfig, seed: number, pre?: Prefix): Params {
   const H = cfg.hiddenDim;
   const p: Params = {
     words: variable(
-      `${pre}words`,
+      named(pre, `words`),
       tf.randomNormal([cfg.vocabSize, cfg.wordDim], 0, 0.1, "float32", seed),
     ),
   };
   for (const [i, dir] of ["fwd", "bwd"].entries()) {
-    p[`${dir}.wx`] = variable(`${pre}${dir}.wx`, glorotInit([cfg.wordDim, 3 * H], seed + 10 + i));
-    p[`${dir}.wh`] = variable(`${pre}${dir}.wh`, glorotInit([H, 3 * H], seed + 20 + i));
-    p[`${dir}.b`] = variable(`${pre}${dir}.b`, tf.zeros([3 * H]));
+    p[`${dir}.wx`] = variable(
+      named(pre, `${dir}.wx`),
+      glorotInit([cfg.wordDim, 3 * H], seed + 10 + i),
+    );
+    p[`${dir}.wh`] = variable(named(pre, `${dir}.wh`), glorotInit([H, 3 * H], seed + 20 + i));
+    p[`${dir}.b`] = variable(named(pre, `${dir}.b`), tf.zeros([3 * H]));
   }
   return p;
 }
 
 /**
- * Embedding lookup. Its gradient (UnsortedSegmentSum) is missing on wasm, so there the
- * rows are scatter-added in JS: only B·T rows are touched, far cheaper than a one-hot
- * matmul over the whole vocabulary.
+ * Embedding lookup: rows `flatIds` of `table`. Its gradient is tfjs's (UnsortedSegmentSum),
+ * which the wasm backend, lacking one, registers as a JS scatter-add
+ * (pipeline/backends/fast_routes.ts).
  */
-export function embedLookup(table: tf.Tensor2D, flatIds: tf.Tensor1D): tf.Tensor2D {
-  if (tf.getBackend() !== "wasm") return tf.gather(table, flatIds);
-  const f = tf.customGrad((t, i, save) => {
-    (save as tf.GradSaveFunc)([i as tf.Tensor1D]);
-    return {
-      value: tf.gather(t as tf.Tensor2D, i as tf.Tensor1D),
-      gradFunc: (dy, saved) => {
-        const [V, D] = table.shape;
-        const ids = (saved[0] as tf.Tensor1D).dataSync();
-        const g = (dy as tf.Tensor2D).dataSync();
-        const out = new Float32Array(V * D);
-        for (let r = 0; r < ids.length; r++) {
-          const src = r * D;
-          const dst = ids[r] * D;
-          for (let c = 0; c < D; c++) out[dst + c] += g[src + c];
-        }
-        return [tf.tensor2d(out, [V, D]), tf.zerosLike(saved[0])];
-      },
-    };
-  });
-  return f(table, flatIds) as tf.Tensor2D;
-}
+export const embedLookup = (table: tf.Tensor2D, flatIds: tf.Tensor1D): tf.Tensor2D =>
+  tf.gather(table, flatIds);
 
 /** One direction of a GRU over [B, T, 3H] pre-projected inputs, masked by [B, T, 1]. */
 function gru(

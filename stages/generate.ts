@@ -32,20 +32,28 @@ import {
   conv2dTranspose,
   glorotInit,
   initBatchNorm,
-  nextInstancePrefix,
+  named,
   normalInit,
   type Params,
+  type Prefix,
   upsampleNearest,
   variable,
 } from "./layers.ts";
 
-export function initGenerator(cfg: ModelConfig, textDim: number, seed: number): Params {
-  const pre = nextInstancePrefix("G");
+export function initGenerator(
+  cfg: ModelConfig,
+  textDim: number,
+  seed: number,
+  pre?: Prefix,
+): Params {
   const ch = cfg.gChannels;
   const p: Params = {
-    "ca.w": variable(`${pre}ca.w`, glorotInit([textDim, 2 * cfg.condDim], seed)),
-    "ca.b": variable(`${pre}ca.b`, tf.zeros([2 * cfg.condDim])),
-    "fc.w": variable(`${pre}fc.w`, normalInit([cfg.zDim + cfg.condDim, 16 * ch[0]], seed + 1)),
+    "ca.w": variable(named(pre, `ca.w`), glorotInit([textDim, 2 * cfg.condDim], seed)),
+    "ca.b": variable(named(pre, `ca.b`), tf.zeros([2 * cfg.condDim])),
+    "fc.w": variable(
+      named(pre, `fc.w`),
+      normalInit([cfg.zDim + cfg.condDim, 16 * ch[0]], seed + 1),
+    ),
     ...initBatchNorm(pre, "bn0", ch[0]),
     ...initModulation(pre, "bn0", cfg.condDim, ch[0]),
   };
@@ -53,7 +61,7 @@ export function initGenerator(cfg: ModelConfig, textDim: number, seed: number): 
     const out = i + 1 < ch.length ? ch[i + 1] : 3;
     // tfjs transposed-conv filters are [kh, kw, out, in]; a 3×3 conv's are [kh, kw, in, out].
     const shape = cfg.upsample === "nearest" ? [3, 3, ch[i], out] : [4, 4, out, ch[i]];
-    p[`up${i}.w`] = variable(`${pre}up${i}.w`, normalInit(shape, seed + 2 + i));
+    p[`up${i}.w`] = variable(named(pre, `up${i}.w`), normalInit(shape, seed + 2 + i));
     if (i + 1 < ch.length) {
       Object.assign(
         p,
@@ -62,16 +70,16 @@ export function initGenerator(cfg: ModelConfig, textDim: number, seed: number): 
       );
     }
   }
-  p["out.b"] = variable(`${pre}out.b`, tf.zeros([3]));
-  p["out.cond"] = variable(`${pre}out.cond`, tf.zeros([cfg.condDim, 3]));
+  p["out.b"] = variable(named(pre, `out.b`), tf.zeros([3]));
+  p["out.cond"] = variable(named(pre, `out.cond`), tf.zeros([cfg.condDim, 3]));
   return p;
 }
 
 /** Zero-initialised maps c → per-channel scale and shift of batch norm `name`. */
-function initModulation(pre: string, name: string, condDim: number, channels: number): Params {
+function initModulation(pre: Prefix, name: string, condDim: number, channels: number): Params {
   return {
-    [`${name}.cscale`]: variable(`${pre}${name}.cscale`, tf.zeros([condDim, channels])),
-    [`${name}.cshift`]: variable(`${pre}${name}.cshift`, tf.zeros([condDim, channels])),
+    [`${name}.cscale`]: variable(named(pre, `${name}.cscale`), tf.zeros([condDim, channels])),
+    [`${name}.cshift`]: variable(named(pre, `${name}.cshift`), tf.zeros([condDim, channels])),
   };
 }
 

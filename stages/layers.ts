@@ -6,9 +6,11 @@
  * pass: in training mode it records the new values in `ctx.updates`, and the train loop
  * assigns them after the optimiser step — so the forward pass stays a pure function.
  *
- * Convolutions route their filter gradient through conv2d on backends where
- * Conv2DBackpropFilter is missing (wasm) or pathologically slow (cpu); see
- * ../shared/notes/tfjs-on-deno.md.
+ * Convolutions are plain tf ops. `conv2dFilterGrad` and `conv2dTransposeAsConv` write a
+ * conv's filter gradient and a transposed conv as conv2d: the wasm and cpu backends
+ * register them as their Conv2DBackpropFilter and Conv2DBackpropInput kernels
+ * (pipeline/backends/fast_routes.ts; ../shared/notes/tfjs-on-deno.md); no stage asks
+ * which backend runs.
  *
  * @example
  * ```ts
@@ -39,12 +41,28 @@ export const newContext = (training: boolean): Context => ({ training, updates: 
 
 // ---------------------------------------------------------------- initialisation
 
-/** Parameter names are global in tfjs; each model instance gets its own prefix. */
-let instanceCounter = 0;
-export const nextInstancePrefix = (kind: string) => `${kind}${++instanceCounter}/`;
+/**
+ * A model's variable-name prefix, which its caller chooses. Variable names are global in
+ * tfjs and must be unique, so a caller that names its models gives each instance its own
+ * prefix (pipeline code may keep a counter; stages keep none). Without one
+ * (`undefined`), tfjs names each variable itself, uniquely. Checkpoints never store
+ * these names: they key tensors by the params' own keys (`namedVariables`).
+ */
+export type Prefix = string | undefined;
 
-/** A variable holding `value`, which it takes over (the tensor itself is disposed). */
-export function variable(name: string, value: tf.Tensor, trainable = true): tf.Variable {
+/** The variable name of `key` under `prefix` (`undefined`: tfjs chooses a unique one). */
+export const named = (prefix: Prefix, key: string): string | undefined =>
+  prefix === undefined ? undefined : `${prefix}${key}`;
+
+/**
+ * A variable holding `value`, which it takes over (the tensor itself is disposed), named
+ * `name` (or by tfjs, uniquely, when `undefined`).
+ */
+export function variable(
+  name: string | undefined,
+  value: tf.Tensor,
+  trainable = true,
+): tf.Variable {
   const v = tf.variable(value, trainable, name);
   value.dispose(); // the variable keeps its own reference to the data
   return v;
@@ -61,13 +79,6 @@ export const glorotInit = (shape: number[], seed: number) => {
 };
 
 // ---------------------------------------------------------------- convolutions
-
-/** True where the conv filter gradient must go through conv2d (see module doc). */
-export const filterGradViaConv2d = (): boolean => {
-  const backend = tf.getBackend();
-  return backend === "wasm" || backend === "cpu" ||
-    tf.getKernel("Conv2DBackpropFilter", backend) === undefined;
-};
 
 type Pad = "same" | "valid";
 
@@ -169,37 +180,18 @@ export function conv2dTransposeAsConv(
 }
 
 /** conv2d, NHWC, filter [kh, kw, ci, co]. */
-export function conv2d(
+export const conv2d = (
   x: tf.Tensor4D,
   w: tf.Tensor4D,
   stride: number,
   pad: Pad = "same",
-): tf.Tensor4D {
-  if (!filterGradViaConv2d()) return tf.conv2d(x, w, stride, pad);
-  const f = tf.customGrad((xi, wi, save) => {
-    const xx = xi as tf.Tensor4D;
-    const ww = wi as tf.Tensor4D;
-    (save as tf.GradSaveFunc)([xx, ww]);
-    return {
-      value: tf.conv2d(xx, ww, stride, pad),
-      gradFunc: (dy, saved) => {
-        const [sx, sw] = saved as [tf.Tensor4D, tf.Tensor4D];
-        // Our own wrapped ops, so a gradient of this gradient (WGAN-GP) stays routable.
-        return [
-          conv2dTranspose(dy as tf.Tensor4D, sw, stride, sx.shape, pad),
-          conv2dFilterGrad(sx, dy as tf.Tensor4D, [sw.shape[0], sw.shape[1]], stride, pad),
-        ];
-      },
-    };
-  });
-  return f(x, w) as tf.Tensor4D;
-}
+): tf.Tensor4D => tf.conv2d(x, w, stride, pad);
 
 /**
  * Transposed conv (up-sampling), NHWC, filter [kh, kw, co, ci] as tfjs wants it; by
  * default the output is `stride`× the input in height and width ('same' padding).
  */
-export function conv2dTranspose(
+export const conv2dTranspose = (
   x: tf.Tensor4D,
   w: tf.Tensor4D,
   stride: number,
@@ -210,28 +202,7 @@ export function conv2dTranspose(
     w.shape[2],
   ],
   pad: Pad = "same",
-): tf.Tensor4D {
-  if (!filterGradViaConv2d()) return tf.conv2dTranspose(x, w, outShape, stride, pad);
-  const f = tf.customGrad((xi, wi, save) => {
-    const xx = xi as tf.Tensor4D;
-    const ww = wi as tf.Tensor4D;
-    (save as tf.GradSaveFunc)([xx, ww]);
-    return {
-      value: conv2dTransposeAsConv(xx, ww, stride, outShape, pad),
-      gradFunc: (dy, saved) => {
-        const [sx, sw] = saved as [tf.Tensor4D, tf.Tensor4D];
-        const g = dy as tf.Tensor4D;
-        // y = convT(x) is the input-gradient of a conv with the same filter, so:
-        // dx = conv(dy, W); dW = filter-gradient of that conv with input dy and output x.
-        return [
-          conv2d(g, sw, stride, pad),
-          conv2dFilterGrad(g, sx, [sw.shape[0], sw.shape[1]], stride, pad),
-        ];
-      },
-    };
-  });
-  return f(x, w) as tf.Tensor4D;
-}
+): tf.Tensor4D => tf.conv2dTranspose(x, w, outShape, stride, pad);
 
 // ---------------------------------------------------------------- other layers
 
@@ -309,18 +280,18 @@ export function standingStatistics(forwards: readonly ((ctx: Context) => unknown
  * discriminator, which never runs in eval mode) it keeps no running statistics.
  */
 export function initBatchNorm(
-  prefix: string,
+  prefix: Prefix,
   name: string,
   channels: number,
   running = true,
 ): Params {
   const p: Params = {
-    [`${name}.gamma`]: variable(`${prefix}${name}.gamma`, tf.ones([channels])),
-    [`${name}.beta`]: variable(`${prefix}${name}.beta`, tf.zeros([channels])),
+    [`${name}.gamma`]: variable(named(prefix, `${name}.gamma`), tf.ones([channels])),
+    [`${name}.beta`]: variable(named(prefix, `${name}.beta`), tf.zeros([channels])),
   };
   if (running) {
-    p[`${name}.mean`] = variable(`${prefix}${name}.mean`, tf.zeros([channels]), false);
-    p[`${name}.var`] = variable(`${prefix}${name}.var`, tf.ones([channels]), false);
+    p[`${name}.mean`] = variable(named(prefix, `${name}.mean`), tf.zeros([channels]), false);
+    p[`${name}.var`] = variable(named(prefix, `${name}.var`), tf.ones([channels]), false);
   }
   return p;
 }

@@ -21,8 +21,10 @@ import * as tf from "@tensorflow/tfjs";
 import { classifierFeatures, initClassifier } from "./classifier.ts";
 import {
   glorotInit,
+  named,
   newContext,
   type Params,
+  type Prefix,
   standingStatistics,
   upsampleNearest,
   variable,
@@ -30,16 +32,16 @@ import {
 
 /**
  * A fresh matcher for sentence vectors of width `textDim`: the CNN's conv and batch-norm
- * weights, and `proj` [192, textDim]. `seed` fixes every weight.
+ * weights, and `proj` [192, textDim]. `seed` fixes every weight; `prefix` names the
+ * variables (see `Prefix`).
  */
-export function initMatcher(textDim: number, seed: number): Params {
-  const { "fc.w": fcW, "fc.b": fcB, ...cnn } = initClassifier(1, seed + 7);
+export function initMatcher(textDim: number, seed: number, prefix?: Prefix): Params {
+  const { "fc.w": fcW, "fc.b": fcB, ...cnn } = initClassifier(1, seed + 7, undefined, prefix);
   const featureDim = fcW.shape[0];
   tf.dispose([fcW, fcB]);
-  const prefix = cnn["conv0.w"].name.split("/")[0];
   return {
     ...cnn,
-    proj: variable(`${prefix}/proj`, glorotInit([featureDim, textDim], seed + 8)),
+    proj: variable(named(prefix, "proj"), glorotInit([featureDim, textDim], seed + 8)),
   };
 }
 

@@ -35,3 +35,4 @@ export * from "./diffaugment.ts";
 export * from "./retrieval.ts";
 export * from "./layers.ts";
 export * from "./recipe.ts";
+export * from "./noise.ts";

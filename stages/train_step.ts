@@ -34,8 +34,10 @@ import { diffAugment, type DiffAugmentParams } from "./diffaugment.ts";
 import {
   applyUpdates,
   type Context,
+  named,
   newContext,
   type Params,
+  type Prefix,
   standingStatistics,
   trainable,
   variable,
@@ -60,22 +62,34 @@ export interface Gan {
   readonly optG: tf.Optimizer;
 }
 
-/** Fresh models and optimisers; `seed` fixes every initial weight. */
-export function createGan(model: ModelConfig, train: TrainConfig, seed: number): Gan {
+/**
+ * Fresh models and optimisers; `seed` fixes every initial weight. `prefix` names the
+ * variables (`PREFIXtext/…`, `PREFIXg/…`, …; see `Prefix`): without it tfjs names them.
+ */
+export function createGan(
+  model: ModelConfig,
+  train: TrainConfig,
+  seed: number,
+  prefix?: Prefix,
+): Gan {
+  const part = (name: string): Prefix => named(prefix, `${name}/`);
   const textDim = sentenceDim(model);
-  const text = initTextEncoder(model, seed);
+  const text = initTextEncoder(model, seed, part("text"));
   const df = model.arch === "dfgan";
   const g = df
-    ? initDfGenerator(model, textDim, seed + 100)
-    : initGenerator(model, textDim, seed + 100);
-  const d = df
-    ? initDfDiscriminator(model, textDim, seed + 200)
-    : initDiscriminator(model, textDim, seed + 200, train.dBatchNorm && train.loss !== "wgan-gp");
-  const prefix = Object.values(g)[0].name.split("/")[0];
-  const ema: Params = Object.fromEntries(
-    Object.entries(g).map(([k, v]) => [k, variable(`${prefix}.ema/${k}`, v.clone(), false)]),
+    ? initDfGenerator(model, textDim, seed + 100, part("g"))
+    : initGenerator(model, textDim, seed + 100, part("g"));
+  const d = df ? initDfDiscriminator(model, textDim, seed + 200, part("d")) : initDiscriminator(
+    model,
+    textDim,
+    seed + 200,
+    train.dBatchNorm && train.loss !== "wgan-gp",
+    part("d"),
   );
-  const match = train.contrastiveWeight ? initMatcher(textDim, seed) : undefined;
+  const ema: Params = Object.fromEntries(
+    Object.entries(g).map(([k, v]) => [k, variable(named(part("ema"), k), v.clone(), false)]),
+  );
+  const match = train.contrastiveWeight ? initMatcher(textDim, seed, part("match")) : undefined;
   return {
     model,
     train,
@@ -93,8 +107,10 @@ export function createGan(model: ModelConfig, train: TrainConfig, seed: number):
  * The GAN with an image–text matcher to pre-train (a fresh one from `seed`, as
  * {@link createGan} would make it; the GAN itself when it has one).
  */
-export const withMatcher = (gan: Gan, seed: number): Gan =>
-  gan.match ? gan : { ...gan, match: initMatcher(sentenceDim(gan.model), seed) };
+export const withMatcher = (gan: Gan, seed: number, prefix?: Prefix): Gan =>
+  gan.match
+    ? gan
+    : { ...gan, match: initMatcher(sentenceDim(gan.model), seed, named(prefix, "match/")) };
 
 /** One batch, as tensors. Noise is drawn by the caller (randomness lives in pipeline/). */
 export interface BatchTensors {

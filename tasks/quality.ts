@@ -181,7 +181,7 @@ if (import.meta.main) {
     const backend = await selectBackend(values.backend);
     const data = await resolveData(values);
     console.log(`data: ${data}`);
-    await evaluatorManifest(values.evaluator); // one line with the command when missing
+    await unwrap(evaluatorManifest(values.evaluator)); // one line with the command when missing
     if (values.baselines) await baselines(values, data);
     else await quality(values, data, backend);
   });

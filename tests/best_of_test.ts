@@ -19,14 +19,14 @@ import { unwrap } from "../pipeline/io/errors.ts";
 import { train } from "../pipeline/train.ts";
 import { readCheckpoint, writeGeneratorCheckpoint } from "../pipeline/io/checkpoint.ts";
 import {
-  candidateNoise,
-  candidateStreams,
   disposeGenerator,
+  drawPixels,
   generateImages,
   infer,
   inferenceName,
   loadGenerator,
 } from "../pipeline/infer.ts";
+import { noiseRows } from "../stages/noise.ts";
 import { plainRecipe, syntheticFixture } from "./fixtures.ts";
 
 await useBackend("auto");
@@ -143,13 +143,12 @@ Deno.test("infer: best of 8 by default; one candidate draws the single-noise ima
   const gen = await loadGenerator(out);
   const caps = ["a red flower with round petals", "a yellow flower", "a blue flower"];
   const { zDim } = gen.gan.model;
-  const [first] = candidateNoise(candidateStreams(0), 3, zDim, 1);
-  const single = await generateImages(gen, caps, first);
-  const four = await generateImages(gen, caps, candidateNoise(candidateStreams(0), 3, zDim, 4));
+  const rows = caps.map((caption, i) => ({ id: i + 1, caption }));
+  const single = await drawPixels(gen, rows, { seed: 0 });
+  const four = await drawPixels(gen, rows, { seed: 0, candidates: 4 });
+  // Candidate k of caption id is captionNoise(0, id, k): drawn here by hand, one at a time.
   const all = await Promise.all(
-    [1, 2, 3, 4].map((k) =>
-      generateImages(gen, caps, candidateNoise(candidateStreams(0), 3, zDim, k).at(-1)!)
-    ),
+    [0, 1, 2, 3].map((k) => generateImages(gen, caps, noiseRows(0, [1, 2, 3], k, zDim))),
   );
   disposeGenerator(gen);
   const same = (a: Uint8Array, b: Uint8Array) => a.every((v, i) => v === b[i]);

@@ -8,6 +8,7 @@ import { useBackend } from "../pipeline/backends/backend.ts";
 import { unwrap } from "../pipeline/io/errors.ts";
 import { disposeCheckpoint, readCheckpoint } from "../pipeline/io/checkpoint.ts";
 import { trainEvaluator } from "../pipeline/evaluator.ts";
+import { infer } from "../pipeline/infer.ts";
 import { syntheticFixture } from "./fixtures.ts";
 
 await useBackend("auto");
@@ -52,6 +53,19 @@ Deno.test("docs/examples: a custom loop, then a custom infer pipeline on its che
   assertEquals(csv[0], "score,id");
   assertEquals(csv.length, 1 + 4);
   assert(csv.slice(1).every((l) => Number.isFinite(Number(l.split(",")[0]))));
+  // The example draws through infer's path: the same JPEGs, byte for byte.
+  await unwrap(
+    infer({ checkpoint: run, captions: `${data}/test_captions.csv`, out: `${work}/task` }),
+  );
+  const names = [...Deno.readDirSync(`${work}/infer/images`)].map((e) => e.name).sort();
+  assertEquals(names.length, 4);
+  for (const name of names) {
+    assertEquals(
+      await Deno.readFile(`${work}/infer/images/${name}`),
+      await Deno.readFile(`${work}/task/${name}`),
+      name,
+    );
+  }
 });
 
 Deno.test("docs/examples/train_and_resume.ts: the default recipe from a script, then its resume", async () => {

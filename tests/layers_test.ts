@@ -1,13 +1,15 @@
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { assert } from "./assert.ts";
-import {
-  conv2d,
-  conv2dTranspose,
-  conv2dTransposeAsConv,
-  filterGradViaConv2d,
-} from "../stages/layers.ts";
+import { conv2d, conv2dTranspose, conv2dTransposeAsConv } from "../stages/layers.ts";
 import { leakyRelu } from "../stages/layers.ts";
+import { embedLookup } from "../stages/embed.ts";
+import { installFastRoutes } from "../pipeline/backends/fast_routes.ts";
+
+// The routes on wasm only: cpu keeps tfjs's own kernels, the reference here.
+installFastRoutes(["wasm"]);
+const isRoute = (kernel: string, backend: string) =>
+  (tf.getKernel(kernel, backend) as { petal?: boolean } | undefined)?.petal === true;
 
 /** Runs `f` on a backend and returns plain arrays (so they survive the switch). */
 async function on(backend: string, f: () => tf.Tensor[]): Promise<Float32Array[]> {
@@ -84,7 +86,9 @@ for (const c of cases) {
     };
     const expected = await on("cpu", run(false));
     const ours = await on("wasm", run(true));
-    assert(filterGradViaConv2d(), "wasm must take the conv2d route");
+    assert(isRoute("Conv2DBackpropFilter", "wasm"), "wasm's filter gradient is the conv2d route");
+    assert(isRoute("Conv2DBackpropInput", "wasm"), "wasm's input gradient is the conv2d route");
+    assert(!isRoute("Conv2DBackpropFilter", "cpu"), "the cpu reference is tfjs's own kernel");
     for (let i = 0; i < 2; i++) {
       const e = maxRelError(ours[i], expected[i]);
       assert(e <= 1e-4, `${["dx", "dW"][i]} relative error ${e}`);
@@ -186,3 +190,42 @@ for (
     assert(maxRelError(ours, theirs) <= 1e-5, `relative error ${maxRelError(ours, theirs)}`);
   });
 }
+
+Deno.test("embedding gradient on wasm (UnsortedSegmentSum route) matches tfjs cpu", async () => {
+  const run = () => {
+    const table = tf.tensor2d(data(7 * 5, 8), [7, 5]);
+    const ids = tf.tensor1d([3, 0, 3, 6, 1, 3], "int32");
+    const f = (t: tf.Tensor) => tf.sum(tf.square(embedLookup(t as tf.Tensor2D, ids)));
+    return [tf.grad(f)(table), f(table)];
+  };
+  const expected = await on("cpu", run);
+  const ours = await on("wasm", run);
+  assert(isRoute("UnsortedSegmentSum", "wasm"), "wasm's segment sum is the JS route");
+  for (let i = 0; i < 2; i++) {
+    const e = maxRelError(ours[i], expected[i]);
+    assert(e <= 1e-6, `${["dTable", "value"][i]} relative error ${e}`);
+  }
+  // Row 3 is looked up three times: its gradient is the sum of the three (2·x each).
+  assert(Math.abs(ours[0][3 * 5] - 6 * data(35, 8)[15]) < 1e-5, String(ours[0][15]));
+  assert(ours[0].subarray(2 * 5, 3 * 5).every((v) => v === 0), "row 2 is never looked up");
+});
+
+Deno.test("a gradient of a conv's input gradient (WGAN-GP) on wasm matches tfjs cpu", async () => {
+  const run = () => {
+    const x = tf.tensor4d(data(2 * 8 * 8 * 3, 9), [2, 8, 8, 3]);
+    const w = tf.tensor4d(data(4 * 4 * 3 * 4, 10), [4, 4, 3, 4]);
+    const penalty = (ww: tf.Tensor) => {
+      const dx = tf.grad((xx: tf.Tensor) =>
+        tf.sum(tf.square(conv2d(xx as tf.Tensor4D, ww as tf.Tensor4D, 2)))
+      )(x);
+      return tf.sum(tf.square(dx));
+    };
+    return [tf.grad(penalty)(w), penalty(w)];
+  };
+  const expected = await on("cpu", run);
+  const ours = await on("wasm", run);
+  for (let i = 0; i < 2; i++) {
+    const e = maxRelError(ours[i], expected[i]);
+    assert(e <= 1e-4, `${["dW", "value"][i]} relative error ${e}`);
+  }
+});

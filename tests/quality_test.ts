@@ -8,7 +8,7 @@ import { runTask, syntheticFixture } from "./fixtures.ts";
 import { trainEvaluator } from "../pipeline/evaluator.ts";
 import { unwrap } from "../pipeline/io/errors.ts";
 import { heldOutCaptions, runQuality } from "../pipeline/quality.ts";
-import { inferenceName } from "../pipeline/infer.ts";
+import { infer, inferenceName } from "../pipeline/infer.ts";
 import { appendRun, emptyLedger, gridName, runRow, writeBaselines } from "../pipeline/ledger.ts";
 import { recipeFromFlags } from "../tasks/recipe.ts";
 import { useBackend } from "../pipeline/backends/backend.ts";
@@ -42,16 +42,17 @@ Deno.test("quality: held-out images are left out; same seed and steps, same numb
   const heldIds: number[] = [...manifest.heldOutIds].sort((a: number, b: number) => a - b);
   assert(heldIds.length > 0 && heldIds.length < 48);
   // What the quality loop must draw: the first caption of each held-out image, by id.
-  const { held, training } = await heldOutCaptions(data, manifest.heldOutIds);
+  const { held, training } = await unwrap(heldOutCaptions(data, manifest.heldOutIds));
+  const sorted = [...held].sort((a, b) => a.id - b.id);
   assertEquals(
-    [...held].sort((a, b) => a.id - b.id),
+    sorted,
     await Promise.all(heldIds.map(async (id) => ({ id, caption: await firstCaption(data, id) }))),
   );
   assertEquals(training.length, 48 - heldIds.length);
   assert(training.every((t) => !heldIds.includes(t.id)));
   // The default recipe (pre-trained φ, nearest up-sampling) and DF-GAN, each run twice.
   for (const name of ["gan-int-cls", "dfgan"] as const) {
-    await sameNumbersTwice(name, data, evaluator, heldIds);
+    await sameNumbersTwice(name, data, evaluator, sorted);
   }
 });
 
@@ -59,8 +60,9 @@ async function sameNumbersTwice(
   name: "gan-int-cls" | "dfgan",
   data: string,
   evaluator: string,
-  heldIds: readonly number[],
+  held: readonly { id: number; caption: string }[],
 ) {
+  const heldIds = held.map((h) => h.id);
   const recipe = recipeFromFlags({ recipe: name, batch: 4, seed: 7 });
   const run = (out: string) =>
     unwrap(runQuality({
@@ -91,6 +93,24 @@ async function sameNumbersTwice(
   const grid = await sharp(a.gridPath).metadata();
   const rows = Math.min(5, heldIds.length);
   assertEquals([grid.format, grid.width, grid.height], ["png", 300 + 5 * 132 + 4, rows * 132 + 4]);
+  // One drawing path: `deno task infer` on the run's checkpoint draws the held-out
+  // captions byte for byte as the quality loop drew them (same ids, seed 0, same K).
+  const captions = `${work}/${name}-held.csv`;
+  await Deno.writeTextFile(
+    captions,
+    ["id,caption", ...held.map((h) => `${h.id},"${h.caption.replaceAll('"', '""')}"`)].join("\n"),
+  );
+  const inferred = await unwrap(
+    infer({ checkpoint: `${work}/${name}-a`, captions, out: `${work}/${name}-infer` }),
+  );
+  assertEquals([inferred.written, inferred.candidates], [held.length, a.candidates]);
+  for (const h of held) {
+    assertEquals(
+      await Deno.readFile(`${work}/${name}-infer/${inferenceName(h.id)}`),
+      await Deno.readFile(`${work}/${name}-a/inference/${inferenceName(h.id)}`),
+      `image ${h.id}: infer and quality draw the same`,
+    );
+  }
 }
 
 Deno.test("ledger: baselines rewritten in place at the top, run rows appended below", async () => {

@@ -10,14 +10,10 @@ import * as TE from "fp-ts/TaskEither";
 import { pipe } from "fp-ts/function";
 import {
   attempt,
-  candidateNoise,
   candidatesFor,
-  candidateStreams,
   disposeGenerator,
-  encodeJpeg,
-  generateImages,
+  drawFolder,
   type Generator,
-  inferenceName,
   loadCaptions,
   loadGenerator,
   scoreFolder,
@@ -30,24 +26,15 @@ const [checkpoint, captions, evaluator, reference, out] = Deno.args;
 console.log(`backend: ${await useBackend("auto")}`);
 
 /**
- * One JPEG per caption, as `OUT/images/inference_NNNN.jpg`: noise from seed 0, the best of
- * 8 noises where the checkpoint keeps its image–text matcher (as `deno task infer`).
+ * One JPEG per caption, as `OUT/images/inference_NNNN.jpg`, through the drawing path of
+ * `deno task infer` (pipeline/draw.ts): noise seed 0, the best of 8 noises where the
+ * checkpoint keeps its image–text matcher, so the images are infer's, byte for byte.
  */
 const draw = (rows: readonly TestCaption[]) => (gen: Generator) =>
-  attempt(async () => {
-    const { zDim, imageSize } = gen.gan.model;
-    const candidates = candidatesFor(gen, checkpoint);
-    const noise = candidateNoise(candidateStreams(0), rows.length, zDim, candidates);
-    const images = await generateImages(gen, rows.map((r) => r.caption), noise);
-    await Deno.mkdir(`${out}/images`, { recursive: true });
-    for (const [i, r] of rows.entries()) {
-      await Deno.writeFile(
-        `${out}/images/${inferenceName(r.id)}`,
-        await encodeJpeg(images[i], imageSize),
-      );
-    }
-    return rows.length;
-  }, out);
+  pipe(
+    TE.fromEither(candidatesFor(gen, checkpoint)),
+    TE.chain((candidates) => drawFolder(gen, rows, `${out}/images`, { seed: 0, candidates })),
+  );
 
 const summary = await unwrap(pipe(
   loadCaptions(captions),

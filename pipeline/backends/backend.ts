@@ -16,6 +16,11 @@ import * as tf from "@tensorflow/tfjs";
 // never used gets dropped by TypeScript; see ../shared/notes/tfjs-on-deno.md).
 import "@tensorflow/tfjs-backend-wasm";
 import { petalError, PetalFailure } from "../io/errors.ts";
+import { installFastRoutes } from "./fast_routes.ts";
+
+// wasm's and cpu's fast routes (conv filter/input gradients via conv2d, the embedding
+// gradient in JS) are kernels they register; stages/ never asks which backend runs.
+installFastRoutes();
 
 /** How much faster `deno task train` runs on native than on wasm (README, Speed). */
 export const NATIVE_SPEEDUP = "3.5–7×";

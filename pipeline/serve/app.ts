@@ -20,15 +20,8 @@ import { CHECKPOINT_FILE } from "../io/checkpoint.ts";
 import { PetalFailure } from "../io/errors.ts";
 import { GeneratorCache } from "./generator_cache.ts";
 import { encodePng } from "../io/images.ts";
-import {
-  candidateNoise,
-  candidatesFor,
-  candidateStreams,
-  generateImages,
-  interpolateCaptions,
-} from "../infer.ts";
+import { byPosition, defaultCandidates, drawPixels, interpolateCaptions } from "../draw.ts";
 import { downsample, renderLossSvg } from "../io/plots.ts";
-import { Rng } from "../../stages/rng.ts";
 import { isSafeName, listRuns, readRun } from "./run_info.ts";
 
 export const MAX_COUNT = 16;
@@ -271,10 +264,14 @@ async function generate(ctx: AppContext, req: Request): Promise<Response> {
   const path = await checkpointFile(ctx, r.checkpoint);
   const started = performance.now();
   const images = await ctx.generators.use(path, async (gen) => {
-    const { zDim, imageSize } = gen.gan.model;
-    // Best of K per image where the checkpoint keeps its matcher, as `deno task infer`.
-    const noise = candidateNoise(candidateStreams(r.seed), r.count, zDim, candidatesFor(gen, path));
-    const rgb = await generateImages(gen, Array(r.count).fill(r.caption), noise, MAX_COUNT);
+    const { imageSize } = gen.gan.model;
+    // Best of K per image where the checkpoint keeps its matcher, as `deno task infer`;
+    // image j is drawn with id j (pipeline/draw.ts, stages/noise.ts).
+    const rgb = await drawPixels(gen, byPosition(Array(r.count).fill(r.caption)), {
+      seed: r.seed,
+      candidates: defaultCandidates(gen),
+      batch: MAX_COUNT,
+    });
     return await Promise.all(rgb.map((x) => encodePng(x, imageSize, imageSize)));
   });
   return json({
@@ -291,10 +288,10 @@ async function interpolate(ctx: AppContext, req: Request): Promise<Response> {
   const r = parseInterpolateRequest(await readJsonBody(req));
   const path = await checkpointFile(ctx, r.checkpoint);
   const images = await ctx.generators.use(path, async (gen) => {
-    const { zDim, imageSize } = gen.gan.model;
+    const { imageSize } = gen.gan.model;
     // Same noise as image 1 of a generate request with this seed: the slider's left
     // end is the first image on the page.
-    const rgb = await interpolateCaptions(gen, r.a, r.b, r.steps, new Rng(r.seed).normals(zDim));
+    const rgb = await interpolateCaptions(gen, r.a, r.b, r.steps, r.seed);
     return await Promise.all(rgb.map((x) => encodePng(x, imageSize, imageSize)));
   });
   return json({ ...r, images: images.map(dataUrl) });

@@ -1,0 +1,269 @@
+/**
+ * The one drawing path. {@link drawPixels}: captions (each with its id) → RGB bytes, the
+ * best of K noises per caption where K > 1 (the checkpoint's matcher picks, stages/match.ts
+ * `pickBest`); {@link drawFolder}: captions → a folder of `inference_NNNN.jpg`. infer,
+ * quality, serve, the sample grids, the report grid and docs/examples/custom_infer.ts all
+ * draw through these, and every noise comes from the one noise policy (stages/noise.ts
+ * `captionNoise`): an image depends on (checkpoint, caption id, seed, K) only, never on
+ * the batch size or the other captions of its batch.
+ *
+ * @example
+ * ```ts
+ * import { drawPixels } from "./draw.ts";
+ * // const rgb = await drawPixels(gen, [{ id: 7, caption: "a red flower" }], { seed: 0 });
+ * ```
+ */
+import * as tf from "@tensorflow/tfjs";
+import * as E from "fp-ts/Either";
+import * as TE from "fp-ts/TaskEither";
+import { pipe } from "fp-ts/function";
+import { encodeJpeg, toBytes, writeFileAtomic } from "./io/images.ts";
+import { ioError, type PetalError, petalError } from "./io/errors.ts";
+import { tokenizeAll, type Vocabulary } from "../stages/tokenize.ts";
+import { embedCaptions, type Gan, sample } from "../stages/train_step.ts";
+import { pickBest } from "../stages/match.ts";
+import { captionNoise, noiseRows, positionIds } from "../stages/noise.ts";
+
+/** A loaded generator: the EMA G and the text encoder of a checkpoint, with its vocabulary. */
+export interface Generator {
+  readonly gan: Gan;
+  readonly vocab: Vocabulary;
+}
+
+/** A caption to draw and its id (the noise policy's key; a position where it has none). */
+export interface Drawn {
+  readonly id: number;
+  readonly caption: string;
+}
+
+/** How to draw: the noise seed, K noises per caption, and captions per forward pass. */
+export interface DrawOptions {
+  readonly seed: number;
+  /** Noises per caption of which the matcher keeps the best (default 1: no pick). */
+  readonly candidates?: number;
+  /** Captions per forward pass: memory only, the images do not depend on it (default 64). */
+  readonly batch?: number;
+}
+
+/** Best-of-K's default: the noises drawn per caption where a matcher picks among them. */
+export const DEFAULT_CANDIDATES = 8;
+
+/** K where none is asked: {@link DEFAULT_CANDIDATES} with a matcher, 1 without. */
+export const defaultCandidates = (gen: Generator): number => gen.gan.match ? DEFAULT_CANDIDATES : 1;
+
+/**
+ * How many noises per caption: `asked`, or {@link defaultCandidates}. Asking for more than
+ * one of a checkpoint without a matcher is an error naming the fix.
+ */
+export function candidatesFor(
+  gen: Generator,
+  checkpoint: string,
+  asked?: number,
+): E.Either<PetalError, number> {
+  if (asked !== undefined && !(Number.isInteger(asked) && asked >= 1)) {
+    return E.left(petalError(
+      "BadArgument",
+      checkpoint,
+      `--candidates ${asked} is not a whole number ≥ 1`,
+      "pass --candidates 1 (no pick) or more",
+    ));
+  }
+  if (asked !== undefined && asked > 1 && !gen.gan.match) {
+    return E.left(petalError(
+      "BadArgument",
+      checkpoint,
+      `this checkpoint keeps no image–text matcher, so it cannot pick the best of ${asked}`,
+      "pass --candidates 1, or train with --pretrain-text (the default) to keep one",
+    ));
+  }
+  return E.right(asked ?? defaultCandidates(gen));
+}
+
+/** Captions without ids, keyed by position (the noise policy's rule for them). */
+export const byPosition = (captions: readonly string[]): Drawn[] =>
+  positionIds(captions.length).map((id) => ({ id, caption: captions[id] }));
+
+/**
+ * One forward pass: RGB bytes of each caption given each candidate's noise rows
+ * ([n·zDim] each); with several, the matcher's pick.
+ */
+async function forward(
+  gen: Generator,
+  captions: readonly string[],
+  noises: readonly Float32Array[],
+): Promise<Uint8Array[]> {
+  const { gan, vocab } = gen;
+  const { zDim, seqLen, imageSize } = gan.model;
+  const n = captions.length;
+  if (noises.length > 1 && !gan.match) throw new Error("best-of-K needs the GAN's matcher");
+  const pixels = tf.tidy(() => {
+    const ids = tf.tensor2d(tokenizeAll(vocab, captions, seqLen), [n, seqLen], "int32");
+    const text = embedCaptions(gan, ids, vocab.padId);
+    const images = noises.map((z) => sample(gan, tf.tensor2d(z, [n, zDim]), text));
+    return images.length === 1 ? images[0] : pickBest(gan.match!, images, text);
+  });
+  const data = await pixels.data();
+  pixels.dispose();
+  const per = imageSize * imageSize * 3;
+  return Array.from({ length: n }, (_, i) => toBytes(data.subarray(i * per, (i + 1) * per)));
+}
+
+/**
+ * RGB bytes (imageSize² · 3 each) of one image per caption: candidate k of caption `id`
+ * drawn from `captionNoise(seed, id, k)`, the matcher's pick of the K (the generator must
+ * keep a matcher when K > 1). The batch size changes memory and speed, not the images.
+ */
+export async function drawPixels(
+  gen: Generator,
+  captions: readonly Drawn[],
+  opts: DrawOptions,
+): Promise<Uint8Array[]> {
+  const { zDim } = gen.gan.model;
+  const batch = opts.batch ?? 64;
+  const K = opts.candidates ?? 1;
+  const out: Uint8Array[] = [];
+  for (let start = 0; start < captions.length; start += batch) {
+    const part = captions.slice(start, start + batch);
+    const ids = part.map((c) => c.id);
+    const noises = Array.from({ length: K }, (_, k) => noiseRows(opts.seed, ids, k, zDim));
+    out.push(...await forward(gen, part.map((c) => c.caption), noises));
+  }
+  return out;
+}
+
+/**
+ * RGB bytes of one image per caption from explicit noise: row i of `noise` (zDim each)
+ * for caption i; given several noises, the matcher's pick. For a script's own noise; the
+ * tools draw with {@link drawPixels}.
+ */
+export async function generateImages(
+  gen: Generator,
+  captions: readonly string[],
+  noise: Float32Array | readonly Float32Array[],
+  batch = 64,
+): Promise<Uint8Array[]> {
+  const { zDim } = gen.gan.model;
+  const noises = noise instanceof Float32Array ? [noise] : noise;
+  const out: Uint8Array[] = [];
+  for (let start = 0; start < captions.length; start += batch) {
+    const part = captions.slice(start, start + batch);
+    const rows = noises.map((z) => z.subarray(start * zDim, (start + part.length) * zDim));
+    out.push(...await forward(gen, part, rows));
+  }
+  return out;
+}
+
+/**
+ * Images along the straight line between two captions' embeddings, with the noise of
+ * the first image of a request under `seed` (`captionNoise(seed, 0, 0)`).
+ */
+export async function interpolateCaptions(
+  gen: Generator,
+  a: string,
+  b: string,
+  steps: number,
+  seed: number,
+): Promise<Uint8Array[]> {
+  const { gan, vocab } = gen;
+  const { zDim, seqLen, imageSize } = gan.model;
+  const noise = captionNoise(seed, 0, 0, zDim);
+  const pixels = tf.tidy(() => {
+    const ids = tf.tensor2d(tokenizeAll(vocab, [a, b], seqLen), [2, seqLen], "int32");
+    const e = embedCaptions(gan, ids, vocab.padId);
+    const w = tf.linspace(0, 1, steps).reshape([steps, 1]);
+    const mixed = tf.add(
+      tf.mul(tf.sub(1, w), e.slice([0, 0], [1, -1])),
+      tf.mul(w, e.slice([1, 0], [1, -1])),
+    );
+    const z = tf.tile(tf.tensor2d(noise, [1, zDim]), [steps, 1]);
+    return sample(gan, z as tf.Tensor2D, mixed as tf.Tensor2D);
+  });
+  const data = await pixels.data();
+  pixels.dispose();
+  const per = imageSize * imageSize * 3;
+  return Array.from({ length: steps }, (_, i) => toBytes(data.subarray(i * per, (i + 1) * per)));
+}
+
+/**
+ * The task's file name of image `id`.
+ *
+ * @example
+ * ```ts
+ * inferenceName(7); // "inference_0007.jpg"
+ * ```
+ */
+export const inferenceName = (id: number): string => `inference_${String(id).padStart(4, "0")}.jpg`;
+
+/** Options of {@link drawFolder}: {@link DrawOptions} and a progress line per batch. */
+export interface FolderOptions extends DrawOptions {
+  readonly log?: (line: string) => void;
+}
+
+/**
+ * Captions → `DIR/inference_NNNN.jpg`, one per caption (named by its id), drawn by
+ * {@link drawPixels} a batch at a time; the number written. The one captions → folder
+ * path: infer, quality and the examples write through it.
+ */
+export const drawFolder = (
+  gen: Generator,
+  rows: readonly Drawn[],
+  dir: string,
+  opts: FolderOptions,
+): TE.TaskEither<PetalError, number> =>
+  TE.tryCatch(async () => {
+    const { imageSize } = gen.gan.model;
+    const batch = opts.batch ?? 64;
+    await Deno.mkdir(dir, { recursive: true });
+    for (let start = 0; start < rows.length; start += batch) {
+      const part = rows.slice(start, start + batch);
+      const images = await drawPixels(gen, part, { ...opts, batch });
+      for (const [i, r] of part.entries()) {
+        await writeFileAtomic(
+          `${dir}/${inferenceName(r.id)}`,
+          await encodeJpeg(images[i], imageSize),
+        );
+      }
+      opts.log?.(`generated ${start + part.length}/${rows.length}`);
+    }
+    return rows.length;
+  }, ioError(dir, "check the folder is writable and the disk has room"));
+
+/** The task's report ids, used when the captions hold them. */
+export const REPORT_IDS = [5685, 5883, 7547, 253, 6519];
+
+/** Columns of the report grid. */
+export const REPORT_COLUMNS = 5;
+
+/**
+ * The rows of the task's report grid: 5 captions (the report ids when `captions` hold
+ * them, else its first 5) × 5 columns, column j drawn with id j (the position rule), so
+ * every row shares the column's noise; each image the best of `candidates`.
+ */
+export async function reportRows(
+  gen: Generator,
+  captions: readonly Drawn[],
+  seed: number,
+  candidates: number,
+): Promise<{ label: string; images: Uint8Array[] }[]> {
+  const byId = new Map(captions.map((r) => [r.id, r.caption]));
+  const ids = REPORT_IDS.every((id) => byId.has(id))
+    ? REPORT_IDS
+    : captions.slice(0, 5).map((r) => r.id);
+  const rows = [];
+  for (const id of ids) {
+    const caption = byId.get(id)!;
+    const cells = byPosition(Array(REPORT_COLUMNS).fill(caption));
+    rows.push({
+      label: `${id}: ${caption}`,
+      images: await drawPixels(gen, cells, { seed, candidates }),
+    });
+  }
+  return rows;
+}
+
+/** Lifts {@link candidatesFor} into a TaskEither, for pipelines. */
+export const candidatesTE = (
+  gen: Generator,
+  checkpoint: string,
+  asked?: number,
+): TE.TaskEither<PetalError, number> => pipe(candidatesFor(gen, checkpoint, asked), TE.fromEither);
