@@ -1,271 +1,195 @@
 /**
- * petal: draw a 64×64 flower from a one-sentence description. A curated API, in groups:
- * run the pipelines, write your own training loop, observe a run, generate, read and
- * write files, the stages themselves, errors and backends. Everything else (and the
- * internals) is in `stages/mod.ts` and `pipeline/mod.ts`.
+ * petal: draw a 64×64 flower from a one-sentence description. The names a script needs,
+ * in groups: run the pipelines, the recipe, your own training loop, observe a run, draw,
+ * files, stages, errors and backends. The internals are in `stages/mod.ts` and
+ * `pipeline/mod.ts`; nothing here imports the command line (tasks/).
  *
  * Effects return fp-ts `TaskEither<PetalError, T>`; {@link unwrap} turns one into a
- * promise that throws a {@link PetalFailure} with a one-line message.
+ * promise that throws a one-line error.
  *
- * @example Train briefly on the synthetic set, keep the model, draw two captions.
+ * @example Train the default recipe briefly on a small synthetic set, keep it, draw.
  * ```ts
- * import { ensureSyntheticData, generateImages, Rng, train, unwrap, useBackend } from "./mod.ts";
+ * import { drawPixels, ensureSyntheticData, recipe, train, unwrap, useBackend } from "./mod.ts";
  *
  * await useBackend("auto");
- * const data = await ensureSyntheticData(".cache/synthetic");
- * const result = await unwrap(train({ data, out: "runs/script", maxSteps: 50, keepModel: true }));
+ * const dir = await Deno.makeTempDir();
+ * const data = await ensureSyntheticData(`${dir}/data`, { trainImages: 16, testImages: 2 });
+ * const result = await unwrap(train({
+ *   data,
+ *   out: `${dir}/run`,
+ *   recipe: recipe("gan-int-cls", { pretrainSteps: 0, batchSize: 8 }),
+ *   maxSteps: 2,
+ *   keepModel: true,
+ * }));
  * const gen = result.model!;
- * const images = await generateImages(gen, ["a red flower", "a blue flower"], new Rng(1).normals(2 * gen.gan.model.zDim));
+ * const [red] = await drawPixels(gen, [{ id: 1, caption: "a red flower" }], { seed: 0 });
+ * console.log(red.length); // 64·64·3 bytes
  * ```
  * @module
  */
 
 /**
- * Run the pipelines, as `deno task train|infer|evaluator|score|score-check|quality` do.
+ * Run the pipelines, as `deno task train|infer|evaluator|score|quality` do: each takes
+ * its options and returns a TaskEither.
  *
- * @example
+ * @example Train, draw the test captions, train an evaluator, score the drawings.
  * ```ts
- * import { infer, scoreFolder, train, trainEvaluator, unwrap } from "./mod.ts";
- * await unwrap(train({ data: ".cache/synthetic", out: "runs/a", epochs: 2 }));
- * await unwrap(infer({ checkpoint: "runs/a", captions: ".cache/synthetic/test_captions.csv", out: "inf" }));
- * await unwrap(trainEvaluator({ data: ".cache/synthetic", out: "runs/eval", epochs: 2 }));
- * const s = await unwrap(scoreFolder({ inference: "inf", csv: "score.csv", batch: 64,
- *   evaluator: "runs/eval", reference: ".cache/synthetic/test_images" }));
+ * import { ensureSyntheticData, infer, recipe, scoreFolder, train, trainEvaluator, unwrap, useBackend } from "./mod.ts";
+ *
+ * await useBackend("auto");
+ * const dir = await Deno.makeTempDir();
+ * const data = await ensureSyntheticData(`${dir}/data`, { trainImages: 16, testImages: 4 });
+ * const quick = recipe("gan-int-cls", { pretrainSteps: 0, batchSize: 8 });
+ * await unwrap(train({ data, out: `${dir}/run`, recipe: quick, maxSteps: 2 }));
+ * await unwrap(infer({ checkpoint: `${dir}/run`, captions: `${data}/test_captions.csv`, out: `${dir}/inf` }));
+ * await unwrap(trainEvaluator({ data, out: `${dir}/eval`, epochs: 1, batchSize: 8 }));
+ * const s = await unwrap(scoreFolder({ inference: `${dir}/inf`, csv: `${dir}/score.csv`, batch: 4,
+ *   evaluator: `${dir}/eval`, reference: `${data}/test_images` }));
+ * console.log(s.meanScore); // the task's score: lower is better
  * ```
  */
 export { train, type TrainOptions, type TrainResult } from "./pipeline/train.ts";
+export { infer, type InferOptions, type InferResult } from "./pipeline/infer.ts";
+export { type EvaluatorTrainOptions, trainEvaluator } from "./pipeline/evaluator.ts";
+export { scoreFolder, type ScoreOptions, type ScoreSummary } from "./pipeline/score.ts";
+export { type QualityOptions, type QualityResult, runQuality } from "./pipeline/quality.ts";
 
 /**
  * The recipe: what a run trains, every default in one typed value. `train()` with none
  * trains `recipe()`, exactly what `deno task train` trains; a resume takes its
- * checkpoint's ({@link readRecipe}).
+ * checkpoint's ({@link readRecipe}), and a different one is refused.
  *
- * @example A medium model of the default recipe, then its resume for 10 more steps.
+ * @example A medium model of the default recipe, then its resume for 2 more steps.
  * ```ts
- * import { recipe, train, unwrap } from "./mod.ts";
- * const r = recipe("gan-int-cls", { size: "medium", pretrainSteps: 0 });
- * await unwrap(train({ data: ".cache/synthetic", out: "runs/r", recipe: r, maxSteps: 10 }));
- * await unwrap(train({ data: ".cache/synthetic", out: "runs/r", resume: true, maxSteps: 20 }));
+ * import { ensureSyntheticData, readRecipe, recipe, train, unwrap, useBackend } from "./mod.ts";
+ *
+ * await useBackend("auto");
+ * const dir = await Deno.makeTempDir();
+ * const data = await ensureSyntheticData(`${dir}/data`, { trainImages: 16, testImages: 1 });
+ * const medium = recipe("gan-int-cls", { size: "medium", pretrainSteps: 0, batchSize: 8 });
+ * await unwrap(train({ data, out: `${dir}/run`, recipe: medium, maxSteps: 1 }));
+ * await unwrap(train({ data, out: `${dir}/run`, resume: true, maxSteps: 2 }));
+ * console.log((await unwrap(readRecipe(`${dir}/run`))).size); // "medium"
  * ```
  */
 export {
   DEFAULT_EPOCHS,
-  defaultTrainConfig,
   type Recipe,
   recipe,
   RECIPE_NAMES,
-  recipeConflict,
   type RecipeName,
   type RecipeOverrides,
 } from "./stages/recipe.ts";
 export { readRecipe } from "./pipeline/train.ts";
-export { infer, type InferOptions, type InferResult, REPORT_IDS } from "./pipeline/infer.ts";
-export {
-  type EvaluatorManifest,
-  type EvaluatorTrainOptions,
-  trainEvaluator,
-} from "./pipeline/evaluator.ts";
-export { scoreFolder, type ScoreOptions, type ScoreSummary } from "./pipeline/score.ts";
-export { type SanityOptions, type SanityRow, scoreSanity } from "./pipeline/sanity.ts";
-export {
-  qualityBaselines,
-  type QualityOptions,
-  type QualityResult,
-  runQuality,
-} from "./pipeline/quality.ts";
 
 /**
- * Your own training loop: prepare a run, then step it; build batches yourself if you
- * like. docs/examples/custom_train.ts is a whole one (hinge loss, samples every N steps).
+ * Your own training loop: prepare a run, then step it. docs/examples/custom_train.ts is
+ * a whole one (hinge loss, a sample grid every N steps).
  *
  * @example
  * ```ts
- * import { checkpointRun, disposeRun, prepareTraining, trainSteps, unwrap } from "./mod.ts";
- * const run = await unwrap(prepareTraining({ data: ".cache/synthetic", out: "runs/mine",
- *   train: { loss: "hinge" } }));
- * for await (const s of trainSteps(run, { maxSteps: 100 })) console.log(s.step, s.losses.g);
+ * import { checkpointRun, disposeRun, ensureSyntheticData, prepareTraining, recipe, trainSteps, unwrap, useBackend } from "./mod.ts";
+ *
+ * await useBackend("auto");
+ * const dir = await Deno.makeTempDir();
+ * const data = await ensureSyntheticData(`${dir}/data`, { trainImages: 16, testImages: 1 });
+ * const hinge = recipe("gan-int-cls", { loss: "hinge", pretrainSteps: 0, batchSize: 8 });
+ * const run = await unwrap(prepareTraining({ data, out: `${dir}/run`, recipe: hinge }));
+ * for await (const s of trainSteps(run, { maxSteps: 2 })) console.log(s.step, s.losses.g);
  * await checkpointRun(run);
  * disposeRun(run);
  * ```
  */
 export { checkpointRun, prepareTraining } from "./pipeline/train.ts";
 export {
-  batchAt,
   type Budget,
-  buildBatch,
   disposeRun,
-  type PreparedData,
-  type StepLoop,
-  stepOnce,
   type StepReport,
   type StopReason,
-  streamFor,
   type TrainingRun,
   trainSteps,
 } from "./pipeline/steps.ts";
 
 /**
- * Observe a run: the bookkeeping `train` does (loss log, plot, budget, sample grids),
- * as observers a loop calls; pass more to `train` with `observers`.
+ * Observe a run: the bookkeeping `train` does, as observers a loop calls; pass more to
+ * `train` with `observers`.
  *
  * @example
  * ```ts
  * import { lossLog, runObservers, sampleEvery, type TrainObserver } from "./mod.ts";
+ *
  * const printer: TrainObserver = { step: (s) => console.log(s.step, s.imagesPerSecond) };
  * const observers = runObservers([lossLog(), sampleEvery(50, ["a red flower"]), printer]);
- * // await observers.start(run, budget); for await (const s of trainSteps(run)) await observers.step(s, run);
+ * await observers.close();
  * ```
  */
-export {
-  budgetFile,
-  LOSS_LOG_HEADER,
-  lossLog,
-  lossPlot,
-  notifyStep,
-  runObservers,
-  sampleEvery,
-  sampleGrids,
-  type TrainObserver,
-  writeSampleGrid,
-} from "./pipeline/observers.ts";
+export { lossLog, runObservers, sampleEvery, type TrainObserver } from "./pipeline/observers.ts";
 
 /**
- * Generate: load a checkpoint's EMA generator, draw captions (the best of K noises each,
- * where the checkpoint keeps its image–text matcher), interpolate.
- * docs/examples/custom_infer.ts goes from a CSV to images to a score.
+ * Draw: load a checkpoint's EMA generator and draw captions through the one drawing
+ * path (the best of K noises each where the checkpoint keeps its matcher). An image
+ * depends on (checkpoint, caption id, seed, K) only. docs/examples/custom_infer.ts goes
+ * from a CSV to images to a score.
  *
- * @example
+ * @example The shipped model draws a caption twice: the same bytes.
  * ```ts
- * import { disposeGenerator, generateImages, loadGenerator, Rng } from "./mod.ts";
- * const gen = await loadGenerator("runs/latest");
- * const rgb = await generateImages(gen, ["a pink flower"], new Rng(0).normals(gen.gan.model.zDim));
+ * import { disposeGenerator, drawPixels, loadGenerator, useBackend } from "./mod.ts";
+ *
+ * await useBackend("auto");
+ * const gen = await loadGenerator("models/flowers");
+ * const caption = [{ id: 7, caption: "a pink flower with wide petals" }];
+ * const [a] = await drawPixels(gen, caption, { seed: 0, candidates: 2 });
+ * const [b] = await drawPixels(gen, caption, { seed: 0, candidates: 2 });
+ * console.log(a.every((v, i) => v === b[i])); // true
  * disposeGenerator(gen);
  * ```
  */
 export {
   candidatesFor,
-  DEFAULT_CANDIDATES,
-  disposeGenerator,
   drawFolder,
+  type Drawn,
+  type DrawOptions,
   drawPixels,
   generateImages,
   type Generator,
   inferenceName,
   interpolateCaptions,
-  loadGenerator,
-} from "./pipeline/infer.ts";
+} from "./pipeline/draw.ts";
+export { disposeGenerator, loadGenerator } from "./pipeline/infer.ts";
 
 /**
- * Files in and out: data folders, captions (CSV or the task's .pkl), images,
- * checkpoints, the synthetic set, grids.
+ * Files in and out: data folders, captions (CSV or the task's .pkl), images, grids, the
+ * synthetic set.
  *
  * @example
  * ```ts
- * import { loadCaptions, loadReedFolder, unwrap } from "./mod.ts";
- * const data = await unwrap(loadReedFolder("../shared/oxford102"));
- * const rows = await unwrap(loadCaptions("../shared/competition/dataset/testData.pkl"));
+ * import { ensureSyntheticData, loadCaptions, loadReedFolder, unwrap } from "./mod.ts";
+ *
+ * const data = await ensureSyntheticData(`${await Deno.makeTempDir()}/data`, { trainImages: 4, testImages: 2 });
+ * console.log((await unwrap(loadReedFolder(data))).records.length); // 4
+ * console.log((await unwrap(loadCaptions(`${data}/test_captions.csv`))).length); // 2
  * ```
  */
-export {
-  type CaptionedImage,
-  loadReedFolder,
-  loadTestCaptions,
-  parseTestCaptions,
-  type ReedDataset,
-  type TestCaption,
-} from "./pipeline/io/data.ts";
-export { loadCaptions, loadDictionary, loadTaskVocabulary } from "./pipeline/io/task_files.ts";
-export {
-  checkImagesDecode,
-  decodeImage,
-  encodeJpeg,
-  encodePng,
-  loadImageStack,
-  toBytes,
-  toUnitRange,
-} from "./pipeline/io/images.ts";
-export {
-  type Checkpoint,
-  checkpointPath,
-  disposeCheckpoint,
-  type Progress,
-  readCheckpoint,
-  writeGeneratorCheckpoint,
-} from "./pipeline/io/checkpoint.ts";
-export { ensureSyntheticData } from "./pipeline/io/synthetic.ts";
+export { loadReedFolder, type ReedDataset, type TestCaption } from "./pipeline/io/data.ts";
+export { loadCaptions } from "./pipeline/io/task_files.ts";
+export { encodeJpeg } from "./pipeline/io/images.ts";
 export { type GridRow, renderGrid } from "./pipeline/io/grid.ts";
-/** Readers of the task's native files (.npy, pickled pandas DataFrame). */
-export * as formats from "./pipeline/io/formats/mod.ts";
+export { ensureSyntheticData } from "./pipeline/io/synthetic.ts";
 
 /**
- * The stages: text → ids, augmentation, the models, losses, one training step, scores,
- * and the seeded random stream they draw from.
+ * Stages: text → ids, the task's scores, the seeded stream every draw comes from, and
+ * the noise policy.
  *
  * @example
  * ```ts
- * import { buildVocabulary, discriminatorLoss, taskScores, tokenize } from "./mod.ts";
- * const ids = tokenize(buildVocabulary(["a red flower"]), "a red flower");
+ * import { buildVocabulary, captionNoise, tokenize } from "./mod.ts";
+ *
+ * const ids = tokenize(buildVocabulary(["a red flower"]), "a red rose", 4);
+ * console.log(ids.length, captionNoise(0, 5685, 0, 100).length); // 4 100
  * ```
  */
-export {
-  buildVocabulary,
-  detokenize,
-  fromPairs,
-  PAD,
-  RARE,
-  SEQ_LEN,
-  tokenize,
-  tokenizeAll,
-  type Vocabulary,
-  words,
-} from "./stages/tokenize.ts";
-export {
-  LOSS_KINDS,
-  type LossKind,
-  type ModelConfig,
-  modelConfig,
-  type SizeName,
-  SIZES,
-  type TrainConfig,
-} from "./stages/config.ts";
-export {
-  type CaptionBank,
-  cropAndFlip,
-  type ImageStack,
-  interpolationPartners,
-  mismatchedCaptions,
-  sampleCaptions,
-} from "./stages/augment.ts";
-export { contrastiveLoss, encodeText } from "./stages/embed.ts";
-export { matcherStatistics, matchSimilarity, pickBest } from "./stages/match.ts";
-export { generate } from "./stages/generate.ts";
-export { discriminate } from "./stages/discriminate.ts";
-export {
-  bceWithLogits,
-  discriminatorLoss,
-  generatorLoss,
-  gradientPenalty,
-} from "./stages/losses.ts";
-export {
-  type BatchTensors,
-  createGan,
-  disposeBatch,
-  disposeGan,
-  embedCaptions,
-  type Gan,
-  sample,
-  type StepLosses,
-  trainStep,
-  updateEma,
-} from "./stages/train_step.ts";
-export {
-  cosineDistance,
-  frechetDistance,
-  inceptionScore,
-  rPrecision,
-  scoreCsv,
-  taskScores,
-} from "./stages/score.ts";
+export { buildVocabulary, tokenize, type Vocabulary } from "./stages/tokenize.ts";
+export { taskScores } from "./stages/score.ts";
 export { Rng } from "./stages/rng.ts";
 export { captionNoise } from "./stages/noise.ts";
 
@@ -274,19 +198,12 @@ export { captionNoise } from "./stages/noise.ts";
  *
  * @example
  * ```ts
- * import { formatError, train, unwrap, useBackend } from "./mod.ts";
+ * import { formatError, train, useBackend } from "./mod.ts";
+ *
  * console.log(await useBackend("auto")); // "native", "wasm", ...
- * const r = await train({ data: "nowhere", out: "runs/x" })();
- * if (r._tag === "Left") console.error(formatError(r.left)); // error: nowhere: no such folder — ...
+ * const r = await train({ data: "nowhere", out: await Deno.makeTempDir() })();
+ * if (r._tag === "Left") console.error(formatError(r.left)); // error: nowhere: ... — ...
  * ```
  */
-export {
-  attempt,
-  formatError,
-  type PetalError,
-  petalError,
-  type PetalErrorKind,
-  PetalFailure,
-  unwrap,
-} from "./pipeline/io/errors.ts";
-export { BACKEND_CHOICES, type BackendChoice, useBackend } from "./pipeline/backends/backend.ts";
+export { attempt, formatError, type PetalError, unwrap } from "./pipeline/io/errors.ts";
+export { type BackendChoice, useBackend } from "./pipeline/backends/backend.ts";
