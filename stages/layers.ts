@@ -15,9 +15,10 @@
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { conv2d, initConv, newContext } from "./layers.ts";
- * const params = { c1: initConv("c1", 4, 3, 8, 1) };
- * const y = conv2d(tf.zeros([1, 8, 8, 3]), params.c1, 2); // [1, 4, 4, 8]
+ * import { conv2d, normalInit, variable } from "./layers.ts";
+ * const params = { c1: variable("demo/c1.w", normalInit([4, 4, 3, 8], 1)) };
+ * const y = conv2d(tf.zeros([1, 8, 8, 3]), params.c1 as tf.Variable<tf.Rank.R4>, 2);
+ * console.log(y.shape); // [1, 4, 4, 8]
  * ```
  */
 import * as tf from "@tensorflow/tfjs";
@@ -323,6 +324,8 @@ export const leakyRelu = (x: tf.Tensor, alpha = 0.2): tf.Tensor =>
  *
  * @example
  * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { upsampleNearest } from "./layers.ts";
  * upsampleNearest(tf.tensor4d([1, 2, 3, 4], [1, 2, 2, 1])); // rows [1,1,2,2],[1,1,2,2],[3,3,4,4],…
  * ```
  */
