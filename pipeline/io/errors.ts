@@ -54,7 +54,17 @@ export const petalError = (
   fix: string,
 ): PetalError => ({ kind, path, message, fix });
 
-/** One line: `error: PATH: MESSAGE — FIX`. */
+/**
+ * One line: `error: PATH: MESSAGE — FIX`.
+ *
+ * @example What a failed pipeline says.
+ * ```ts
+ * import { formatError, loadCaptions } from "../../mod.ts";
+ *
+ * const r = await loadCaptions("no/such/captions.csv")();
+ * if (r._tag === "Left") console.log(formatError(r.left)); // error: no/such/captions.csv: … — …
+ * ```
+ */
 export const formatError = (e: PetalError): string =>
   `error: ${e.path}: ${e.message} — ${e.fix}`.replace(/\s*\n\s*/g, " ");
 
