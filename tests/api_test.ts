@@ -178,6 +178,19 @@ Deno.test("api: mod.ts's import graph never reaches tasks/", () => {
   assertEquals(arrows, []);
 });
 
+Deno.test("api: `deno task doc-test` runs the examples of mod.ts and of every file it re-exports from", () => {
+  const task: string = JSON.parse(read("deno.json")).tasks["doc-test"];
+  assert(task?.includes("--doc"), `deno.json's doc-test task: ${task}`);
+  const listed = task.split(/\s+/).filter((w) => w.endsWith(".ts")).sort();
+  assertEquals(listed, [...new Set(["mod.ts", ...reExportSources()])].sort());
+});
+
+/** Every file mod.ts re-exports from, values or types. */
+function reExportSources(): string[] {
+  return [...code(MOD).matchAll(/export\s*(?:type\s*)?\{[^}]*\}\s*from\s*["']([^"']+)["']/g)]
+    .map((m) => normalize(m[1]));
+}
+
 Deno.test("api: the checks fail on what they guard against", () => {
   assert(exampleProblem(undefined));
   assert(exampleProblem("/** Does a thing. */"));
