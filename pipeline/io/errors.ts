@@ -87,8 +87,11 @@ export const ioError = (path: string, fix: string) => (cause: unknown): PetalErr
  * @example
  * ```ts
  * import * as TE from "fp-ts/TaskEither";
- * import { unwrap } from "./errors.ts";
- * const n = await unwrap(TE.right(3)); // 3
+ * import { loadCaptions, unwrap } from "../../mod.ts";
+ *
+ * console.log(await unwrap(TE.right(3))); // 3
+ * await unwrap(loadCaptions("no/such/captions.csv")).catch((e) => console.log(e.message));
+ * // error: no/such/captions.csv: no such file — pass --captions pointing at id,caption CSV
  * ```
  */
 export async function unwrap<T>(task: TE.TaskEither<PetalError, T>): Promise<T> {
@@ -104,8 +107,11 @@ export async function unwrap<T>(task: TE.TaskEither<PetalError, T>): Promise<T> 
  *
  * @example
  * ```ts
- * import { attempt } from "./errors.ts";
- * const size = attempt(async () => (await Deno.stat("runs")).size, "runs");
+ * import { attempt } from "../../mod.ts";
+ *
+ * const size = attempt(async () => (await Deno.stat("no/such/dir")).size, "no/such/dir");
+ * const r = await size();
+ * console.log(r._tag, r._tag === "Left" && r.left.kind); // Left Io
  * ```
  */
 export const attempt = <T>(
