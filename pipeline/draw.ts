@@ -54,6 +54,17 @@ export const defaultCandidates = (gen: Generator): number => gen.gan.match ? DEF
 /**
  * How many noises per caption: `asked`, or {@link defaultCandidates}. Asking for more than
  * one of a checkpoint without a matcher is an error naming the fix.
+ *
+ * @example The shipped model keeps its matcher: best of 8 by default.
+ * ```ts
+ * import { candidatesFor, disposeGenerator, loadGenerator, useBackend } from "../mod.ts";
+ *
+ * await useBackend("auto");
+ * const gen = await loadGenerator("models/flowers");
+ * console.log(candidatesFor(gen, "models/flowers")); // { _tag: "Right", right: 8 }
+ * console.log(candidatesFor(gen, "models/flowers", 0)._tag); // "Left": not a whole number ≥ 1
+ * disposeGenerator(gen);
+ * ```
  */
 export function candidatesFor(
   gen: Generator,
@@ -112,6 +123,19 @@ async function forward(
  * RGB bytes (imageSize² · 3 each) of one image per caption: candidate k of caption `id`
  * drawn from `captionNoise(seed, id, k)`, the matcher's pick of the K (the generator must
  * keep a matcher when K > 1). The batch size changes memory and speed, not the images.
+ *
+ * @example A caption's image depends on its id, not on the batch it is drawn in.
+ * ```ts
+ * import { disposeGenerator, drawPixels, loadGenerator, useBackend } from "../mod.ts";
+ *
+ * await useBackend("auto");
+ * const gen = await loadGenerator("models/flowers");
+ * const rows = [{ id: 1, caption: "a red flower" }, { id: 2, caption: "a white daisy" }];
+ * const [red, daisy] = await drawPixels(gen, rows, { seed: 0, candidates: 2 });
+ * const [alone] = await drawPixels(gen, rows.slice(1), { seed: 0, candidates: 2 });
+ * console.log(red.length, daisy.every((v, i) => v === alone[i])); // 12288 true
+ * disposeGenerator(gen);
+ * ```
  */
 export async function drawPixels(
   gen: Generator,
@@ -135,6 +159,19 @@ export async function drawPixels(
  * RGB bytes of one image per caption from explicit noise: row i of `noise` (zDim each)
  * for caption i; given several noises, the matcher's pick. For a script's own noise; the
  * tools draw with {@link drawPixels}.
+ *
+ * @example One noise of your own, under two captions.
+ * ```ts
+ * import { disposeGenerator, generateImages, loadGenerator, Rng, useBackend } from "../mod.ts";
+ *
+ * await useBackend("auto");
+ * const gen = await loadGenerator("models/flowers");
+ * const z = new Rng(3).normals(gen.gan.model.zDim);
+ * const noise = Float32Array.from([...z, ...z]); // row i: the noise of caption i
+ * const images = await generateImages(gen, ["a red flower", "a blue flower"], noise);
+ * console.log(images.length, images[0].length); // 2 12288
+ * disposeGenerator(gen);
+ * ```
  */
 export async function generateImages(
   gen: Generator,
@@ -156,6 +193,17 @@ export async function generateImages(
 /**
  * Images along the straight line between two captions' embeddings, with the noise of
  * the first image of a request under `seed` (`captionNoise(seed, 0, 0)`).
+ *
+ * @example Five steps from a red flower to a yellow one.
+ * ```ts
+ * import { disposeGenerator, interpolateCaptions, loadGenerator, useBackend } from "../mod.ts";
+ *
+ * await useBackend("auto");
+ * const gen = await loadGenerator("models/flowers");
+ * const strip = await interpolateCaptions(gen, "a red flower", "a yellow flower", 5, 0);
+ * console.log(strip.length); // 5: the first is "a red flower", the last "a yellow flower"
+ * disposeGenerator(gen);
+ * ```
  */
 export async function interpolateCaptions(
   gen: Generator,
@@ -189,7 +237,9 @@ export async function interpolateCaptions(
  *
  * @example
  * ```ts
- * inferenceName(7); // "inference_0007.jpg"
+ * import { inferenceName } from "../mod.ts";
+ *
+ * console.log(inferenceName(7)); // "inference_0007.jpg"
  * ```
  */
 export const inferenceName = (id: number): string => `inference_${String(id).padStart(4, "0")}.jpg`;
@@ -203,6 +253,19 @@ export interface FolderOptions extends DrawOptions {
  * Captions → `DIR/inference_NNNN.jpg`, one per caption (named by its id), drawn by
  * {@link drawPixels} a batch at a time; the number written. The one captions → folder
  * path: infer, quality and the examples write through it.
+ *
+ * @example Two captions → two JPEGs named by their ids.
+ * ```ts
+ * import { disposeGenerator, drawFolder, loadGenerator, unwrap, useBackend } from "../mod.ts";
+ *
+ * await useBackend("auto");
+ * const gen = await loadGenerator("models/flowers");
+ * const dir = await Deno.makeTempDir();
+ * const rows = [{ id: 5, caption: "a red flower" }, { id: 9, caption: "a white daisy" }];
+ * console.log(await unwrap(drawFolder(gen, rows, dir, { seed: 0, candidates: 2 }))); // 2
+ * console.log([...Deno.readDirSync(dir)].map((e) => e.name).sort()); // [ "inference_0005.jpg", "inference_0009.jpg" ]
+ * disposeGenerator(gen);
+ * ```
  */
 export const drawFolder = (
   gen: Generator,

@@ -6,11 +6,13 @@
  * Files in EVAL_DIR: `evaluator.json` (classes, layer list, held-out ids and accuracy,
  * tensor table) and `evaluator.bin` (float32 weights), both written atomically.
  *
- * @example
- * ```ts
- * import { loadEvaluator, logitsOf } from "./evaluator.ts";
- * const ev = await loadEvaluator("runs/eval");
- * // const { logits } = await logitsOf(ev, imagesNHWC, count);
+ * @example The logits of a batch of images, by an evaluator you trained.
+ * ```ts ignore
+ * import { unwrap } from "./io/errors.ts";
+ * import { disposeEvaluator, loadEvaluator, logitsOf } from "./evaluator.ts";
+ * const ev = await unwrap(loadEvaluator("runs/evaluator"));
+ * const { logits } = await logitsOf(ev, imagesNHWC, count); // imagesNHWC: count·64·64·3 in [-1, 1]
+ * disposeEvaluator(ev);
  * ```
  */
 import * as tf from "@tensorflow/tfjs";
@@ -281,6 +283,18 @@ async function trainAndSave(opts: EvaluatorTrainOptions, data: EvaluatorData, rn
 /**
  * Trains the evaluator and saves it: load (labels read here only) → split → decode →
  * epochs → save. Returns its manifest.
+ *
+ * @example One epoch on a small synthetic set: 4 of its 16 images held out.
+ * ```ts
+ * import { ensureSyntheticData, trainEvaluator, unwrap, useBackend } from "../mod.ts";
+ *
+ * await useBackend("auto");
+ * const dir = await Deno.makeTempDir();
+ * const data = await ensureSyntheticData(`${dir}/data`, { trainImages: 16, testImages: 2 });
+ * const m = await unwrap(trainEvaluator({ data, out: `${dir}/eval`, epochs: 1, batchSize: 8 }));
+ * console.log(m.classes.length, m.heldOutIds.length); // 10 4
+ * console.log(m.heldOutAccuracy); // a fraction in [0, 1]: near chance after one epoch
+ * ```
  */
 export const trainEvaluator = (
   opts: EvaluatorTrainOptions,

@@ -7,10 +7,11 @@
  * (`candidates`; stages/match.ts `pickBest`). Optional extras: the task's report grid
  * (5 captions × 5 columns) and an interpolation strip between two captions.
  *
- * @example
- * ```ts
- * import { infer } from "./infer.ts";
- * await infer({ checkpoint: "runs/latest", captions: "test_captions.csv", out: "inference" })();
+ * @example The task's test captions, drawn by your run, with the report grid.
+ * ```ts ignore
+ * import { infer, unwrap } from "./infer.ts";
+ * await unwrap(infer({ checkpoint: "runs/latest", captions: "../shared/competition/dataset/testData.pkl",
+ *   out: "inference", report: true }));
  * ```
  */
 import * as TE from "fp-ts/TaskEither";
@@ -77,9 +78,13 @@ export interface InferResult {
  * The EMA generator and text encoder of a checkpoint (a run folder or a `.petal` file),
  * with its vocabulary. Free it with {@link disposeGenerator}.
  *
- * @example
+ * @example The shipped model's generator.
  * ```ts
- * const gen = await loadGenerator("runs/latest");
+ * import { disposeGenerator, loadGenerator, useBackend } from "../mod.ts";
+ *
+ * await useBackend("auto");
+ * const gen = await loadGenerator("models/flowers");
+ * console.log(gen.gan.model.imageSize, gen.gan.match !== undefined); // 64 true
  * disposeGenerator(gen);
  * ```
  */
@@ -95,7 +100,22 @@ export async function loadGenerator(checkpoint: string): Promise<Generator> {
   }
 }
 
-/** Frees a generator's tensors. */
+/**
+ * Frees a generator's tensors.
+ *
+ * @example Load, draw, free: the tensors drawing made and the generator's are all gone.
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { disposeGenerator, drawPixels, loadGenerator, useBackend } from "../mod.ts";
+ *
+ * await useBackend("auto");
+ * const before = tf.memory().numTensors;
+ * const gen = await loadGenerator("models/flowers");
+ * await drawPixels(gen, [{ id: 1, caption: "a yellow flower" }], { seed: 0 });
+ * disposeGenerator(gen);
+ * console.log(tf.memory().numTensors - before); // 0
+ * ```
+ */
 export const disposeGenerator = (g: Generator): void => disposeGan(g.gan);
 
 /**
@@ -180,6 +200,19 @@ const drawAll =
 /**
  * The infer pipeline: captions (CSV or testData.pkl) → the checkpoint's EMA generator →
  * JPEGs, plus the optional report grid and interpolation strip.
+ *
+ * @example Two captions of an `id,caption` CSV, drawn by the shipped model.
+ * ```ts
+ * import { infer, unwrap, useBackend } from "../mod.ts";
+ *
+ * await useBackend("auto");
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/captions.csv`, "id,caption\n1,a red flower\n2,a white daisy\n");
+ * const r = await unwrap(infer({ checkpoint: "models/flowers", captions: `${dir}/captions.csv`,
+ *   out: `${dir}/inference`, candidates: 2 }));
+ * console.log(r.written, r.candidates); // 2 2
+ * console.log([...Deno.readDirSync(`${dir}/inference`)].length); // 2: inference_0001.jpg, inference_0002.jpg
+ * ```
  */
 export const infer = (opts: InferOptions): TE.TaskEither<PetalError, InferResult> => {
   const started = performance.now();

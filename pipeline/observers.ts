@@ -8,7 +8,7 @@
  * ```ts
  * import { lossLog, notifyStep, runObservers } from "./observers.ts";
  * const observers = runObservers([lossLog(), notifyStep((s) => console.log(s.step))]);
- * // await observers.start(run, budget); ... await observers.step(report, run); ...
+ * await observers.close(); // a loop calls start(run, budget), step(report, run), ... close()
  * ```
  */
 import { writeFileAtomic } from "./io/images.ts";
@@ -37,7 +37,19 @@ export interface TrainObserver {
   readonly close?: () => Awaitable;
 }
 
-/** Several observers as one, called in order. */
+/**
+ * Several observers as one, called in order.
+ *
+ * @example Two observers as one: each hook calls them in turn.
+ * ```ts
+ * import { runObservers } from "../mod.ts";
+ *
+ * const calls: string[] = [];
+ * const all = runObservers([{ close: () => void calls.push("a") }, { close: () => void calls.push("b") }]);
+ * await all.close();
+ * console.log(calls); // [ "a", "b" ]
+ * ```
+ */
 export function runObservers(observers: readonly TrainObserver[]): Required<TrainObserver> {
   const each =
     <K extends keyof TrainObserver>(key: K) =>
@@ -74,6 +86,24 @@ export const lossLogRow = (s: StepReport): string =>
 /**
  * `OUT/losses.csv`, a row per step. A fresh run starts a new log; a resumed one keeps the
  * rows up to its checkpoint's step and drops any after it.
+ *
+ * @example The loss log of a script's own loop: its header and a row per step.
+ * ```ts
+ * import { disposeRun, ensureSyntheticData, lossLog, prepareTraining, recipe, runObservers, trainSteps, unwrap, useBackend } from "../mod.ts";
+ *
+ * await useBackend("auto");
+ * const dir = await Deno.makeTempDir();
+ * const data = await ensureSyntheticData(`${dir}/data`, { trainImages: 16, testImages: 2 });
+ * const run = await unwrap(prepareTraining({ data, out: `${dir}/run`,
+ *   recipe: recipe("gan-int-cls", { pretrainSteps: 0, batchSize: 8 }) }));
+ * const observers = runObservers([lossLog()]);
+ * await observers.start(run, { maxSteps: 1 });
+ * for await (const s of trainSteps(run, { maxSteps: 1 })) await observers.step(s, run);
+ * await observers.close();
+ * disposeRun(run);
+ * console.log((await Deno.readTextFile(`${dir}/run/losses.csv`)).split("\n")[0]);
+ * // step,epoch,loss_d,loss_g,kl,img_per_s,seconds
+ * ```
  */
 export function lossLog(): TrainObserver {
   let file: Deno.FsFile | undefined;
@@ -182,7 +212,24 @@ export function sampleGrids(captions?: readonly string[]): TrainObserver {
   };
 }
 
-/** Every N steps, a sample grid at `samples/step_NNNNNN.png` (for a script's own loop). */
+/**
+ * Every N steps, a sample grid at `samples/step_NNNNNN.png` (for a script's own loop).
+ *
+ * @example A sample grid of two captions after every step.
+ * ```ts
+ * import { disposeRun, ensureSyntheticData, prepareTraining, recipe, runObservers, sampleEvery, trainSteps, unwrap, useBackend } from "../mod.ts";
+ *
+ * await useBackend("auto");
+ * const dir = await Deno.makeTempDir();
+ * const data = await ensureSyntheticData(`${dir}/data`, { trainImages: 16, testImages: 2 });
+ * const run = await unwrap(prepareTraining({ data, out: `${dir}/run`,
+ *   recipe: recipe("gan-int-cls", { pretrainSteps: 0, batchSize: 8 }) }));
+ * const observers = runObservers([sampleEvery(1, ["a red flower", "a blue flower"])]);
+ * for await (const s of trainSteps(run, { maxSteps: 1 })) await observers.step(s, run);
+ * disposeRun(run);
+ * console.log([...Deno.readDirSync(`${dir}/run/samples`)].map((e) => e.name)); // [ "step_000001.png" ]
+ * ```
+ */
 export const sampleEvery = (every: number, captions: readonly string[]): TrainObserver => ({
   step: async (s, run) => {
     if (s.step % every !== 0) return;

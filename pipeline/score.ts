@@ -6,11 +6,12 @@
  *
  * Images of another size are resized to 64×64 (whole image), as the task does.
  *
- * @example
- * ```ts
+ * @example Your drawings against the real images, as the task scores them.
+ * ```ts ignore
+ * import { unwrap } from "./io/errors.ts";
  * import { scoreFolder } from "./score.ts";
- * const s = await scoreFolder({ inference: "inference", csv: "score.csv", batch: 64,
- *   evaluator: "runs/evaluator", reference: "../shared/oxford102/images" })();
+ * const s = await unwrap(scoreFolder({ inference: "inference", csv: "score.csv", batch: 64,
+ *   evaluator: "runs/evaluator", reference: "../shared/oxford102/images" }));
  * ```
  */
 import * as E from "fp-ts/Either";
@@ -312,7 +313,23 @@ const runScore = (opts: ScoreOptions, ev: Evaluator): TE.TaskEither<PetalError, 
     }),
   );
 
-/** The score pipeline: load the evaluator, score the folder, free the evaluator. */
+/**
+ * The score pipeline: load the evaluator, score the folder, free the evaluator.
+ *
+ * @example Real images scored against themselves: cosine distance 0, so the score is 0.5 / IS.
+ * ```ts
+ * import { ensureSyntheticData, scoreFolder, trainEvaluator, unwrap, useBackend } from "../mod.ts";
+ *
+ * await useBackend("auto");
+ * const dir = await Deno.makeTempDir();
+ * const data = await ensureSyntheticData(`${dir}/data`, { trainImages: 16, testImages: 2 });
+ * await unwrap(trainEvaluator({ data, out: `${dir}/eval`, epochs: 1, batchSize: 8 }));
+ * const s = await unwrap(scoreFolder({ inference: `${data}/test_images`, csv: `${dir}/score.csv`,
+ *   batch: 8, evaluator: `${dir}/eval`, reference: `${data}/test_images` }));
+ * console.log(s.images, s.meanCosine < 1e-6, s.meanScore === 0.5 / s.inceptionScore); // 2 true true
+ * console.log(await Deno.readTextFile(`${dir}/score.csv`)); // score,id then a row per image
+ * ```
+ */
 export const scoreFolder = (opts: ScoreOptions): TE.TaskEither<PetalError, ScoreSummary> =>
   TE.bracket(
     loadEvaluator(opts.evaluator),

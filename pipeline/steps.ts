@@ -7,12 +7,12 @@
  * counters are its whole RNG state: the batch of step k is the same whether the run
  * stopped and resumed before it or not.
  *
- * @example
- * ```ts
+ * @example Twenty steps of your own loop on your data.
+ * ```ts ignore
  * import { unwrap } from "./io/errors.ts";
  * import { prepareTraining } from "./train.ts";
  * import { disposeRun, trainSteps } from "./steps.ts";
- * const run = await unwrap(prepareTraining({ data: ".cache/synthetic", out: "runs/mine" }));
+ * const run = await unwrap(prepareTraining({ data: "../shared/oxford102", out: "runs/mine" }));
  * for await (const s of trainSteps(run, { maxSteps: 20 })) console.log(s.step, s.losses.d);
  * disposeRun(run);
  * ```
@@ -279,6 +279,21 @@ function report(
  * queued, so the GPU never idles while they come back (no per-step sync). A report then
  * comes with `run.progress` one step ahead; the last step of an epoch, and the last
  * before a stop, are reported with nothing queued after them (checkpoints stay exact).
+ *
+ * @example Two steps of a script's own loop, and why it stopped.
+ * ```ts
+ * import { disposeRun, ensureSyntheticData, prepareTraining, recipe, trainSteps, unwrap, useBackend } from "../mod.ts";
+ *
+ * await useBackend("auto");
+ * const dir = await Deno.makeTempDir();
+ * const data = await ensureSyntheticData(`${dir}/data`, { trainImages: 16, testImages: 2 });
+ * const run = await unwrap(prepareTraining({ data, out: `${dir}/run`,
+ *   recipe: recipe("gan-int-cls", { pretrainSteps: 0, batchSize: 8 }) }));
+ * const steps = trainSteps(run, { maxSteps: 2 });
+ * for await (const s of steps) console.log(s.step, s.stepInEpoch, s.losses.d > 0); // 1 1 true, then 2 2 true
+ * console.log(steps.stoppedBy); // "steps"
+ * disposeRun(run);
+ * ```
  */
 export function trainSteps(run: TrainingRun, budget: Budget = {}): StepLoop {
   let stoppedBy: StopReason | undefined;
@@ -352,5 +367,22 @@ export function settleEma(run: TrainingRun, batches = STANDING_BATCHES): number 
   }
 }
 
-/** Frees the run's tensors (model and optimisers). */
+/**
+ * Frees the run's tensors (model and optimisers).
+ *
+ * @example A prepared run holds tensors until it is disposed.
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { disposeRun, ensureSyntheticData, prepareTraining, recipe, unwrap, useBackend } from "../mod.ts";
+ *
+ * await useBackend("auto");
+ * const dir = await Deno.makeTempDir();
+ * const data = await ensureSyntheticData(`${dir}/data`, { trainImages: 16, testImages: 2 });
+ * const before = tf.memory().numTensors;
+ * const run = await unwrap(prepareTraining({ data, out: `${dir}/run`,
+ *   recipe: recipe("gan-int-cls", { pretrainSteps: 0, batchSize: 8 }) }));
+ * disposeRun(run);
+ * console.log(tf.memory().numTensors - before); // 0
+ * ```
+ */
 export const disposeRun = (run: TrainingRun): void => disposeGan(run.gan);

@@ -11,10 +11,10 @@
  * Every random draw comes from a stream seeded by (seed, epoch, step), so the counters
  * are the whole RNG state: `--resume` replays nothing and continues exactly.
  *
- * @example
- * ```ts
- * import { train } from "./train.ts";
- * const result = await train({ data: ".cache/synthetic", out: "runs/demo", epochs: 2 })();
+ * @example Two epochs of the default recipe on a Reed-layout folder of your own.
+ * ```ts ignore
+ * import { train, unwrap } from "./train.ts";
+ * const result = await unwrap(train({ data: "../shared/oxford102", out: "runs/demo", epochs: 2 }));
  * ```
  */
 import * as E from "fp-ts/Either";
@@ -136,9 +136,12 @@ interface Settings {
  * The recipe a checkpoint was trained with (older checkpoints: rebuilt from their model
  * and training settings).
  *
- * @example
+ * @example The recipe of the shipped model.
  * ```ts
- * const r = await unwrap(readRecipe("runs/latest")); // r.size, r.train.lrG, ...
+ * import { readRecipe, unwrap } from "../mod.ts";
+ *
+ * const r = await unwrap(readRecipe("models/flowers"));
+ * console.log(r.name, r.size, r.train.lrG); // gan-int-cls small 0.0005
  * ```
  */
 export const readRecipe = (dirOrFile: string): TE.TaskEither<PetalError, Recipe> =>
@@ -365,6 +368,19 @@ const atLeastOneBatch = (opts: TrainOptions) => (run: TrainingRun) =>
 /**
  * Steps 1–4 on their own: a run ready to step, for a script's own loop
  * ({@link trainSteps}). The caller disposes it ({@link disposeRun}).
+ *
+ * @example A run ready to step: 16 images in batches of 8, nothing trained yet.
+ * ```ts
+ * import { disposeRun, ensureSyntheticData, prepareTraining, recipe, unwrap, useBackend } from "../mod.ts";
+ *
+ * await useBackend("auto");
+ * const dir = await Deno.makeTempDir();
+ * const data = await ensureSyntheticData(`${dir}/data`, { trainImages: 16, testImages: 2 });
+ * const quick = recipe("gan-int-cls", { pretrainSteps: 0, batchSize: 8 });
+ * const run = await unwrap(prepareTraining({ data, out: `${dir}/run`, recipe: quick }));
+ * console.log(run.stepsPerEpoch, run.progress.step); // 2 0
+ * disposeRun(run);
+ * ```
  */
 export const prepareTraining = (opts: TrainOptions): TE.TaskEither<PetalError, TrainingRun> =>
   pipe(
@@ -387,6 +403,20 @@ export const prepareTraining = (opts: TrainOptions): TE.TaskEither<PetalError, T
  * Step 7: the run's checkpoint (`OUT/checkpoint.petal`), with the seconds trained so
  * far, its EMA generator given standing statistics first (what samples and inference
  * use); returns its path. A script's own loop calls it when it wants one.
+ *
+ * @example One step of a script's own loop, then its checkpoint.
+ * ```ts
+ * import { checkpointRun, disposeRun, ensureSyntheticData, prepareTraining, recipe, trainSteps, unwrap, useBackend } from "../mod.ts";
+ *
+ * await useBackend("auto");
+ * const dir = await Deno.makeTempDir();
+ * const data = await ensureSyntheticData(`${dir}/data`, { trainImages: 16, testImages: 2 });
+ * const quick = recipe("gan-int-cls", { pretrainSteps: 0, batchSize: 8 });
+ * const run = await unwrap(prepareTraining({ data, out: `${dir}/run`, recipe: quick }));
+ * for await (const _ of trainSteps(run, { maxSteps: 1 }));
+ * console.log(await checkpointRun(run)); // …/run/checkpoint.petal
+ * disposeRun(run);
+ * ```
  */
 export async function checkpointRun(run: TrainingRun): Promise<string> {
   settleEma(run);
@@ -456,7 +486,22 @@ async function loop(
   }
 }
 
-/** The whole train pipeline: prepare, then steps to the budget; the model is freed after. */
+/**
+ * The whole train pipeline: prepare, then steps to the budget; the model is freed after.
+ *
+ * @example Two steps of a quick recipe on a small synthetic set.
+ * ```ts
+ * import { ensureSyntheticData, recipe, train, unwrap, useBackend } from "../mod.ts";
+ *
+ * await useBackend("auto");
+ * const dir = await Deno.makeTempDir();
+ * const data = await ensureSyntheticData(`${dir}/data`, { trainImages: 16, testImages: 2 });
+ * const quick = recipe("gan-int-cls", { pretrainSteps: 0, batchSize: 8 });
+ * const r = await unwrap(train({ data, out: `${dir}/run`, recipe: quick, maxSteps: 2 }));
+ * console.log(r.progress.step, r.progress.epoch, r.stoppedBy); // 2 1 steps
+ * console.log(r.checkpoint); // …/run/checkpoint.petal
+ * ```
+ */
 export const train = (opts: TrainOptions): TE.TaskEither<PetalError, TrainResult> =>
   pipe(
     prepareTraining(opts),

@@ -39,7 +39,18 @@ const fmix32 = (h: number): number => {
 export const noiseStreamSeed = (seed: number, id: number, k: number): number =>
   fmix32(fmix32(fmix32(seed >>> 0) ^ (id >>> 0)) ^ Math.imul(k + 1, 0x9e3779b1));
 
-/** The zDim noise of candidate `k` of caption `id` under `seed` (see the module doc). */
+/**
+ * The zDim noise of candidate `k` of caption `id` under `seed` (see the module doc).
+ *
+ * @example The same (seed, id, k), the same noise; another id, another noise.
+ * ```ts
+ * import { captionNoise } from "../mod.ts";
+ *
+ * const z = captionNoise(0, 5685, 0, 100);
+ * console.log(z.length, z.every((v, i) => v === captionNoise(0, 5685, 0, 100)[i])); // 100 true
+ * console.log(z[0] === captionNoise(0, 5686, 0, 100)[0]); // false
+ * ```
+ */
 export const captionNoise = (seed: number, id: number, k: number, zDim: number): Float32Array =>
   new Rng(noiseStreamSeed(seed, id, k)).normals(zDim);
 

@@ -122,9 +122,12 @@ const PRESETS: Readonly<Record<RecipeName, Preset>> = {
  *
  * @example
  * ```ts
+ * import { recipe } from "../mod.ts";
+ *
  * const r = recipe("gan-int-cls", { pretrainSteps: 0, lrG: 1e-4 });
- * r.train.freezeText; // false: nothing pre-trained to keep
- * r.train.lrD; // 1e-4
+ * console.log(r.train.freezeText); // false: nothing pre-trained to keep
+ * console.log(r.train.lrD); // 0.0001: D takes G's rate
+ * console.log(recipe().size, recipe().train.batchSize); // small 32
  * ```
  */
 export function recipe(name: RecipeName = "gan-int-cls", overrides: RecipeOverrides = {}): Recipe {

@@ -5,10 +5,12 @@
  *
  * @example
  * ```ts
- * import { Rng } from "./rng.ts";
+ * import { Rng } from "../mod.ts";
+ *
  * const rng = new Rng(42);
- * rng.uniform(); // in [0, 1)
- * new Rng(42).uniform() === new Rng(42).uniform(); // true: same seed, same stream
+ * console.log(rng.uniform() < 1, rng.int(6) < 6, rng.normals(3).length); // true true 3
+ * console.log(new Rng(42).uniform() === new Rng(42).uniform()); // true: same seed, same stream
+ * console.log(new Rng(42).permutation(5).toSorted()); // Int32Array(5) [ 0, 1, 2, 3, 4 ]
  * ```
  */
 export class Rng {

@@ -62,7 +62,17 @@ export interface ScoreTable {
   readonly meanCosine: number;
 }
 
-/** The task's per-image scores for generated logits against reference logits. */
+/**
+ * The task's per-image scores for generated logits against reference logits.
+ *
+ * @example Two images whose logits point like their references': cosine 0, score 0.5 / IS.
+ * ```ts
+ * import { taskScores } from "../mod.ts";
+ *
+ * const t = taskScores([[4, 0], [0, 4]], [[2, 0], [0, 2]]);
+ * console.log(t.meanCosine, t.inceptionScore.toFixed(3), t.mean.toFixed(3)); // 0 1.828 0.274
+ * ```
+ */
 export function taskScores(generated: Rows, reference: Rows): ScoreTable {
   if (generated.length !== reference.length) {
     throw new Error(`${generated.length} generated rows but ${reference.length} reference rows`);

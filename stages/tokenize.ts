@@ -37,6 +37,15 @@ export const words = (text: string): string[] =>
 /**
  * Vocabulary from captions: `<PAD>` = 0, `<RARE>` = 1, then words seen at least
  * `minCount` times, most frequent first (ties alphabetical, so the ids are stable).
+ *
+ * @example
+ * ```ts
+ * import { buildVocabulary } from "../mod.ts";
+ *
+ * const vocab = buildVocabulary(["a red flower", "a blue flower"]);
+ * console.log(vocab.size, vocab.wordToId.get("a"), vocab.wordToId.get("blue")); // 6 2 4
+ * console.log(buildVocabulary(["a red flower", "a blue flower"], 2).size); // 4: <PAD> <RARE> a flower
+ * ```
  */
 export function buildVocabulary(captions: Iterable<string>, minCount = 1): Vocabulary {
   const counts = new Map<string, number>();
@@ -71,7 +80,17 @@ export function fromPairs(pairs: Iterable<readonly [string, number]>): Vocabular
   return { wordToId, idToWord, padId, rareId, size };
 }
 
-/** Word ids of one caption, padded or truncated to `length`. */
+/**
+ * Word ids of one caption, padded or truncated to `length`.
+ *
+ * @example Unknown words become `<RARE>` (1), the rest is `<PAD>` (0).
+ * ```ts
+ * import { buildVocabulary, tokenize } from "../mod.ts";
+ *
+ * const vocab = buildVocabulary(["a red flower", "a blue flower"]);
+ * console.log(tokenize(vocab, "A red, RED rose!", 6)); // Int32Array(6) [ 2, 5, 5, 1, 0, 0 ]
+ * ```
+ */
 export function tokenize(vocab: Vocabulary, caption: string, length = SEQ_LEN): Int32Array {
   const ids = new Int32Array(length).fill(vocab.padId);
   words(caption).slice(0, length).forEach((w, i) => {

@@ -117,6 +117,16 @@ export const AUTO_ORDER = ["tensorflow", "webgpu", "native", "wasm", "cpu"] as c
 /**
  * Switches tfjs to the chosen backend and returns the name it runs on.
  * Throws a PetalFailure naming the backend and why it did not load.
+ *
+ * @example The fastest that loads here, or one by name.
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { useBackend } from "../../mod.ts";
+ *
+ * const name = await useBackend("auto");
+ * console.log(name, tf.getBackend() === name); // e.g. native true
+ * console.log(await useBackend("cpu")); // cpu
+ * ```
  */
 export async function useBackend(choice: BackendChoice = "auto"): Promise<string> {
   const name = await pickBackend(choice);

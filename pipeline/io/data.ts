@@ -10,8 +10,8 @@
  * records: GAN and text-encoder code take `CaptionedImage`, which has no class field, so
  * labels cannot leak into them by accident (task rule). Only the evaluator unwraps them.
  *
- * @example
- * ```ts
+ * @example Oxford-102 in Reed's layout, where you keep it.
+ * ```ts ignore
  * import { loadReedFolder } from "./data.ts";
  * const result = await loadReedFolder("../shared/oxford102")();
  * if (result._tag === "Right") console.log(result.right.records.length); // 7370
@@ -180,7 +180,19 @@ const readCaptions = (file: CaptionFile): TE.TaskEither<PetalError, CaptionText>
     }),
   );
 
-/** Loads a Reed-layout folder: every image paired with its captions; labels apart. */
+/**
+ * Loads a Reed-layout folder: every image paired with its captions; labels apart.
+ *
+ * @example The synthetic set, which is written in Reed's layout.
+ * ```ts
+ * import { ensureSyntheticData, loadReedFolder, unwrap } from "../../mod.ts";
+ *
+ * const data = await ensureSyntheticData(`${await Deno.makeTempDir()}/data`, { trainImages: 16, testImages: 2 });
+ * const set = await unwrap(loadReedFolder(data));
+ * console.log(set.records.length, set.classCount); // 16 10
+ * console.log(set.records[0].captions.length > 0); // true: every image has its captions
+ * ```
+ */
 export const loadReedFolder = (root: string): TE.TaskEither<PetalError, ReedDataset> =>
   pipe(
     TE.Do,

@@ -54,7 +54,17 @@ export const petalError = (
   fix: string,
 ): PetalError => ({ kind, path, message, fix });
 
-/** One line: `error: PATH: MESSAGE — FIX`. */
+/**
+ * One line: `error: PATH: MESSAGE — FIX`.
+ *
+ * @example What a failed pipeline says.
+ * ```ts
+ * import { formatError, loadCaptions } from "../../mod.ts";
+ *
+ * const r = await loadCaptions("no/such/captions.csv")();
+ * if (r._tag === "Left") console.log(formatError(r.left)); // error: no/such/captions.csv: … — …
+ * ```
+ */
 export const formatError = (e: PetalError): string =>
   `error: ${e.path}: ${e.message} — ${e.fix}`.replace(/\s*\n\s*/g, " ");
 
@@ -77,8 +87,11 @@ export const ioError = (path: string, fix: string) => (cause: unknown): PetalErr
  * @example
  * ```ts
  * import * as TE from "fp-ts/TaskEither";
- * import { unwrap } from "./errors.ts";
- * const n = await unwrap(TE.right(3)); // 3
+ * import { loadCaptions, unwrap } from "../../mod.ts";
+ *
+ * console.log(await unwrap(TE.right(3))); // 3
+ * await unwrap(loadCaptions("no/such/captions.csv")).catch((e) => console.log(e.message));
+ * // error: no/such/captions.csv: no such file — pass --captions pointing at id,caption CSV
  * ```
  */
 export async function unwrap<T>(task: TE.TaskEither<PetalError, T>): Promise<T> {
@@ -94,8 +107,11 @@ export async function unwrap<T>(task: TE.TaskEither<PetalError, T>): Promise<T> 
  *
  * @example
  * ```ts
- * import { attempt } from "./errors.ts";
- * const size = attempt(async () => (await Deno.stat("runs")).size, "runs");
+ * import { attempt } from "../../mod.ts";
+ *
+ * const size = attempt(async () => (await Deno.stat("no/such/dir")).size, "no/such/dir");
+ * const r = await size();
+ * console.log(r._tag, r._tag === "Left" && r.left.kind); // Left Io
  * ```
  */
 export const attempt = <T>(

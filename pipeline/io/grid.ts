@@ -5,6 +5,7 @@
  * @example
  * ```ts
  * import { renderGrid } from "./grid.ts";
+ * const rgb64 = new Uint8Array(64 * 64 * 3).fill(200); // a light grey 64×64 image
  * const png = await renderGrid([{ label: "a red flower", images: [rgb64, rgb64] }], 64);
  * ```
  */
@@ -37,6 +38,19 @@ export function wrapText(text: string, width: number): string[] {
 /**
  * One PNG: each row's images side by side (scaled by `scale`, nearest-neighbour so pixels
  * stay honest), its label wrapped in a text column on the left.
+ *
+ * @example Two rows of two grey images, with their labels.
+ * ```ts
+ * import { renderGrid } from "../../mod.ts";
+ *
+ * const grey = new Uint8Array(64 * 64 * 3).fill(200);
+ * const png = await renderGrid([
+ *   { label: "a red flower", images: [grey, grey] },
+ *   { label: "a blue flower", images: [grey, grey] },
+ * ], 64);
+ * console.log(new TextDecoder().decode(png.subarray(1, 4))); // "PNG"
+ * await Deno.writeFile(`${await Deno.makeTempDir()}/grid.png`, png);
+ * ```
  */
 export async function renderGrid(
   rows: readonly GridRow[],

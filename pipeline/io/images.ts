@@ -3,8 +3,8 @@
  * decoded-image cache so that epochs after the first (and later runs) never decode a
  * JPEG again.
  *
- * @example
- * ```ts
+ * @example An image of yours, as the model reads it.
+ * ```ts ignore
  * import { decodeImage, toUnitRange } from "./images.ts";
  * const rgb = await decodeImage("../shared/oxford102/images/image_00001.jpg", 64);
  * const x = toUnitRange(rgb); // Float32Array of 64·64·3 in [-1, 1]
@@ -70,7 +70,19 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array | string):
 const rawInput = (rgb: Uint8Array, width: number, height: number) =>
   sharp(rgb, { raw: { width, height, channels: 3 } });
 
-/** RGB bytes (height·width·3) → JPEG bytes. */
+/**
+ * RGB bytes (height·width·3) → JPEG bytes.
+ *
+ * @example A red 64×64 image, as a JPEG file.
+ * ```ts
+ * import { encodeJpeg } from "../../mod.ts";
+ *
+ * const red = new Uint8Array(64 * 64 * 3).map((_, i) => (i % 3 === 0 ? 220 : 30));
+ * const jpeg = await encodeJpeg(red, 64);
+ * console.log(jpeg[0].toString(16), jpeg[1].toString(16)); // ff d8: a JPEG's first bytes
+ * await Deno.writeFile(`${await Deno.makeTempDir()}/red.jpg`, jpeg);
+ * ```
+ */
 export async function encodeJpeg(
   rgb: Uint8Array,
   width: number,
@@ -156,7 +168,7 @@ async () => {
  * Decodes at 8×8, which lets libjpeg scale while decoding.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { checkImagesDecode } from "./images.ts";
  * const ok = await checkImagesDecode(["../shared/oxford102/images/image_00001.jpg"])();
  * ```

@@ -2,8 +2,8 @@
  * The task's native files at the edge: `dictionary/{word2Id,id2Word}.npy` → a Vocabulary
  * whose ids equal the task's, and `dataset/testData.pkl` → test captions as text.
  *
- * @example
- * ```ts
+ * @example The task's test captions, where the task keeps them.
+ * ```ts ignore
  * import { loadCaptions } from "./task_files.ts";
  * const rows = await loadCaptions("../shared/competition/dataset/testData.pkl")();
  * // Right([{ id: 6735, caption: "this white and purple flower has ..." }, ...])
@@ -52,7 +52,18 @@ export const dictionaryBeside = (pklPath: string) => {
   return [...parts.slice(0, -2), "dictionary"].join("/") || "dictionary";
 };
 
-/** Captions from `id,caption` CSV or the task's testData.pkl (decoded with its dictionary). */
+/**
+ * Captions from `id,caption` CSV or the task's testData.pkl (decoded with its dictionary).
+ *
+ * @example An `id,caption` CSV.
+ * ```ts
+ * import { loadCaptions, unwrap } from "../../mod.ts";
+ *
+ * const csv = `${await Deno.makeTempDir()}/captions.csv`;
+ * await Deno.writeTextFile(csv, "id,caption\n7,a red flower\n9,a white daisy\n");
+ * console.log(await unwrap(loadCaptions(csv))); // [ { id: 7, caption: "a red flower" }, { id: 9, caption: "a white daisy" } ]
+ * ```
+ */
 export function loadCaptions(
   path: string,
   dictionaryDir?: string,
