@@ -17,9 +17,17 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { ModelConfig, TrainConfig } from "../../stages/config.ts";
-import { createGan, type Gan, namedVariables, withMatcher } from "../../stages/train_step.ts";
+import {
+  createGan,
+  disposeGan,
+  type Gan,
+  namedVariables,
+  withMatcher,
+} from "../../stages/train_step.ts";
+import * as E from "fp-ts/Either";
 import { petalError, PetalFailure } from "./errors.ts";
 import { writeFileAtomic } from "./images.ts";
+import { validateHeader } from "./checkpoint_header.ts";
 
 export const CHECKPOINT_FILE = "checkpoint.petal";
 const MAGIC = "PETALCK1";
@@ -192,34 +200,44 @@ export async function readCheckpoint(dirOrFile: string): Promise<Checkpoint> {
         "run `deno task train --out DIR` first, or fix --checkpoint",
       );
     }
-    throw e;
+    throw bad(path, `cannot read it (${(e as Error).message})`);
   }
   if (bytes.length < 12 || new TextDecoder().decode(bytes.subarray(0, 8)) !== MAGIC) {
     throw bad(path, "not a petal checkpoint");
   }
   const headerLength = new DataView(bytes.buffer, bytes.byteOffset).getUint32(8, true);
-  let header: CheckpointHeader;
+  if (12 + headerLength > bytes.length) {
+    throw bad(path, "header runs past the end (truncated file?)");
+  }
+  let parsed: unknown;
   try {
-    header = JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + headerLength)));
+    parsed = JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + headerLength)));
   } catch {
     throw bad(path, "header is not valid JSON (truncated file?)");
   }
-  if (header.format !== "petal-checkpoint" || header.version !== FORMAT_VERSION) {
-    throw bad(path, `format version ${header.version}, this petal reads ${FORMAT_VERSION}`);
+  const { format, version } = (parsed ?? {}) as Partial<CheckpointHeader>;
+  if (format !== "petal-checkpoint" || version !== FORMAT_VERSION) {
+    throw bad(path, `format version ${version}, this petal reads ${FORMAT_VERSION}`);
   }
   const base = 12 + headerLength;
+  // Checked whole before any tensor is made: nothing to free when it is bad.
+  const checked = validateHeader<CheckpointHeader>(parsed, bytes.length - base);
+  if (E.isLeft(checked)) throw bad(path, `bad header: ${checked.left}`);
+  const header = checked.right;
   const tensors = new Map<string, tf.Tensor>();
-  for (const e of header.tensors) {
-    const count = e.shape.reduce((a, b) => a * b, 1);
-    const start = base + e.offset;
-    if (start + count * 4 > bytes.length) {
-      throw bad(path, `tensor ${e.name} runs past the end (truncated file?)`);
+  try {
+    for (const e of header.tensors) {
+      const count = e.shape.reduce((a, b) => a * b, 1);
+      const start = base + e.offset;
+      const slice = bytes.slice(start, start + count * 4);
+      const data = e.dtype === "int32"
+        ? new Int32Array(slice.buffer)
+        : new Float32Array(slice.buffer);
+      tensors.set(e.name, tf.tensor(data, e.shape, e.dtype));
     }
-    const slice = bytes.slice(start, start + count * 4);
-    const data = e.dtype === "int32"
-      ? new Int32Array(slice.buffer)
-      : new Float32Array(slice.buffer);
-    tensors.set(e.name, tf.tensor(data, e.shape, e.dtype));
+  } catch (e) {
+    tf.dispose([...tensors.values()]);
+    throw bad(path, `cannot load its tensors (${(e as Error).message})`);
   }
   return { header, tensors };
 }
@@ -303,6 +321,19 @@ export async function restoreGan(
     createGan(header.model, { ...header.train, ...trainOverrides }, 0),
     ck,
   );
+  try {
+    await loadWeights(gan, ck, path);
+  } catch (e) {
+    // A half-loaded model is of no use to anyone: free it whole.
+    disposeGan(gan);
+    throw e instanceof PetalFailure ? e : bad(path, `cannot restore it (${(e as Error).message})`);
+  }
+  return gan;
+}
+
+/** Assigns the checkpoint's weights and optimiser states to a fresh `gan`. */
+async function loadWeights(gan: Gan, ck: Checkpoint, path: string): Promise<void> {
+  const { header } = ck;
   const names = stableNames(gan);
   const byStable = new Map([...names].map(([tfName, stable]) => [stable, tfName]));
   for (const [name, v] of namedVariables(gan)) {
@@ -333,7 +364,6 @@ export async function restoreGan(
       if (saved) v.assign(saved);
     }
   }
-  return gan;
 }
 
 /**
