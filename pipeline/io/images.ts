@@ -18,22 +18,35 @@ import type { ImageStack } from "../../stages/augment.ts";
 
 export type { ImageStack };
 
+/**
+ * Pixels an input image may have (width × height, 2^25: e.g. 5792²): a JPEG header can
+ * claim 65535² and make the decoder allocate gigabytes before it finds the data short.
+ */
+export const MAX_INPUT_PIXELS = 1 << 25;
+
 /** Decodes any image sharp reads and resizes it (whole image, aspect not kept) to size². */
-export async function decodeImage(path: string, size: number): Promise<Uint8Array> {
-  const data = await sharp(path).removeAlpha().resize(size, size, { fit: "fill" })
-    .toColourspace("srgb").raw().toBuffer();
+export async function decodeImage(path: string | Uint8Array, size: number): Promise<Uint8Array> {
+  const data = await sharp(path, { limitInputPixels: MAX_INPUT_PIXELS }).removeAlpha()
+    .resize(size, size, { fit: "fill" }).toColourspace("srgb").raw().toBuffer();
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
-/** Decode with a typed error that names the file. */
-export const decodeImageTE = (path: string, size: number): TE.TaskEither<PetalError, Uint8Array> =>
+/**
+ * Decode with a typed error that names the file; `bytes`, when given, are the file's
+ * contents already read (the fuzz suite decodes mutated JPEGs without writing them).
+ */
+export const decodeImageTE = (
+  path: string,
+  size: number,
+  bytes?: Uint8Array,
+): TE.TaskEither<PetalError, Uint8Array> =>
   TE.tryCatch(
-    () => decodeImage(path, size),
+    () => decodeImage(bytes ?? path, size),
     (e) =>
       petalError(
         "CorruptImage",
         path,
-        `cannot decode image (${(e as Error).message.split("\n")[0]})`,
+        `cannot decode image (${String((e as Error)?.message ?? e).split("\n")[0]})`,
         "replace or delete the file and its caption file",
       ),
   );
