@@ -22,7 +22,7 @@ import { loadGenerator } from "../pipeline/infer.ts";
 await useBackend("cpu");
 
 const dir = await Deno.makeTempDir({ prefix: "petal-ck-guard-" });
-const vocabulary = ["<PAD>", "red", "white", "petals"];
+const vocabulary = ["<PAD>", "<RARE>", "red", "petals"];
 {
   const gan = createGan(modelConfig("small", vocabulary.length), defaultTrainConfig(), 0);
   await writeCheckpoint(dir, gan, { step: 3, epoch: 1, imagesSeen: 24, seconds: 2 }, vocabulary);
@@ -90,6 +90,8 @@ const HOSTILE: Array<[string, (h: Record<string, unknown>) => unknown, RegExp]> 
   ],
   ["duplicate tensor", edit((h) => h.tensors.push(h.tensors[0])), /appears twice/],
   ["vocabulary of numbers", edit((h) => (h.vocabulary = [1, 2])), /vocabulary/],
+  // Found by `deno task fuzz`: the GAN was made, then the vocabulary threw, and leaked it.
+  ["vocabulary without <RARE>", edit((h) => (h.vocabulary = ["<PAD>", "red"])), /no <RARE>/],
   ["header an array", () => [1, 2, 3], /format version undefined|header is not an object/],
 ];
 
