@@ -106,8 +106,8 @@ if (import.meta.main) {
  * address also itself; a wildcard address every address of this machine and its name.
  */
 function allowedHosts(host: string): string[] {
-  if (isLoopback(host)) return [...LOOPBACK_NAMES, host];
-  if (!isWildcard(host)) return [...LOOPBACK_NAMES, host];
-  const own = Deno.networkInterfaces().map((i) => i.address);
-  return [...LOOPBACK_NAMES, ...own, Deno.hostname()];
+  const own = isWildcard(host)
+    ? [host, ...Deno.networkInterfaces().map((i) => i.address), Deno.hostname()]
+    : [host];
+  return [...new Set([...LOOPBACK_NAMES, ...own])];
 }
