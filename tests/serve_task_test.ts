@@ -41,6 +41,8 @@ Deno.test("--host 0.0.0.0: a warning, a printed token, and the API refused witho
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  // Should it never print what is awaited, its streams end here and the test fails.
+  const stop = setTimeout(() => child.kill("SIGKILL"), 60_000);
   try {
     const [out, err] = await Promise.all([
       readUntil(child.stdout, /training: .*\n/),
@@ -68,6 +70,7 @@ Deno.test("--host 0.0.0.0: a warning, a printed token, and the API refused witho
     assertEquals(page.status, 200);
     await page.body?.cancel();
   } finally {
+    clearTimeout(stop);
     child.kill("SIGTERM");
     await child.status;
     await child.stdout.cancel().catch(() => {});
