@@ -9,12 +9,13 @@ const SERVE = new URL("../tasks/serve.ts", import.meta.url).pathname;
 
 /** Lines of `stream` until one matches `last`, as text. */
 async function readUntil(stream: ReadableStream<Uint8Array>, last: RegExp): Promise<string> {
-  const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+  const reader = stream.getReader();
+  const decoder = new TextDecoder();
   let text = "";
   while (!last.test(text)) {
     const { done, value } = await reader.read();
     if (done) break;
-    text += value;
+    text += decoder.decode(value, { stream: true });
   }
   reader.releaseLock();
   return text;
