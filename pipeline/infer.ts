@@ -17,12 +17,17 @@ import * as TE from "fp-ts/TaskEither";
 import { pipe } from "fp-ts/function";
 import { encodeJpeg, toBytes, writeFileAtomic } from "./io/images.ts";
 import { attempt, type PetalError, petalError, PetalFailure } from "./io/errors.ts";
-import { disposeCheckpoint, readCheckpoint, restoreGan } from "./io/checkpoint.ts";
+import {
+  checkpointVocabulary,
+  disposeCheckpoint,
+  readCheckpoint,
+  restoreGan,
+} from "./io/checkpoint.ts";
 import { Rng } from "../stages/rng.ts";
 import { renderGrid } from "./io/grid.ts";
 import { loadCaptions } from "./io/task_files.ts";
 import type { TestCaption } from "./io/data.ts";
-import { tokenizeAll, type Vocabulary, vocabularyFromJson } from "../stages/tokenize.ts";
+import { tokenizeAll, type Vocabulary } from "../stages/tokenize.ts";
 import { disposeGan, embedCaptions, type Gan, sample } from "../stages/train_step.ts";
 import { pickBest } from "../stages/match.ts";
 
@@ -76,10 +81,9 @@ export interface Generator {
 export async function loadGenerator(checkpoint: string): Promise<Generator> {
   const ck = await readCheckpoint(checkpoint);
   try {
-    return {
-      gan: await restoreGan(ck, checkpoint),
-      vocab: vocabularyFromJson(ck.header.vocabulary),
-    };
+    // The vocabulary first: a bad one then fails before a model is made (and leaked).
+    const vocab = checkpointVocabulary(ck, checkpoint);
+    return { gan: await restoreGan(ck, checkpoint), vocab };
   } finally {
     disposeCheckpoint(ck);
   }

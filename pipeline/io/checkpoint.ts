@@ -28,6 +28,7 @@ import * as E from "fp-ts/Either";
 import { petalError, PetalFailure } from "./errors.ts";
 import { writeFileAtomic } from "./images.ts";
 import { validateHeader } from "./checkpoint_header.ts";
+import { type Vocabulary, vocabularyFromJson } from "../../stages/tokenize.ts";
 
 export const CHECKPOINT_FILE = "checkpoint.petal";
 const MAGIC = "PETALCK1";
@@ -374,6 +375,19 @@ async function loadWeights(gan: Gan, ck: Checkpoint, path: string): Promise<void
 function adamPowers(optimizer: tf.Optimizer): Record<string, tf.Variable> {
   const o = optimizer as unknown as { accBeta1?: tf.Variable; accBeta2?: tf.Variable };
   return o.accBeta1 && o.accBeta2 ? { accBeta1: o.accBeta1, accBeta2: o.accBeta2 } : {};
+}
+
+/**
+ * The tokenizer a checkpoint's vocabulary makes. A vocabulary without `<PAD>` and
+ * `<RARE>` is a BadCheckpoint naming the file (it can be exported, not drawn from).
+ * Call it before {@link restoreGan}, so a bad one fails before a model is made.
+ */
+export function checkpointVocabulary(ck: Checkpoint, path: string): Vocabulary {
+  try {
+    return vocabularyFromJson(ck.header.vocabulary);
+  } catch (e) {
+    throw bad(path, `its vocabulary cannot tokenize captions (${(e as Error).message})`);
+  }
 }
 
 /** Frees the tensors a {@link readCheckpoint} loaded. */

@@ -22,7 +22,6 @@ import {
   SIZES,
   UPSAMPLES,
 } from "../../stages/config.ts";
-import { PAD, RARE } from "../../stages/tokenize.ts";
 
 /** How far past the largest preset a stored size may go. */
 export const SIZE_FACTOR = 2;
@@ -167,9 +166,6 @@ function checkHeaderOrThrow(v: unknown, dataBytes: number): void {
         (h.vocabulary as string[]).length
       } words, model.vocabSize is ${model.vocabSize}`,
     );
-  }
-  for (const word of [PAD, RARE]) {
-    if (!(h.vocabulary as string[]).includes(word)) fail(`vocabulary has no ${word}`);
   }
   checkTrain(h.train);
   const p = record(h.progress, "progress");
