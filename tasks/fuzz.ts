@@ -45,6 +45,8 @@ export interface FuzzTarget {
   readonly hot: (good: Uint8Array) => number;
   /** Reads (mutated) bytes as the file `path` names; frees whatever it loaded. */
   readonly read: (bytes: Uint8Array) => Promise<{ outcome: Outcome; path: string }>;
+  /** Structured variants of the good file besides byte mutations (a checkpoint's header fields). */
+  readonly edits?: (good: Uint8Array) => fc.Arbitrary<Uint8Array>;
 }
 
 const readIfThere = async (path: string) => {
@@ -202,6 +204,7 @@ const checkpoint: FuzzTarget = {
     }
   },
   hot: (b) => 12 + new DataView(b.buffer, b.byteOffset).getUint32(8, true),
+  edits: headerEdits,
   read: async (bytes) => {
     const path = `${tempDir()}/fuzzed.petal`;
     await Deno.writeFile(path, bytes);
@@ -215,6 +218,71 @@ const checkpoint: FuzzTarget = {
     }
   },
 };
+
+/** Every path to a value in a JSON tree, e.g. `["tensors", 3, "offset"]`. */
+function jsonPaths(v: unknown, at: (string | number)[] = []): (string | number)[][] {
+  if (typeof v !== "object" || v === null) return [at];
+  const keys: (string | number)[] = Array.isArray(v) ? v.map((_, i) => i) : Object.keys(v);
+  return [at, ...keys.flatMap((k) => jsonPaths((v as Record<string, unknown>)[k], [...at, k]))];
+}
+
+/** Values a hostile header might hold where a number, list or name is expected. */
+const hostileJson: fc.Arbitrary<unknown> = fc.oneof(
+  fc.constantFrom(
+    0,
+    -1,
+    -4,
+    0.5,
+    1e9,
+    2 ** 31,
+    2 ** 53,
+    -(2 ** 53),
+    1e308,
+    "",
+    "float64",
+    null,
+    true,
+  ),
+  fc.integer({ min: -(2 ** 40), max: 2 ** 40 }),
+  fc.double(),
+  fc.string({ maxLength: 8 }),
+  fc.array(fc.integer({ min: -8, max: 1 << 20 }), { maxLength: 5 }),
+  fc.dictionary(fc.string({ maxLength: 4 }), fc.integer(), { maxKeys: 3 }),
+);
+
+/**
+ * A checkpoint with one to three header values replaced (or removed): field-level edits
+ * that byte flips rarely make, e.g. a negative offset or a string shape.
+ */
+function headerEdits(good: Uint8Array): fc.Arbitrary<Uint8Array> {
+  const length = new DataView(good.buffer, good.byteOffset).getUint32(8, true);
+  const header = JSON.parse(new TextDecoder().decode(good.subarray(12, 12 + length)));
+  const data = good.subarray(12 + length);
+  const paths = jsonPaths(header).filter((p) => p.length > 0);
+  const edit = fc.record({
+    path: fc.constantFrom(...paths),
+    value: hostileJson,
+    remove: fc.boolean(),
+  });
+  return fc.array(edit, { minLength: 1, maxLength: 3 }).map((edits) => {
+    const h = structuredClone(header);
+    for (const { path, value, remove } of edits) {
+      let parent = h;
+      for (const k of path.slice(0, -1)) parent = parent?.[k];
+      if (typeof parent !== "object" || parent === null) continue;
+      const key = path[path.length - 1];
+      if (remove && !Array.isArray(parent)) delete parent[key];
+      else parent[key] = value;
+    }
+    const text = new TextEncoder().encode(JSON.stringify(h));
+    const out = new Uint8Array(12 + text.length + data.length);
+    out.set(good.subarray(0, 8));
+    new DataView(out.buffer).setUint32(8, text.length, true);
+    out.set(text, 12);
+    out.set(data, 12 + text.length);
+    return out;
+  });
+}
 
 /** Every target, in the order the task runs them. */
 export const FUZZ_TARGETS: readonly FuzzTarget[] = [pickle, npy, csv, reed, jpeg, checkpoint];
@@ -338,10 +406,17 @@ export async function fuzzTarget(
   let refused = 0;
   let loaded = 0;
   let slowestMs = 0;
+  const mutated = mutations(good.bytes.length, target.hot(good.bytes))
+    .map((changes) => mutate(good.bytes, changes));
+  const inputs = target.edits
+    ? fc.oneof({ weight: 2, arbitrary: mutated }, {
+      weight: 1,
+      arbitrary: target.edits(good.bytes),
+    })
+    : mutated;
   const property = fc.asyncProperty(
-    mutations(good.bytes.length, target.hot(good.bytes)),
-    async (changes) => {
-      const bytes = mutate(good.bytes, changes);
+    inputs,
+    async (bytes) => {
       const tensors = tf.memory().numTensors;
       const t0 = performance.now();
       let answer;
