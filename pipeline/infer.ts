@@ -18,11 +18,15 @@ import * as TE from "fp-ts/TaskEither";
 import { pipe } from "fp-ts/function";
 import { writeFileAtomic } from "./io/images.ts";
 import { attempt, ioError, type PetalError } from "./io/errors.ts";
-import { disposeCheckpoint, readCheckpoint, restoreGan } from "./io/checkpoint.ts";
+import {
+  checkpointVocabulary,
+  disposeCheckpoint,
+  readCheckpoint,
+  restoreGan,
+} from "./io/checkpoint.ts";
 import { renderGrid } from "./io/grid.ts";
 import { loadCaptions } from "./io/task_files.ts";
 import type { TestCaption } from "./io/data.ts";
-import { vocabularyFromJson } from "../stages/tokenize.ts";
 import { disposeGan } from "../stages/train_step.ts";
 import {
   candidatesTE,
@@ -91,10 +95,9 @@ export interface InferResult {
 export async function loadGenerator(checkpoint: string): Promise<Generator> {
   const ck = await readCheckpoint(checkpoint);
   try {
-    return {
-      gan: await restoreGan(ck, checkpoint),
-      vocab: vocabularyFromJson(ck.header.vocabulary),
-    };
+    // The vocabulary first: a bad one then fails before a model is made (and leaked).
+    const vocab = checkpointVocabulary(ck, checkpoint);
+    return { gan: await restoreGan(ck, checkpoint), vocab };
   } finally {
     disposeCheckpoint(ck);
   }

@@ -20,10 +20,11 @@ import { BENCH } from "./bench/bench.ts";
 import { SCORE_CHECK } from "./score_check.ts";
 import { QUALITY } from "./quality.ts";
 import { EXPORT } from "./export.ts";
+import { FUZZ } from "./fuzz.ts";
 
 /** Every task's declaration, by task name. */
 export const TASKS: ReadonlyMap<string, TaskSpec<Record<string, Flag>>> = new Map(
-  [TRAIN, INFER, SCORE, DATA, EVALUATOR, SERVE, BENCH, SCORE_CHECK, QUALITY, EXPORT].map((
+  [TRAIN, INFER, SCORE, DATA, EVALUATOR, SERVE, BENCH, SCORE_CHECK, QUALITY, EXPORT, FUZZ].map((
     t,
   ) => [t.name, t]),
 );

@@ -83,6 +83,7 @@ Deno.test("every task answers --help with its flags, exit 0", async () => {
     "score-check": "score_check.ts",
     quality: "quality.ts",
     export: "export.ts",
+    fuzz: "fuzz.ts",
   };
   assertEquals([...TASKS.keys()].sort(), Object.keys(scripts).sort());
   const runs = await Promise.all(

@@ -1,12 +1,15 @@
 /**
  * Checkpoints: one file, `checkpoint.petal`, holding everything a run needs to go on
- * exactly where it stopped — text encoder, G, D, the EMA of G, both Adam states, the RNG
- * state, counters, the vocabulary and the config — in a versioned format:
+ * exactly where it stopped — text encoder, G, D, the EMA of G, both Adam states, the
+ * counters, the vocabulary and the recipe — in a versioned format:
  *
  *   "PETALCK1" | u32 header length | header JSON | f32/i32 tensor bytes
  *
- * It is written to a temp file and renamed over the old one, so a crash mid-write never
- * leaves a broken checkpoint, and the last good one survives a NaN stop.
+ * There is no separate RNG state: every draw comes from a stream seeded by (the recipe's
+ * seed, epoch, step), so `progress.step` and `train.seed` are the whole of it.
+ *
+ * It is written to a temp file, synced, and renamed over the old one, so a crash
+ * mid-write never leaves a broken checkpoint, and the last good one survives a NaN stop.
  *
  * @example
  * ```ts
@@ -18,9 +21,18 @@
 import * as tf from "@tensorflow/tfjs";
 import type { ModelConfig, TrainConfig } from "../../stages/config.ts";
 import type { RecipeOrigin } from "../../stages/recipe.ts";
-import { createGan, type Gan, namedVariables, withMatcher } from "../../stages/train_step.ts";
+import {
+  createGan,
+  disposeGan,
+  type Gan,
+  namedVariables,
+  withMatcher,
+} from "../../stages/train_step.ts";
+import * as E from "fp-ts/Either";
 import { petalError, PetalFailure } from "./errors.ts";
 import { writeFileAtomic } from "./images.ts";
+import { validateHeader } from "./checkpoint_header.ts";
+import { type Vocabulary, vocabularyFromJson } from "../../stages/tokenize.ts";
 
 export const CHECKPOINT_FILE = "checkpoint.petal";
 const MAGIC = "PETALCK1";
@@ -73,11 +85,6 @@ export interface Checkpoint {
   readonly header: CheckpointHeader;
   readonly tensors: ReadonlyMap<string, tf.Tensor>;
 }
-
-/*
- * There is no separate RNG state: every draw comes from a stream seeded by (config seed,
- * epoch, step), so `progress.step` and `train.seed` are the whole of it.
- */
 
 /** `DIR` or `DIR/checkpoint.petal` → the file. */
 export const checkpointPath = (dirOrFile: string): string =>
@@ -213,34 +220,44 @@ export async function readCheckpoint(dirOrFile: string): Promise<Checkpoint> {
         "run `deno task train --out DIR` first, or fix --checkpoint",
       );
     }
-    throw e;
+    throw bad(path, `cannot read it (${(e as Error).message})`);
   }
   if (bytes.length < 12 || new TextDecoder().decode(bytes.subarray(0, 8)) !== MAGIC) {
     throw bad(path, "not a petal checkpoint");
   }
   const headerLength = new DataView(bytes.buffer, bytes.byteOffset).getUint32(8, true);
-  let header: CheckpointHeader;
+  if (12 + headerLength > bytes.length) {
+    throw bad(path, "header runs past the end (truncated file?)");
+  }
+  let parsed: unknown;
   try {
-    header = JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + headerLength)));
+    parsed = JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + headerLength)));
   } catch {
     throw bad(path, "header is not valid JSON (truncated file?)");
   }
-  if (header.format !== "petal-checkpoint" || header.version !== FORMAT_VERSION) {
-    throw bad(path, `format version ${header.version}, this petal reads ${FORMAT_VERSION}`);
+  const { format, version } = (parsed ?? {}) as Partial<CheckpointHeader>;
+  if (format !== "petal-checkpoint" || version !== FORMAT_VERSION) {
+    throw bad(path, `format version ${version}, this petal reads ${FORMAT_VERSION}`);
   }
   const base = 12 + headerLength;
+  // Checked whole before any tensor is made: nothing to free when it is bad.
+  const checked = validateHeader<CheckpointHeader>(parsed, bytes.length - base);
+  if (E.isLeft(checked)) throw bad(path, `bad header: ${checked.left}`);
+  const header = checked.right;
   const tensors = new Map<string, tf.Tensor>();
-  for (const e of header.tensors) {
-    const count = e.shape.reduce((a, b) => a * b, 1);
-    const start = base + e.offset;
-    if (start + count * 4 > bytes.length) {
-      throw bad(path, `tensor ${e.name} runs past the end (truncated file?)`);
+  try {
+    for (const e of header.tensors) {
+      const count = e.shape.reduce((a, b) => a * b, 1);
+      const start = base + e.offset;
+      const slice = bytes.slice(start, start + count * 4);
+      const data = e.dtype === "int32"
+        ? new Int32Array(slice.buffer)
+        : new Float32Array(slice.buffer);
+      tensors.set(e.name, tf.tensor(data, e.shape, e.dtype));
     }
-    const slice = bytes.slice(start, start + count * 4);
-    const data = e.dtype === "int32"
-      ? new Int32Array(slice.buffer)
-      : new Float32Array(slice.buffer);
-    tensors.set(e.name, tf.tensor(data, e.shape, e.dtype));
+  } catch (e) {
+    tf.dispose([...tensors.values()]);
+    throw bad(path, `cannot load its tensors (${(e as Error).message})`);
   }
   return { header, tensors };
 }
@@ -324,6 +341,19 @@ export async function restoreGan(
     createGan(header.model, { ...header.train, ...trainOverrides }, 0),
     ck,
   );
+  try {
+    await loadWeights(gan, ck, path);
+  } catch (e) {
+    // A half-loaded model is of no use to anyone: free it whole.
+    disposeGan(gan);
+    throw e instanceof PetalFailure ? e : bad(path, `cannot restore it (${(e as Error).message})`);
+  }
+  return gan;
+}
+
+/** Assigns the checkpoint's weights and optimiser states to a fresh `gan`. */
+async function loadWeights(gan: Gan, ck: Checkpoint, path: string): Promise<void> {
+  const { header } = ck;
   const names = stableNames(gan);
   const byStable = new Map([...names].map(([tfName, stable]) => [stable, tfName]));
   for (const [name, v] of namedVariables(gan)) {
@@ -354,7 +384,6 @@ export async function restoreGan(
       if (saved) v.assign(saved);
     }
   }
-  return gan;
 }
 
 /**
@@ -365,6 +394,19 @@ export async function restoreGan(
 function adamPowers(optimizer: tf.Optimizer): Record<string, tf.Variable> {
   const o = optimizer as unknown as { accBeta1?: tf.Variable; accBeta2?: tf.Variable };
   return o.accBeta1 && o.accBeta2 ? { accBeta1: o.accBeta1, accBeta2: o.accBeta2 } : {};
+}
+
+/**
+ * The tokenizer a checkpoint's vocabulary makes. A vocabulary without `<PAD>` and
+ * `<RARE>` is a BadCheckpoint naming the file (it can be exported, not drawn from).
+ * Call it before {@link restoreGan}, so a bad one fails before a model is made.
+ */
+export function checkpointVocabulary(ck: Checkpoint, path: string): Vocabulary {
+  try {
+    return vocabularyFromJson(ck.header.vocabulary);
+  } catch (e) {
+    throw bad(path, `its vocabulary cannot tokenize captions (${(e as Error).message})`);
+  }
 }
 
 /** Frees the tensors a {@link readCheckpoint} loaded. */

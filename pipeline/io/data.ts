@@ -63,6 +63,36 @@ export interface TestCaption {
   readonly caption: string;
 }
 
+/** Bytes of a caption CSV (the task's has 819 rows in 60 kB). */
+export const MAX_CSV_BYTES = 64 << 20;
+/** Bytes of one caption file (ten lines of a few hundred bytes). */
+export const MAX_CAPTION_FILE_BYTES = 1 << 20;
+/** Characters of one CSV record. */
+const MAX_RECORD_CHARS = 1 << 16;
+
+/** Reads a text file of at most `max` bytes; a bigger one is a `kind` error naming it. */
+const readBoundedText = (
+  path: string,
+  max: number,
+  kind: "BadCsv" | "BadFormat",
+  fix: string,
+) =>
+async (): Promise<E.Either<PetalError, string>> => {
+  try {
+    const size = (await Deno.stat(path)).size;
+    if (size > max) {
+      return E.left(petalError(kind, path, `file is ${size} bytes, more than ${max}`, fix));
+    }
+    return E.right(await Deno.readTextFile(path));
+  } catch (e) {
+    return E.left(
+      e instanceof Deno.errors.NotFound
+        ? petalError("MissingFile", path, "no such file", fix)
+        : ioError(path, fix)(e),
+    );
+  }
+};
+
 const IMAGE_NAME = /^image_(\d+)\.jpe?g$/i;
 const TEXT_NAME = /^image_(\d+)\.txt$/;
 const CLASS_NAME = /^class_(\d+)$/;
@@ -167,7 +197,12 @@ interface CaptionText {
 
 const readCaptions = (file: CaptionFile): TE.TaskEither<PetalError, CaptionText> =>
   pipe(
-    TE.tryCatch(() => Deno.readTextFile(file.path), ioError(file.path, "check the file")),
+    readBoundedText(
+      file.path,
+      MAX_CAPTION_FILE_BYTES,
+      "BadFormat",
+      "keep one short caption a line in each caption file",
+    ),
     TE.chain((text) => {
       const lines = captionLines(text);
       const blank = text.replace(/\r?\n$/, "").split(/\r?\n/).length - lines.length;
@@ -242,15 +277,21 @@ export function parseTestCaptions(text: string, path: string): E.Either<PetalErr
   }
   let rows: Record<string, string>[];
   try {
-    rows = parse(text, { columns: true, skip_empty_lines: true, trim: true });
+    rows = parse(text, {
+      columns: true,
+      skip_empty_lines: true,
+      trim: true,
+      max_record_size: MAX_RECORD_CHARS,
+    });
   } catch (e) {
-    return E.left(petalError("BadCsv", path, (e as Error).message, "fix the CSV quoting"));
+    const message = String((e as Error)?.message ?? e).split("\n")[0];
+    return E.left(petalError("BadCsv", path, message, "fix the CSV quoting"));
   }
   const seen = new Set<number>();
   const out: TestCaption[] = [];
   for (const [i, row] of rows.entries()) {
-    const id = Number(row.id);
-    if (!Number.isInteger(id) || id < 0) {
+    const id = /^\d{1,15}$/.test(row.id ?? "") ? Number(row.id) : NaN;
+    if (!Number.isInteger(id)) {
       return E.left(petalError(
         "BadCsv",
         path,
@@ -284,18 +325,7 @@ export function parseTestCaptions(text: string, path: string): E.Either<PetalErr
 /** Reads a test-caption CSV file. */
 export const loadTestCaptions = (path: string): TE.TaskEither<PetalError, TestCaption[]> =>
   pipe(
-    TE.tryCatch(
-      () => Deno.readTextFile(path),
-      (e) =>
-        e instanceof Deno.errors.NotFound
-          ? petalError(
-            "MissingFile",
-            path,
-            "no such file",
-            "pass --captions pointing at id,caption CSV",
-          )
-          : ioError(path, "check the file")(e),
-    ),
+    readBoundedText(path, MAX_CSV_BYTES, "BadCsv", "pass --captions pointing at id,caption CSV"),
     TE.chainEitherK((text) => parseTestCaptions(text, path)),
   );
 

@@ -18,22 +18,35 @@ import type { ImageStack } from "../../stages/augment.ts";
 
 export type { ImageStack };
 
+/**
+ * Pixels an input image may have (width × height, 2^25: e.g. 5792²): a JPEG header can
+ * claim 65535² and make the decoder allocate gigabytes before it finds the data short.
+ */
+export const MAX_INPUT_PIXELS = 1 << 25;
+
 /** Decodes any image sharp reads and resizes it (whole image, aspect not kept) to size². */
-export async function decodeImage(path: string, size: number): Promise<Uint8Array> {
-  const data = await sharp(path).removeAlpha().resize(size, size, { fit: "fill" })
-    .toColourspace("srgb").raw().toBuffer();
+export async function decodeImage(path: string | Uint8Array, size: number): Promise<Uint8Array> {
+  const data = await sharp(path, { limitInputPixels: MAX_INPUT_PIXELS }).removeAlpha()
+    .resize(size, size, { fit: "fill" }).toColourspace("srgb").raw().toBuffer();
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
-/** Decode with a typed error that names the file. */
-export const decodeImageTE = (path: string, size: number): TE.TaskEither<PetalError, Uint8Array> =>
+/**
+ * Decode with a typed error that names the file; `bytes`, when given, are the file's
+ * contents already read (the fuzz suite decodes mutated JPEGs without writing them).
+ */
+export const decodeImageTE = (
+  path: string,
+  size: number,
+  bytes?: Uint8Array,
+): TE.TaskEither<PetalError, Uint8Array> =>
   TE.tryCatch(
-    () => decodeImage(path, size),
+    () => decodeImage(bytes ?? path, size),
     (e) =>
       petalError(
         "CorruptImage",
         path,
-        `cannot decode image (${(e as Error).message.split("\n")[0]})`,
+        `cannot decode image (${String((e as Error)?.message ?? e).split("\n")[0]})`,
         "replace or delete the file and its caption file",
       ),
   );
@@ -54,17 +67,70 @@ export function toBytes(x: ArrayLike<number>): Uint8Array {
   return out;
 }
 
-/** Writes `bytes` to a temp file beside `path`, then renames: never a half-written file. */
-export async function writeFileAtomic(path: string, bytes: Uint8Array | string): Promise<void> {
-  const tmp = `${path}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+/** The temp-file name prefix of `path` for process `pid`: `PATH.PID.`. */
+const tempPrefix = (path: string, pid: number) => `${path}.${pid}.`;
+
+/**
+ * Removes temp files another process left beside `path` (a kill mid-write): any
+ * `PATH.PID.XXXXXXXX.tmp` of a PID other than this one. Temps of this process may belong
+ * to a write still in flight, so they stay.
+ */
+export async function removeStaleTemps(path: string): Promise<number> {
+  const cut = path.lastIndexOf("/");
+  const dir = cut < 0 ? "." : path.slice(0, cut) || "/";
+  const base = path.slice(cut + 1);
+  const own = tempPrefix(base, Deno.pid);
+  let removed = 0;
   try {
-    if (typeof bytes === "string") await Deno.writeTextFile(tmp, bytes);
-    else await Deno.writeFile(tmp, bytes);
+    for await (const e of Deno.readDir(dir)) {
+      if (
+        e.isFile && e.name.startsWith(`${base}.`) && e.name.endsWith(".tmp") &&
+        !e.name.startsWith(own) && /^\.\d+\.[0-9a-f]{8}\.tmp$/.test(e.name.slice(base.length))
+      ) {
+        await Deno.remove(`${dir}/${e.name}`).then(() => removed++, () => {});
+      }
+    }
+  } catch { /* no folder yet: nothing stale */ }
+  return removed;
+}
+
+/** Flushes a folder's entries (a rename) to disk; a no-op where folders cannot be opened. */
+async function syncDir(dir: string): Promise<void> {
+  let f: Deno.FsFile | undefined;
+  try {
+    f = await Deno.open(dir, { read: true });
+    await f.sync();
+  } catch {
+    /* Windows, or a file system without directory fsync */
+  } finally {
+    f?.close();
+  }
+}
+
+/**
+ * Writes `bytes` to a temp file beside `path`, fsyncs it, renames it over `path`, then
+ * fsyncs the folder: never a half-written file, even across a power cut. Temp files a
+ * killed writer left behind are removed first.
+ */
+export async function writeFileAtomic(path: string, bytes: Uint8Array | string): Promise<void> {
+  await removeStaleTemps(path);
+  const tmp = `${tempPrefix(path, Deno.pid)}${crypto.randomUUID().slice(0, 8)}.tmp`;
+  try {
+    const data = typeof bytes === "string" ? new TextEncoder().encode(bytes) : bytes;
+    const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
+    try {
+      for (let at = 0; at < data.length;) at += await file.write(data.subarray(at));
+      await file.sync();
+    } finally {
+      file.close();
+    }
     await Deno.rename(tmp, path);
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
     throw e;
   }
+  const cut = path.lastIndexOf("/");
+  await syncDir(cut < 0 ? "." : path.slice(0, cut) || "/");
 }
 
 const rawInput = (rgb: Uint8Array, width: number, height: number) =>

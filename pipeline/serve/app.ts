@@ -18,7 +18,17 @@
 import { Buffer } from "node:buffer";
 import { CHECKPOINT_FILE } from "../io/checkpoint.ts";
 import { PetalFailure } from "../io/errors.ts";
-import { GeneratorCache } from "./generator_cache.ts";
+import { GeneratorCache, type GeneratorCacheOptions } from "./generator_cache.ts";
+import {
+  hostAllowed,
+  isJsonType,
+  LOOPBACK_NAMES,
+  readBodyCapped,
+  requestToken,
+  sameToken,
+  TOKEN_COOKIE,
+} from "./guard.ts";
+import { QueueAborted, QueueFull, QueueTimeout } from "./work_queue.ts";
 import { encodePng } from "../io/images.ts";
 import { byPosition, defaultCandidates, drawPixels, interpolateCaptions } from "../draw.ts";
 import { downsample, renderLossSvg } from "../io/plots.ts";
@@ -28,19 +38,29 @@ export const MAX_COUNT = 16;
 export const MAX_STEPS = 16;
 export const MAX_CAPTION = 300;
 /** Requests are a few short fields; anything bigger is a mistake or an abuse. */
-const MAX_BODY = 64 * 1024;
+export const MAX_BODY = 64 * 1024;
+/** Seconds a refused (busy) client is told to wait before it tries again. */
+export const RETRY_AFTER_S = 2;
 
-/** An error with the HTTP status it answers with. */
+/** An error with the HTTP status it answers with (and any headers, e.g. Retry-After). */
 export class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
     super(message);
   }
 }
 
-const json = (body: unknown, status = 200) =>
+const json = (body: unknown, status = 200, headers: Record<string, string> = {}) =>
   new Response(JSON.stringify(body), {
     status,
-    headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" },
+    headers: {
+      "content-type": "application/json; charset=utf-8",
+      "cache-control": "no-store",
+      ...headers,
+    },
   });
 
 export interface GenerateRequest {
@@ -139,16 +159,21 @@ export function parseInterpolateRequest(body: Record<string, unknown>): Interpol
 }
 
 async function readJsonBody(req: Request): Promise<Record<string, unknown>> {
-  // Requiring JSON makes a cross-site form post a preflighted request, which we never
-  // approve: another web page cannot make this server burn CPU.
-  if (!(req.headers.get("content-type") ?? "").includes("application/json")) {
+  // Parsed, not searched: `text/plain; x=application/json` is a type a cross-site form
+  // or fetch sends without a preflight. Requiring JSON makes any cross-site post a
+  // preflighted request, which we never approve.
+  if (!isJsonType(req.headers.get("content-type"))) {
     throw new HttpError(415, "send the body as JSON (content-type: application/json)");
   }
-  const text = await req.text();
-  if (text.length > MAX_BODY) throw new HttpError(413, `body over ${MAX_BODY} bytes`);
+  const read = await readBodyCapped(req, MAX_BODY);
+  if ("problem" in read) {
+    throw read.problem === "too-large"
+      ? new HttpError(413, `body over ${MAX_BODY} bytes`)
+      : new HttpError(400, "the body is not UTF-8 text");
+  }
   let body: unknown;
   try {
-    body = JSON.parse(text);
+    body = JSON.parse(read.text);
   } catch (e) {
     throw new HttpError(400, `malformed JSON: ${(e as Error).message}`);
   }
@@ -156,6 +181,17 @@ async function readJsonBody(req: Request): Promise<Record<string, unknown>> {
     throw new HttpError(400, "the body must be a JSON object");
   }
   return body as Record<string, unknown>;
+}
+
+/** Queue refusals → HTTP: busy 429, too slow 503, both with Retry-After. */
+function queueError(e: unknown): HttpError | undefined {
+  const retry = { "retry-after": String(RETRY_AFTER_S) };
+  if (e instanceof QueueFull) {
+    return new HttpError(429, `${e.message}; try again in ${RETRY_AFTER_S} s`, retry);
+  }
+  if (e instanceof QueueTimeout) return new HttpError(503, e.message, retry);
+  if (e instanceof QueueAborted) return new HttpError(503, e.message);
+  return undefined;
 }
 
 const dataUrl = (png: Uint8Array) => `data:image/png;base64,${Buffer.from(png).toString("base64")}`;
@@ -173,6 +209,19 @@ export interface ServeOptions {
   /** Where the page files are; defaults to web/ beside this module. */
   readonly webDir?: string;
   readonly log?: (line: string) => void;
+  /**
+   * Host names (or addresses) the server answers to; a request whose `Host` header
+   * names another is refused (421), which defeats DNS rebinding. Loopback names by
+   * default.
+   */
+  readonly allowedHosts?: readonly string[];
+  /**
+   * When set, every `/api/` request must carry it (`Authorization: Bearer TOKEN`, or
+   * the cookie a page opened with `?token=TOKEN` gets).
+   */
+  readonly token?: string;
+  /** Bounds of the generator cache and its queue. */
+  readonly cache?: GeneratorCacheOptions;
 }
 
 export interface App {
@@ -200,21 +249,58 @@ export function createApp(opts: ServeOptions): App {
   const ctx: AppContext = {
     runs: opts.runs.replace(/\/+$/, "") || ".",
     webDir: (opts.webDir ?? new URL("./web", import.meta.url).pathname).replace(/\/+$/, ""),
-    generators: new GeneratorCache(),
+    generators: new GeneratorCache(opts.cache),
+    allowedHosts: opts.allowedHosts ?? LOOPBACK_NAMES,
+    token: opts.token,
   };
   const handler = async (req: Request): Promise<Response> => {
     try {
-      return await route(ctx, req);
+      guard(ctx, req);
+      const res = await route(ctx, req);
+      return withTokenCookie(ctx, req, res);
     } catch (e) {
-      if (e instanceof HttpError) return json({ error: e.message }, e.status);
+      const http = e instanceof HttpError ? e : queueError(e);
+      if (http) return json({ error: http.message }, http.status, http.headers);
       // A checkpoint that exists but does not load (truncated, other version) is the
       // run's problem, not the request's: say what is wrong with it.
       if (e instanceof PetalFailure) return json({ error: e.message }, 422);
-      opts.log?.(`error: ${req.method} ${req.url}: ${(e as Error).stack ?? e}`);
-      return json({ error: `internal error: ${(e as Error).message ?? e}` }, 500);
+      const message = String((e as Error)?.message ?? e).split("\n")[0];
+      opts.log?.(`error: ${req.method} ${new URL(req.url).pathname}: ${message}`);
+      return json({ error: `internal error: ${message}` }, 500);
     }
   };
   return { handler, generators: ctx.generators, dispose: () => ctx.generators.dispose() };
+}
+
+/** Refuses a foreign Host (421) and, when a token is set, an API request without it (401). */
+function guard(ctx: AppContext, req: Request): void {
+  const host = req.headers.get("host") ?? new URL(req.url).host;
+  if (!hostAllowed(host, ctx.allowedHosts)) {
+    throw new HttpError(
+      421,
+      `this server answers to ${ctx.allowedHosts.join(", ")}, not ${JSON.stringify(host)}`,
+    );
+  }
+  if (ctx.token === undefined || !new URL(req.url).pathname.startsWith("/api/")) return;
+  if (!sameToken(requestToken(req), ctx.token)) {
+    throw new HttpError(
+      401,
+      "this page is shared beyond loopback: open the URL serve printed (with ?token=…), " +
+        "or send Authorization: Bearer TOKEN",
+    );
+  }
+}
+
+/** A page opened with the right `?token=` gets it as a same-site, script-free cookie. */
+function withTokenCookie(ctx: AppContext, req: Request, res: Response): Response {
+  if (ctx.token === undefined) return res;
+  const given = new URL(req.url).searchParams.get("token") ?? undefined;
+  if (!sameToken(given, ctx.token)) return res;
+  res.headers.append(
+    "set-cookie",
+    `${TOKEN_COOKIE}=${ctx.token}; Path=/; HttpOnly; SameSite=Strict`,
+  );
+  return res;
 }
 
 /** What every request handler shares. */
@@ -222,6 +308,8 @@ interface AppContext {
   readonly runs: string;
   readonly webDir: string;
   readonly generators: GeneratorCache;
+  readonly allowedHosts: readonly string[];
+  readonly token?: string;
 }
 
 async function checkpointFile(ctx: AppContext, name: string): Promise<string> {
@@ -273,7 +361,7 @@ async function generate(ctx: AppContext, req: Request): Promise<Response> {
       batch: MAX_COUNT,
     });
     return await Promise.all(rgb.map((x) => encodePng(x, imageSize, imageSize)));
-  });
+  }, req.signal);
   return json({
     checkpoint: r.checkpoint,
     caption: r.caption,
@@ -293,7 +381,7 @@ async function interpolate(ctx: AppContext, req: Request): Promise<Response> {
     // end is the first image on the page.
     const rgb = await interpolateCaptions(gen, r.a, r.b, r.steps, r.seed);
     return await Promise.all(rgb.map((x) => encodePng(x, imageSize, imageSize)));
-  });
+  }, req.signal);
   return json({ ...r, images: images.map(dataUrl) });
 }
 

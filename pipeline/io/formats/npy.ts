@@ -51,6 +51,18 @@ const fail = (message: string): never => {
 const badFormat = (path: string, message: string, fix: string): PetalError =>
   petalError("BadFormat", path, message, fix);
 
+/** Dimensions an array may have (NumPy's own limit is 64). */
+export const MAX_NDIM = 32;
+/** Elements one decoded array may hold, whatever its file claims (2^26: 64 M). */
+export const MAX_ELEMENTS = 1 << 26;
+
+/**
+ * A thrown error as one line: a format failure's own message, anything else (a bug the
+ * input reached) named as such — never a stack trace.
+ */
+export const oneLine = (e: unknown): string =>
+  (e instanceof Error ? e.message : String(e)).split("\n")[0];
+
 /** Parsed form of a NumPy dtype string such as `<U17` or `|b1`. */
 interface DtypeSpec {
   readonly littleEndian: boolean;
@@ -75,6 +87,8 @@ const parseDtype = (dtype: string): DtypeSpec => {
   const size = digits === "" ? NaN : Number(digits);
   if (!Number.isInteger(size) || size < 0) return fail(`dtype ${dtype} has no item size`);
   const itemBytes = kind === "U" ? size * 4 : size;
+  // `<U0` / `S0` items take no bytes, so the data length check bounds nothing.
+  if (itemBytes === 0) return fail(`dtype ${dtype} has zero-size items`);
   return { littleEndian, kind, size, itemBytes };
 };
 
@@ -149,13 +163,15 @@ export const decodeDtypeBytes = (
   try {
     return E.right(decodeOrThrow(dtype, bytes, count));
   } catch (e) {
-    if (!(e instanceof FormatFailure)) throw e;
-    return E.left(badFormat(path, messageOf(e), "re-save the array with a plain dtype"));
+    return E.left(badFormat(path, oneLine(e), "re-save the array with a plain dtype"));
   }
 };
 
 const decodeOrThrow = (dtype: string, bytes: Uint8Array, count: number): NpyData => {
   const spec = parseDtype(dtype);
+  if (!Number.isSafeInteger(count) || count < 0 || count > MAX_ELEMENTS) {
+    fail(`${count} elements is more than this reader takes (${MAX_ELEMENTS})`);
+  }
   const need = count * spec.itemBytes;
   if (bytes.length < need) {
     fail(`data is ${bytes.length} bytes but ${count} × ${dtype} needs ${need}; file truncated?`);
@@ -178,8 +194,6 @@ const decodeOrThrow = (dtype: string, bytes: Uint8Array, count: number): NpyData
   return decoder(bytes, count, spec);
 };
 
-const messageOf = (e: unknown): string => e instanceof Error ? e.message : String(e);
-
 /** The header is a Python dict literal; these three keys are all NumPy ever writes. */
 const parseHeader = (text: string): { descr: string; fortran: boolean; shape: number[] } => {
   const descr = /['"]descr['"]\s*:\s*(['"])([^'"]*)\1/.exec(text);
@@ -192,10 +206,13 @@ const parseHeader = (text: string): { descr: string; fortran: boolean; shape: nu
   if (fortran === null) fail(`header has no 'fortran_order': ${text.trim()}`);
   const shape = /['"]shape['"]\s*:\s*\(([^)]*)\)/.exec(text);
   if (shape === null) return fail(`header has no 'shape': ${text.trim()}`);
-  const dims = shape[1].split(",").map((s) => s.trim()).filter((s) => s !== "").map((s) => {
-    const n = Number(s.replace(/L$/, "")); // Python 2 wrote longs as "5L"
-    return Number.isSafeInteger(n) && n >= 0 ? n : fail(`bad shape entry ${JSON.stringify(s)}`);
-  });
+  const dims = shape[1].split(",", MAX_NDIM + 2).map((s) => s.trim()).filter((s) => s !== "").map(
+    (s) => {
+      const n = Number(s.replace(/L$/, "")); // Python 2 wrote longs as "5L"
+      return Number.isSafeInteger(n) && n >= 0 ? n : fail(`bad shape entry ${JSON.stringify(s)}`);
+    },
+  );
+  if (dims.length > MAX_NDIM) fail(`more than ${MAX_NDIM} dimensions`);
   return { descr: descr[2], fortran: fortran![1] === "True", shape: dims };
 };
 
@@ -252,11 +269,10 @@ export const parseNpy = (bytes: Uint8Array, path: string): E.Either<PetalError, 
   try {
     return E.right(parseNpyOrThrow(bytes));
   } catch (e) {
-    if (!(e instanceof FormatFailure)) throw e;
     return E.left(
       badFormat(
         path,
-        `not a readable .npy file: ${e.message}`,
+        `not a readable .npy file: ${oneLine(e)}`,
         "re-save it with numpy.save(..., allow_pickle=False)",
       ),
     );

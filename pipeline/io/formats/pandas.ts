@@ -20,7 +20,7 @@
 
 import * as E from "fp-ts/Either";
 import { type PetalError, petalError } from "../errors.ts";
-import { decodeDtypeBytes, type NpyData } from "./npy.ts";
+import { decodeDtypeBytes, MAX_ELEMENTS, type NpyData, oneLine } from "./npy.ts";
 import { isPyCall, isPyGlobal, type PyCall, type PyValue } from "./pickle.ts";
 
 /** A DataFrame as plain data: column labels in order and one record per row. */
@@ -39,6 +39,13 @@ export interface PickledNdarray {
 }
 
 class FrameFailure extends Error {}
+
+/** Nesting depth of lists inside a cell (a caption is one level; a hostile file, any). */
+export const MAX_DEPTH = 64;
+/** Rows of a frame (a RangeIndex says its length in two numbers, whatever the data holds). */
+export const MAX_ROWS = 1 << 22;
+/** Columns of a frame. */
+export const MAX_COLUMNS = 1 << 16;
 
 const fail = (message: string): never => {
   throw new FrameFailure(message);
@@ -128,17 +135,37 @@ const rawBytes = (v: PyValue, what: string): Uint8Array =>
  * toPlain({ $call: "numpy.core.multiarray.scalar", args: [dtype, new Uint8Array([0x37, 0, 0, 0])] }); // "7"
  * ```
  */
-export const toPlain = (v: PyValue): unknown => {
-  if (Array.isArray(v)) return v.map(toPlain);
-  if (isPyCall(v, ...SCALAR)) return scalarValue(v);
-  if (isPyCall(v, ...RECONSTRUCT)) {
-    const arr = ndarrayOrThrow(v);
-    return Array.isArray(arr.data)
-      ? arr.data
-      : Array.from(arr.data as ArrayLike<unknown>, (x) => typeof x === "bigint" ? smallInt(x) : x);
+export const toPlain = (v: PyValue): unknown => plain(v, 0, new Map());
+
+/**
+ * {@link toPlain} with its bounds: each list converted once (a pickle's memo can share one
+ * list many times, or nest a list inside itself), at most {@link MAX_DEPTH} deep.
+ */
+const plain = (v: PyValue, depth: number, done: Map<object, unknown>): unknown => {
+  if (depth > MAX_DEPTH) return fail(`values nest deeper than ${MAX_DEPTH} levels`);
+  if (typeof v !== "object" || v === null) return v;
+  if (done.has(v)) {
+    const seen = done.get(v);
+    return seen === IN_PROGRESS ? fail("a list contains itself") : seen;
   }
-  return v;
+  done.set(v, IN_PROGRESS);
+  const out = Array.isArray(v)
+    ? v.map((x) => plain(x, depth + 1, done))
+    : isPyCall(v, ...SCALAR)
+    ? scalarValue(v)
+    : isPyCall(v, ...RECONSTRUCT)
+    ? ndarrayPlain(ndarrayOrThrow(v, depth + 1, done))
+    : v;
+  done.set(v, out);
+  return out;
 };
+
+const IN_PROGRESS = Symbol("in progress");
+
+const ndarrayPlain = (arr: PickledNdarray): unknown[] =>
+  Array.isArray(arr.data)
+    ? arr.data
+    : Array.from(arr.data as ArrayLike<unknown>, (x) => typeof x === "bigint" ? smallInt(x) : x);
 
 const scalarValue = (v: PyCall): unknown => {
   const [dtype, raw] = v.args;
@@ -148,14 +175,22 @@ const scalarValue = (v: PyCall): unknown => {
 };
 
 /** `_reconstruct(ndarray, (0,), b'b')` + BUILD `(version, shape, dtype, isFortran, rawdata)`. */
-const ndarrayOrThrow = (v: PyValue): PickledNdarray => {
+const ndarrayOrThrow = (
+  v: PyValue,
+  depth = 0,
+  done: Map<object, unknown> = new Map(),
+): PickledNdarray => {
   if (!isPyCall(v, ...RECONSTRUCT)) return fail(`expected a numpy array, found ${describe(v)}`);
   const state = asList(v.state, "ndarray state");
   if (state.length !== 5) fail(`ndarray state has ${state.length} fields, expected 5`);
   const [, shapeV, dtypeV, fortranV, raw] = state;
-  const shape = asList(shapeV, "ndarray shape").map((d) => asInt(d, "ndarray dimension"));
+  const dims = asList(shapeV, "ndarray shape");
+  if (dims.length > 32) fail(`ndarray has ${dims.length} dimensions`);
+  const shape = dims.map((d) => asInt(d, "ndarray dimension"));
+  if (shape.some((d) => d < 0)) fail(`ndarray shape ${JSON.stringify(shape)} is negative`);
   const dtype = dtypeString(dtypeV);
   const count = shape.reduce((a, b) => a * b, 1);
+  if (count > MAX_ELEMENTS) fail(`ndarray of ${count} elements is beyond ${MAX_ELEMENTS}`);
   const fortran = fortranV === true;
   if (dtype === "|O") {
     // Object arrays pickle their elements as an ordinary Python list.
@@ -163,7 +198,7 @@ const ndarrayOrThrow = (v: PyValue): PickledNdarray => {
     if (items.length !== count) {
       fail(`object array has ${items.length} items, shape needs ${count}`);
     }
-    return { shape, dtype, fortran, data: items.map(toPlain) };
+    return { shape, dtype, fortran, data: items.map((x) => plain(x, depth + 1, done)) };
   }
   return { shape, dtype, fortran, data: decodeRaw(dtype, rawBytes(raw, "ndarray data"), count) };
 };
@@ -183,8 +218,13 @@ export const readPickledNdarray = (
   path: string,
 ): E.Either<PetalError, PickledNdarray> => guard(path, () => ndarrayOrThrow(value));
 
-/** Labels of a pandas Index as rebuilt by `_new_Index(cls, {data | start/stop/step, name})`. */
-const indexLabels = (v: PyValue): unknown[] => {
+/** A pandas Index: its labels, or for a RangeIndex its (start, step, length) alone. */
+type Index =
+  | { readonly range: true; readonly start: number; readonly step: number; readonly length: number }
+  | { readonly range: false; readonly labels: unknown[] };
+
+/** A pandas Index as rebuilt by `_new_Index(cls, {data | start/stop/step, name})`. */
+const readIndex = (v: PyValue): Index => {
   if (!isPyCall(v)) return fail(`expected a pandas Index, found ${describe(v)}`);
   const [cls, attrs] = v.args;
   const clsName = isPyGlobal(cls) ? cls.$global : v.$call;
@@ -194,15 +234,33 @@ const indexLabels = (v: PyValue): unknown[] => {
     const stop = asInt(d.get("stop") ?? null, "RangeIndex stop");
     const step = asInt(d.get("step") ?? 1, "RangeIndex step");
     if (step === 0) fail("RangeIndex step is 0");
-    const n = Math.max(0, Math.ceil((stop - start) / step));
-    return Array.from({ length: n }, (_, i) => start + i * step);
+    const length = Math.max(0, Math.ceil((stop - start) / step));
+    // Two numbers can claim any length: bound it before anything is allocated.
+    if (!Number.isSafeInteger(length) || length > MAX_ROWS) {
+      fail(`RangeIndex of ${length} labels is beyond ${MAX_ROWS}`);
+    }
+    return { range: true, start, step, length };
   }
   const data = d.get("data");
   if (data === undefined) return fail(`${clsName} has no 'data'`);
   const arr = ndarrayOrThrow(data);
-  return Array.isArray(arr.data)
-    ? arr.data
-    : Array.from({ length: arr.data.length }, (_, i) => elementAt(arr.data as NpyData, i));
+  return {
+    range: false,
+    labels: Array.isArray(arr.data)
+      ? arr.data
+      : Array.from({ length: arr.data.length }, (_, i) => elementAt(arr.data as NpyData, i)),
+  };
+};
+
+const indexLength = (index: Index): number => index.range ? index.length : index.labels.length;
+
+/** Labels of an Index, at most `max` of them. */
+const indexLabels = (v: PyValue, max: number, what: string): unknown[] => {
+  const index = readIndex(v);
+  if (indexLength(index) > max) fail(`${indexLength(index)} ${what} is more than ${max}`);
+  return index.range
+    ? Array.from({ length: index.length }, (_, i) => index.start + i * index.step)
+    : index.labels;
 };
 
 /** `mgr_locs`: which DataFrame columns a block holds — a `slice` or an int array. */
@@ -211,6 +269,7 @@ const blockLocs = (v: PyValue | undefined, n: number): number[] => {
     const [start, stop, step] = v.args;
     const s = start === null || start === undefined ? 0 : asInt(start, "slice start");
     const st = step === null || step === undefined ? 1 : asInt(step, "slice step");
+    if (n > MAX_COLUMNS) fail(`a block of ${n} columns is more than ${MAX_COLUMNS}`);
     const locs = Array.from({ length: n }, (_, i) => s + i * st);
     if (stop !== null && stop !== undefined && locs.some((l) => l >= asInt(stop, "slice stop"))) {
       fail("block mgr_locs slice is shorter than the block");
@@ -238,8 +297,10 @@ const frameOrThrow = (value: PyValue): DataFrameRows => {
     return fail("BlockManager state lacks the '0.14.1' layout (pickled by pandas before 0.14.1?)");
   }
   const [colAxis, rowAxis] = asList(modern.get("axes"), "BlockManager axes");
-  const columns = indexLabels(colAxis ?? null).map(String);
-  const nRows = indexLabels(rowAxis ?? null).length;
+  const columns = indexLabels(colAxis ?? null, MAX_COLUMNS, "columns").map(String);
+  if (columns.length === 0) fail("the frame has no columns");
+  const nRows = indexLength(readIndex(rowAxis ?? null));
+  if (nRows > MAX_ROWS) fail(`${nRows} rows is more than ${MAX_ROWS}`);
   const columnData: (readonly unknown[] | undefined)[] = columns.map(() => undefined);
   for (const b of asList(modern.get("blocks"), "BlockManager blocks")) {
     const block = asMap(b, "block");
@@ -274,12 +335,11 @@ const guard = <T>(path: string, f: () => T): E.Either<PetalError, T> => {
   try {
     return E.right(f());
   } catch (e) {
-    if (!(e instanceof FrameFailure)) throw e;
     return E.left(
       petalError(
         "BadFormat",
         path,
-        `not a pandas DataFrame this reader understands: ${e.message}`,
+        `not a pandas DataFrame this reader understands: ${oneLine(e)}`,
         "re-save it with pandas ≥ 0.14.1 (df.to_pickle) using int64/float64/object columns",
       ),
     );

@@ -20,6 +20,15 @@
 
 import * as E from "fp-ts/Either";
 import { type PetalError, petalError } from "../errors.ts";
+import { oneLine } from "./npy.ts";
+
+/**
+ * Bytes of one LONG1/LONG4 integer. Decoding is quadratic in its length, and no number
+ * in a data pickle comes near 8,192 bits.
+ */
+export const MAX_LONG_BYTES = 1024;
+/** Memo slots a pickle may use (each entry a reference; a file has at most one per byte). */
+export const MAX_MEMO = 1 << 24;
 
 /** A reference to a module attribute (class or function), e.g. `numpy.dtype`. Never resolved. */
 export interface PyGlobal {
@@ -258,13 +267,23 @@ class Machine {
   }
 
   private appendTo(target: PyValue, items: PyValue[]): void {
-    if (Array.isArray(target) && !Object.isFrozen(target)) {
-      (target as PyValue[]).push(...items);
-    } else if (isPyCall(target)) {
-      (target.items ??= []).push(...items);
-    } else {
-      this.fail("APPEND target is not a list");
-    }
+    // One at a time: `push(...items)` of a huge APPENDS overflows the call stack.
+    const list = Array.isArray(target) && !Object.isFrozen(target)
+      ? target as PyValue[]
+      : isPyCall(target)
+      ? (target.items ??= [])
+      : this.fail("APPEND target is not a list");
+    for (const item of items) list.push(item);
+  }
+
+  private memoSet(i: number, v: PyValue): void {
+    if (i >= MAX_MEMO) this.fail(`memo index ${i} is beyond ${MAX_MEMO}`);
+    this.memo.set(i, v);
+  }
+
+  private long(n: number, what: string): number | bigint {
+    if (n > MAX_LONG_BYTES) this.fail(`${what} of ${n} bytes is longer than ${MAX_LONG_BYTES}`);
+    return decodeLong(this.take(n, what));
   }
 
   private setItems(target: PyValue, flat: PyValue[]): void {
@@ -290,7 +309,7 @@ class Machine {
           this.u64("frame length");
           break;
         case 0x94: // MEMOIZE
-          this.memo.set(this.memo.size, this.peek());
+          this.memoSet(this.memo.size, this.peek());
           break;
         case 0x8c:
           this.push(this.text(this.u8("string length"), "SHORT_BINUNICODE"));
@@ -329,10 +348,10 @@ class Machine {
           this.push(this.u16("BININT2"));
           break;
         case 0x8a:
-          this.push(decodeLong(this.take(this.u8("LONG1 length"), "LONG1")));
+          this.push(this.long(this.u8("LONG1 length"), "LONG1"));
           break;
         case 0x8b:
-          this.push(decodeLong(this.take(this.u32("LONG4 length"), "LONG4")));
+          this.push(this.long(this.u32("LONG4 length"), "LONG4"));
           break;
         case 0x47: // BINFLOAT is big-endian, unlike everything else.
           this.push(this.view.getFloat64(this.need(8, "BINFLOAT"), false));
@@ -402,7 +421,7 @@ class Machine {
           if (typeof target !== "object" || target === null || !("$set" in target)) {
             this.fail("ADDITEMS target is not a set");
           }
-          (target as PySet).$set.push(...items);
+          for (const item of items) (target as PySet).$set.push(item);
           break;
         }
         case 0x91:
@@ -428,10 +447,10 @@ class Machine {
           this.push(this.memoGet(this.u32("memo index")));
           break;
         case 0x71:
-          this.memo.set(this.u8("memo index"), this.peek());
+          this.memoSet(this.u8("memo index"), this.peek());
           break;
         case 0x72:
-          this.memo.set(this.u32("memo index"), this.peek());
+          this.memoSet(this.u32("memo index"), this.peek());
           break;
         case 0x63: {
           const module = this.line("GLOBAL module");
@@ -502,12 +521,11 @@ export const parsePickle = (bytes: Uint8Array, path: string): E.Either<PetalErro
   try {
     return E.right(new Machine(bytes).run());
   } catch (e) {
-    if (!(e instanceof PickleFailure)) throw e;
     return E.left(
       petalError(
         "BadFormat",
         path,
-        `not a readable pickle: ${e.message}`,
+        `not a readable pickle: ${oneLine(e)}`,
         "re-create the file with pickle protocol 2–5 and check it was copied completely",
       ),
     );
