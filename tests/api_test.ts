@@ -7,9 +7,8 @@
  *   file of pipeline/ does, and no file in mod.ts's import graph is in tasks/.
  */
 import { assert, assertEquals } from "./assert.ts";
+import { ROOT, tsFiles } from "./fixtures.ts";
 import * as api from "../mod.ts";
-
-const ROOT = new URL("../", import.meta.url).pathname;
 
 const read = (path: string) => Deno.readTextFileSync(`${ROOT}${path}`);
 
@@ -37,17 +36,6 @@ function importsOf(file: string, source: string): string[] {
     ...text.matchAll(/\bimport\s*["']([^"']+)["']/g),
   ].map((m) => m[1]);
   return specifiers.filter((s) => s.startsWith(".")).map((s) => normalize(`${dir}/${s}`));
-}
-
-/** Every .ts file under `dir` (relative to the repository root), recursively. */
-function tsFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const e of Deno.readDirSync(`${ROOT}${dir}`)) {
-    const path = `${dir}/${e.name}`;
-    if (e.isDirectory) out.push(...tsFiles(path));
-    else if (e.isFile && e.name.endsWith(".ts")) out.push(path);
-  }
-  return out.sort();
 }
 
 const inTasks = (path: string) => path === "tasks" || path.startsWith("tasks/");

@@ -132,6 +132,22 @@ Deno.test("validateHeader accepts the real header and names the first bad field"
   );
 });
 
+/** loadGenerator on `file` fails five times in a row with `pattern`, leaving no tensor. */
+async function failsFiveTimes(file: string, pattern: RegExp) {
+  const before = tf.memory().numTensors;
+  for (let i = 0; i < 5; i++) {
+    let error: unknown;
+    try {
+      await loadGenerator(file);
+    } catch (e) {
+      error = e;
+    }
+    assert(error instanceof PetalFailure, `try ${i}: ${error}`);
+    assertMatch(error.message, pattern);
+    assertEquals(tf.memory().numTensors, before, `try ${i}: tensors freed`);
+  }
+}
+
 Deno.test("a checkpoint that fails to restore, five times in a row, leaves no tensor behind", async () => {
   // Valid on its own, but one of G's kernels is stored with another (same-size) shape.
   const file = `${dir}/twisted.petal`;
@@ -149,17 +165,7 @@ Deno.test("a checkpoint that fails to restore, five times in a row, leaves no te
     })),
   );
   const before = tf.memory().numTensors;
-  for (let i = 0; i < 5; i++) {
-    let error: unknown;
-    try {
-      await loadGenerator(file);
-    } catch (e) {
-      error = e;
-    }
-    assert(error instanceof PetalFailure, `try ${i}: ${error}`);
-    assertMatch(error.message, /tensor g\/.* is .*, the model wants/);
-    assertEquals(tf.memory().numTensors, before, `try ${i}: tensors freed`);
-  }
+  await failsFiveTimes(file, /tensor g\/.* is .*, the model wants/);
   // The good file still loads, and frees all it made once disposed.
   const ck = await readCheckpoint(dir);
   const gan = await restoreGan(ck, dir);
@@ -172,21 +178,7 @@ Deno.test("a vocabulary without <PAD>/<RARE>: one line, no model made (found by 
   // The GAN used to be made first, then the vocabulary threw a plain Error and leaked it.
   const file = `${dir}/novocab.petal`;
   await Deno.writeFile(file, withHeader(edit((h) => (h.vocabulary = ["<PAD>", "red"]))));
-  const before = tf.memory().numTensors;
-  for (let i = 0; i < 5; i++) {
-    let error: unknown;
-    try {
-      await loadGenerator(file);
-    } catch (e) {
-      error = e;
-    }
-    assert(error instanceof PetalFailure, `try ${i}: ${error}`);
-    assertMatch(
-      error.message,
-      /novocab\.petal: its vocabulary cannot tokenize captions \(.*<RARE>/,
-    );
-    assertEquals(tf.memory().numTensors, before, `try ${i}: nothing left`);
-  }
+  await failsFiveTimes(file, /novocab\.petal: its vocabulary cannot tokenize captions \(.*<RARE>/);
   // A checkpoint that cannot draw still reads (export and resume need no tokenizer).
   disposeCheckpoint(await readCheckpoint(file));
 });

@@ -3,8 +3,8 @@
  * nothing that is not there.
  */
 import { assert, assertEquals } from "./assert.ts";
+import { ROOT } from "./fixtures.ts";
 
-const ROOT = new URL("../", import.meta.url).pathname;
 /** Folders whose files the Layout lists; what .gitignore leaves out is skipped. */
 const CODE_ROOTS = ["stages", "pipeline", "tasks", "docs/examples", "native"];
 const IGNORED = new Set(["native/build"]);

@@ -26,6 +26,20 @@ export const hasShared = (() => {
   }
 })();
 
+/** The repository's root folder (with a trailing slash). */
+export const ROOT = new URL("../", import.meta.url).pathname;
+
+/** Every .ts file under `dir` (relative to {@link ROOT}), recursively, sorted. */
+export function tsFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of Deno.readDirSync(`${ROOT}${dir}`)) {
+    const path = `${dir}/${e.name}`;
+    if (e.isDirectory) out.push(...tsFiles(path));
+    else if (e.isFile && e.name.endsWith(".ts")) out.push(path);
+  }
+  return out.sort();
+}
+
 /** A fresh temp folder holding a small synthetic Reed-layout set. */
 export async function syntheticFixture(trainImages = 24, testImages = 6): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "petal-test-" });

@@ -9,23 +9,11 @@
  *   files named below as pending.
  */
 import { assert, assertEquals } from "./assert.ts";
-
-const ROOT = new URL("../", import.meta.url).pathname;
+import { ROOT, tsFiles } from "./fixtures.ts";
 
 /** Source without comments (so doc examples may show what code may not do). */
 const code = (source: string) =>
   source.replace(/\/\*[\s\S]*?\*\//g, "").replace(/(^|[^:"'`])\/\/[^\n]*/g, "$1");
-
-/** Every .ts file under `dir` (relative to the repository root), recursively. */
-function tsFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const e of Deno.readDirSync(`${ROOT}${dir}`)) {
-    const path = `${dir}/${e.name}`;
-    if (e.isDirectory) out.push(...tsFiles(path));
-    else if (e.isFile && e.name.endsWith(".ts")) out.push(path);
-  }
-  return out.sort();
-}
 
 /** What a stage may not touch, each with the pattern that finds it. */
 const STAGE_RULES: ReadonlyArray<[string, RegExp]> = [
