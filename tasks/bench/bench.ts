@@ -263,6 +263,10 @@ async function torchTwin(steps: number): Promise<TwinResult> {
   try {
     out = await new Deno.Command("/usr/bin/python3", {
       args: [script, "--threads", "2", "--steps", String(steps), "--batch", String(RECIPE_BATCH)],
+      // The OpenMP environment libpetal runs under (it sets PASSIVE waits when unset):
+      // PyTorch's libgomp spins at every barrier by default, and beside a busy core that
+      // alone makes it 7× slower here (6.9 against 48.8 img/s, 2026-12-01, load 9).
+      env: { OMP_WAIT_POLICY: Deno.env.get("OMP_WAIT_POLICY") || "PASSIVE" },
       stdout: "piped",
       stderr: "piped",
     }).output();

@@ -71,6 +71,10 @@ const SYMBOLS = {
     parameters: ["i32", "buffer", "buffer", "i32", "i32", "i32"],
     result: "i32",
   },
+  petal_copy_rows: {
+    parameters: ["buffer", "buffer", "i32", "i32", "i32", "i32"],
+    result: "i32",
+  },
   petal_slice: {
     parameters: ["buffer", "buffer", "i32", "buffer", "buffer", "buffer"],
     result: "i32",

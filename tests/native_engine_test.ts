@@ -1,0 +1,95 @@
+/**
+ * Issue 18's kernels against tfjs's cpu backend: the vectorised tanh (rational
+ * approximation, not libm) over its whole range with NaN and ±Infinity, and Concat's
+ * native row copy (many short rows, as nearest up-sampling concatenates), with its gradient
+ * (SplitV). Also the FLOP count the bench reads from kernel shapes. Skipped when libpetal
+ * is not built.
+ */
+import * as tf from "@tensorflow/tfjs";
+import assert from "node:assert";
+import {
+  kernelProfile,
+  nativeCallCount,
+  registerNativeBackend,
+  resetKernelProfile,
+} from "../pipeline/backends/native.ts";
+
+const registered = await registerNativeBackend();
+const available = registered.ok;
+if (!registered.ok) console.log(`native engine tests skipped: ${registered.reason}`);
+
+const on = async <T>(backend: string, fn: () => T): Promise<T> => {
+  await tf.setBackend(backend);
+  return fn();
+};
+
+Deno.test({
+  name: "native tanh: within 4e-7 of Math.tanh on [-20, 20]; NaN, ±Infinity, ±0, tiny",
+  ignore: !available,
+  fn: async () => {
+    const n = 100_001;
+    const xs = Float32Array.from({ length: n }, (_, i) => -20 + (40 * i) / (n - 1));
+    const special = [NaN, Infinity, -Infinity, 0, -0, 1e-30, -3e-4, 5e-4, 1e-8];
+    const all = Float32Array.from([...xs, ...special]);
+    const before = nativeCallCount("Tanh");
+    const got = await on("native", () => tf.tidy(() => tf.tanh(tf.tensor1d(all)).dataSync()));
+    assert(nativeCallCount("Tanh") > before, "Tanh did not run on libpetal");
+    let worst = 0;
+    for (let i = 0; i < all.length; i++) {
+      if (Number.isFinite(all[i])) worst = Math.max(worst, Math.abs(got[i] - Math.tanh(all[i])));
+    }
+    assert(worst < 4e-7, `max |error| ${worst}`);
+    const s = got.slice(n);
+    assert(Number.isNaN(s[0]), "NaN stays NaN");
+    assert.deepStrictEqual([s[1], s[2]], [1, -1]);
+    assert(Object.is(s[3], 0) && s[4] === 0, "±0");
+    assert.strictEqual(s[5], Math.fround(1e-30), "tiny inputs keep their relative precision");
+  },
+});
+
+Deno.test({
+  name: "native Concat of many short rows (up-sampling's) and its SplitV gradient match cpu",
+  ignore: !available,
+  fn: async () => {
+    const run = () =>
+      tf.tidy(() => {
+        // [B·H·W, 1, C] views concatenated on axis 1, as stages/layers.ts upsampleNearest.
+        const x = tf.range(0, 2 * 9 * 7 * 5).reshape([2 * 9 * 7, 1, 5]).toFloat();
+        const y = tf.concat([x, tf.mul(x, 2), x], 1);
+        const g = tf.grad((v: tf.Tensor) =>
+          tf.sum(tf.mul(tf.concat([v, v], 1), tf.range(0, 10).reshape([1, 2, 5])))
+        )(
+          x,
+        );
+        return [Array.from(y.dataSync()), y.shape, Array.from(g.dataSync())];
+      });
+    const ref = await on("cpu", run);
+    const before = nativeCallCount("Concat");
+    const got = await on("native", run);
+    assert(nativeCallCount("Concat") > before, "Concat did not run on libpetal");
+    assert.deepStrictEqual(got, ref);
+  },
+});
+
+Deno.test({
+  name: "native FLOP count from kernel shapes: conv, its two gradients, matmul",
+  ignore: !available,
+  fn: async () => {
+    await tf.setBackend("native");
+    resetKernelProfile();
+    tf.tidy(() => {
+      const x = tf.ones([2, 8, 8, 3]) as tf.Tensor4D;
+      const w = tf.ones([3, 3, 3, 4]) as tf.Tensor4D;
+      tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, "same"))
+      )([x, w]);
+      tf.matMul(tf.ones([5, 6]), tf.ones([6, 7]));
+    });
+    const mflops = (k: string) => kernelProfile().find((e) => e.kernel === k)?.mflops ?? 0;
+    const conv = 2 * (2 * 4 * 4 * 4) * 3 * 3 * 3; // 2 · |y| · kh · kw · ci
+    for (const k of ["Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter"]) {
+      assert.strictEqual(Math.round(mflops(k) * 1e6), conv, k);
+    }
+    assert.strictEqual(Math.round(mflops("BatchMatMul") * 1e6), 2 * 5 * 7 * 6);
+  },
+});
