@@ -27,6 +27,7 @@ import { convKernels } from "./native/kernels_conv.ts";
 import { elementwiseOps, mathKernels } from "./native/kernels_math.ts";
 import { fallbackReport, formatFallbackReport, timed } from "./native/profile.ts";
 import { installNativeGradients } from "./native/gradients.ts";
+import { installFusedAdam } from "./native/adam.ts";
 
 export {
   fallbackReport,
@@ -100,6 +101,7 @@ function register(): Registered {
   }
   nativeKernelNames = Object.keys(fast).filter((n) => tf.getKernel(n, "cpu"));
   installNativeGradients(lib);
+  installFusedAdam(lib, NATIVE_BACKEND);
   return { ok: true };
 }
 
