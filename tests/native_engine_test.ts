@@ -142,3 +142,32 @@ Deno.test({
     assert(worst / scale < 1e-6, `max |Δ| / max |ref| = ${worst / scale}`);
   },
 });
+
+Deno.test({
+  name: "native conv on 16-channel NHWC (no layout reorder): value and both gradients match cpu",
+  ignore: !available,
+  fn: async () => {
+    for (const [ci, co, stride] of [[16, 16, 2], [16, 32, 1], [32, 16, 2], [3, 16, 2]]) {
+      const run = () =>
+        tf.tidy(() => {
+          const x = tf.sin(tf.range(0, 3 * 12 * 10 * ci).reshape([3, 12, 10, ci])) as tf.Tensor4D;
+          const w = tf.cos(tf.range(0, 4 * 4 * ci * co).reshape([4, 4, ci, co])) as tf.Tensor4D;
+          const f = (a: tf.Tensor, b: tf.Tensor) =>
+            tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, "same")));
+          const y = tf.conv2d(x, w, stride, "same");
+          const [dx, dw] = tf.grads(f)([x, w]);
+          const up = tf.conv2dTranspose(y, w, x.shape, stride, "same");
+          return [y, dx, dw, up].map((t) => Array.from(t.dataSync()));
+        });
+      const ref = await on("cpu", run);
+      const before = nativeCallCount("Conv2DBackpropFilter");
+      const got = await on("native", run);
+      assert(nativeCallCount("Conv2DBackpropFilter") > before, "ran on libpetal");
+      for (const [k, r] of ref.entries()) {
+        const scale = Math.max(...r.map(Math.abs));
+        const worst = Math.max(...got[k].map((v, i) => Math.abs(v - r[i])));
+        assert(worst / scale < 1e-4, `${ci}→${co} s${stride} output ${k}: ${worst / scale}`);
+      }
+    }
+  },
+});
