@@ -8,6 +8,7 @@
 
 #include <omp.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -226,10 +227,23 @@ memory scratchpad_memory(const memory::desc &d) {
   return memory(d, petal::engine(), scratch(SCRATCHPAD, d.get_size()));
 }
 
+// Wall time in layout reorders and in the convolutions themselves, and the reorder count
+// (petal_conv_stats; `deno task bench --profile` prints them). Under the conv lock.
+std::mutex conv_lock;  // the cache, scratch and these counters: see run()
+double reorder_seconds = 0, conv_seconds = 0;
+int64_t reorder_calls = 0;
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 void reorder_exec(Operand &o, dnnl::reorder &r, memory &from, memory &to) {
   ReorderThreads scope;
+  const double t0 = now();
   r.execute(petal::stream(), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to},
                               {DNNL_ARG_SCRATCHPAD, scratchpad_memory(o.scratchpad)}});
+  petal::stream().wait();
+  reorder_seconds += now() - t0;
+  ++reorder_calls;
 }
 
 int run(Kind kind, const int *params, const float *in0, const float *in1, float *out) {
@@ -237,8 +251,7 @@ int run(Kind kind, const int *params, const float *in0, const float *in1, float 
   std::memcpy(&p, params, sizeof p);
   // The cache and scratch are process-wide, and `deno test --parallel` runs isolates on
   // several threads of one process: one convolution at a time (each uses all cores anyway).
-  static std::mutex lock;
-  std::lock_guard<std::mutex> guard(lock);
+  std::lock_guard<std::mutex> guard(conv_lock);
   // Small convolutions (a small model, a batch of a few) run on one thread, decided per
   // shape so the primitive is built and run with the same count: the barrier of a second
   // thread costs more than it saves there, and much more when the other core is busy.
@@ -275,7 +288,10 @@ int run(Kind kind, const int *params, const float *in0, const float *in1, float 
     memory internal_out = o.reorder ? memory(o.want, eng, scratch(OUT, o.want.get_size())) : user_out;
     args.emplace(o.arg, internal_out);
     args.emplace(DNNL_ARG_SCRATCHPAD, scratchpad_memory(op->scratchpad));
+    const double t0 = now();
     op->prim.execute(s, args);
+    s.wait();
+    conv_seconds += now() - t0;
     if (o.reorder) reorder_exec(o, o.to_user, internal_out, user_out);
     s.wait();
     return petal::OK;
@@ -290,6 +306,15 @@ int run(Kind kind, const int *params, const float *in0, const float *in1, float 
 }  // namespace
 
 PETAL_API int petal_conv_params() { return kParams; }
+
+// out[0] = seconds in layout reorders, out[1] = seconds in convolution primitives, out[2] =
+// reorders run, all since the library loaded.
+PETAL_API void petal_conv_stats(double *out) {
+  std::lock_guard<std::mutex> guard(conv_lock);
+  out[0] = reorder_seconds;
+  out[1] = conv_seconds;
+  out[2] = static_cast<double>(reorder_calls);
+}
 
 // y[n, oh, ow, oc] = conv(x[n, h, w, c], f[kh, kw, c, oc])
 PETAL_API int petal_conv2d(const int *params, const float *x, const float *f, float *y) {

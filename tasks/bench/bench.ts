@@ -343,9 +343,16 @@ async function recipeRows(a: BenchFlags): Promise<string> {
   if (best.profile) {
     console.log(`\nper-kernel profile, the default recipe's step on native, per step:`);
     console.table(best.profile);
-    const kernelMs = best.profile.reduce((s, k) => s + k.ms, 0);
+  }
+  if (best.kernelMs !== undefined) {
+    const step = (1000 * best.steps.reduce((a, b) => a + b, 0)) / best.steps.length;
+    const ms = (x?: number) => `${(x ?? NaN).toFixed(0)} ms`;
     console.log(
-      `  (kernels listed: ${kernelMs.toFixed(0)} of ${(1000 * best.stepS).toFixed(0)} ms)`,
+      `  where a step's ${ms(step)} go (mean): tfjs kernels ${ms(best.kernelMs)}, of which ` +
+        `convolution primitives ${ms(best.convPrimitiveMs)} and their layout reorders ` +
+        `${ms(best.reorderMs)}; JavaScript outside kernels (tape, gradients, fused Adam, ` +
+        `bookkeeping, dispatch) ${ms(step - best.kernelMs)}; ${best.cores?.toFixed(2)} of ` +
+        `${peak.cores} cores busy`,
     );
   }
   const twinText = twin.ok ? `${twin.imgS.toFixed(1)} img/s` : `n/a (${twin.reason})`;

@@ -35,6 +35,11 @@ export type RecipeTiming = {
   gflopPerStep: number | null;
   /** Process CPU seconds (user + system) per wall second over the timed steps. */
   cores: number | null;
+  /** ms per step in oneDNN layout reorders and in convolution primitives (native). */
+  reorderMs?: number;
+  convPrimitiveMs?: number;
+  /** ms per step in tfjs kernels (all of them), the rest being JavaScript outside kernels. */
+  kernelMs?: number;
   /** Per-kernel ms per step (with `profile`). */
   profile?: { kernel: string; calls: number; ms: number; mflops: number }[];
 };
@@ -84,10 +89,12 @@ export async function timeRecipeSteps(
   const gan = createGan(model, defaultTrainConfig({ lrG: lr, lrD: lr, freezeText: true }), 1);
   const times: number[] = [];
   let cpu0: number | null = null, wall0 = 0;
+  let conv0: { reorderS: number; convS: number } | null = null;
   for (let i = 0; i < warmup + steps; i++) {
     const b = syntheticBatch(batch, model.seqLen, model.zDim, model.condDim);
     if (i === warmup) {
       native?.resetKernelProfile();
+      conv0 = native?.convStats() ?? null;
       cpu0 = cpuSeconds();
       wall0 = performance.now();
     }
@@ -97,6 +104,7 @@ export async function timeRecipeSteps(
     disposeBatch(b);
   }
   const cpu1 = cpuSeconds();
+  const conv1 = native?.convStats() ?? null;
   const wall = (performance.now() - wall0) / 1000;
   const kernels = native?.kernelProfile();
   const flops = kernels ? kernels.reduce((s, k) => s + k.mflops, 0) * 1e6 / steps : null;
@@ -108,6 +116,13 @@ export async function timeRecipeSteps(
     imgS: batch / stepS,
     gflopPerStep: flops === null ? null : flops / 1e9,
     cores: cpu0 !== null && cpu1 !== null ? (cpu1 - cpu0) / wall : null,
+    ...(conv0 && conv1
+      ? {
+        reorderMs: (1000 * (conv1.reorderS - conv0.reorderS)) / steps,
+        convPrimitiveMs: (1000 * (conv1.convS - conv0.convS)) / steps,
+      }
+      : {}),
+    ...(kernels ? { kernelMs: kernels.reduce((s, k) => s + k.ms, 0) / steps } : {}),
     profile: kernels?.slice(0, 30).map((k) => ({
       kernel: k.kernel,
       calls: k.calls / steps,
