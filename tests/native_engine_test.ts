@@ -14,6 +14,7 @@ import {
   resetKernelProfile,
 } from "../pipeline/backends/native.ts";
 import { setFusedAdam } from "../pipeline/backends/native/adam.ts";
+import { loadLibpetal } from "../pipeline/backends/native/ffi.ts";
 
 const registered = await registerNativeBackend();
 const available = registered.ok;
@@ -169,5 +170,31 @@ Deno.test({
         assert(worst / scale < 1e-4, `${ci}→${co} s${stride} output ${k}: ${worst / scale}`);
       }
     }
+  },
+});
+
+Deno.test({
+  name: "native map threads: PETAL_EW_THREADS fixes them, unset they are 1 or OpenMP's count",
+  ignore: !available,
+  fn: async () => {
+    const lib = loadLibpetal();
+    assert(lib.ok);
+    const fixed = Deno.env.get("PETAL_EW_THREADS");
+    const n = lib.lib.petal_ew_threads();
+    if (fixed) assert.strictEqual(n, Number(fixed));
+    else assert([1, Number(Deno.env.get("OMP_NUM_THREADS"))].includes(n), `got ${n}`);
+    // A child with a fixed count reports it.
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `import { loadLibpetal } from "${new URL(
+          "../pipeline/backends/native/ffi.ts",
+          import.meta.url,
+        )}"; const l = loadLibpetal(); console.log(l.ok ? l.lib.petal_ew_threads() : -1);`,
+      ],
+      env: { PETAL_EW_THREADS: "3" },
+      stdout: "piped",
+    }).output();
+    assert.strictEqual(new TextDecoder().decode(out.stdout).trim(), "3");
   },
 });

@@ -31,16 +31,36 @@ inline bool debug() {
   return on;
 }
 
-// Threads for the memory-bound elementwise kernels: PETAL_EW_THREADS, default 1. A second
-// thread buys little bandwidth here, and when another process holds the other core an
-// OpenMP barrier waits for a scheduler tick: measured 10x slower than one thread.
-inline int ew_threads() {
+// Threads for the reductions (sums, batch-norm gradient statistics): PETAL_EW_THREADS,
+// default 1. With one thread their order of summation is fixed, so a run is bit for bit
+// repeatable whatever else the machine does.
+inline int reduce_threads() {
   static const int n = [] {
     const char *v = std::getenv("PETAL_EW_THREADS");
     const int t = v ? std::atoi(v) : 1;
     return t > 0 ? t : 1;
   }();
   return n;
+}
+
+// Threads for the memory-bound maps (elementwise ops, batch-norm apply, copies, layout
+// reorders), whose results do not depend on the thread count. PETAL_EW_THREADS fixes it.
+// Unset, it adapts (issue 18): all of OpenMP's threads while the rest of the machine is
+// idle, one while other processes keep a core busy. When another process holds the other
+// core, every OpenMP barrier waits for a scheduler tick (measured 0.56 ms on one thread vs
+// 8 ms on two for a 4 M-element leaky relu on the shared box), but on an idle machine one
+// thread leaves a core idle through every elementwise op. Other processes' load is the
+// machine's busy time (/proc/stat) minus this process's own (/proc/self/stat), sampled at
+// most every 200 ms, with hysteresis (below 0.35 cores: many threads; above 0.65: one).
+int adaptive_threads();
+
+inline int ew_threads() {
+  static const int fixed = [] {
+    const char *v = std::getenv("PETAL_EW_THREADS");
+    const int t = v ? std::atoi(v) : 0;
+    return t > 0 ? t : 0;
+  }();
+  return fixed ? fixed : adaptive_threads();
 }
 
 }  // namespace petal

@@ -251,7 +251,7 @@ PETAL_API int petal_reduce(int op, const float *x, float *out, int outer, int re
     float *oo = out + o * inner;
     if (inner == 1) {
       double acc = is_sum ? 0.0 : xo[0];
-#pragma omp parallel for if (red >= kParallelMin && petal::ew_threads() > 1) num_threads(petal::ew_threads()) reduction(+ : acc) schedule(dynamic, kChunk)
+#pragma omp parallel for if (red >= kParallelMin && petal::reduce_threads() > 1) num_threads(petal::reduce_threads()) reduction(+ : acc) schedule(dynamic, kChunk)
       for (int64_t r = 0; r < red; ++r) {
         if (is_sum) acc += xo[r];
       }
@@ -263,7 +263,7 @@ PETAL_API int petal_reduce(int op, const float *x, float *out, int outer, int re
       oo[0] = static_cast<float>(op == MEAN ? acc / red : acc);
       continue;
     }
-    const int threads = red * inner >= kParallelMin ? petal::ew_threads() : 1;
+    const int threads = red * inner >= kParallelMin ? petal::reduce_threads() : 1;
     std::vector<double> part(static_cast<size_t>(threads) * inner);
     std::vector<char> used(threads, 0);
     // Blocks of 64 rows handed out dynamically; each thread folds its blocks into its own
