@@ -94,7 +94,7 @@ export async function timeRecipeSteps(
     const b = syntheticBatch(batch, model.seqLen, model.zDim, model.condDim);
     if (i === warmup) {
       native?.resetKernelProfile();
-      conv0 = native?.convStats() ?? null;
+      conv0 = native?.convStats?.() ?? null;
       cpu0 = cpuSeconds();
       wall0 = performance.now();
     }
@@ -104,7 +104,7 @@ export async function timeRecipeSteps(
     disposeBatch(b);
   }
   const cpu1 = cpuSeconds();
-  const conv1 = native?.convStats() ?? null;
+  const conv1 = native?.convStats?.() ?? null;
   const wall = (performance.now() - wall0) / 1000;
   const kernels = native?.kernelProfile();
   const flops = kernels ? kernels.reduce((s, k) => s + k.mflops, 0) * 1e6 / steps : null;
