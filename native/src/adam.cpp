@@ -1,5 +1,5 @@
 // One Adam update of a variable in one pass (issue 18): what tfjs's AdamOptimizer does in
-// 13 kernels (each a fresh array), with the same float32 operations in the same order, so
+// 14 kernels (each a fresh array), with the same float32 operations in the same order, so
 // the result is bit for bit tfjs's: every step below is one correctly rounded float op,
 // as each tfjs kernel is (contraction into FMAs is off for this file).
 #pragma GCC optimize("fp-contract=off")

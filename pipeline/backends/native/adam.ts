@@ -1,6 +1,6 @@
 /**
  * Adam in one native call per variable on the native backend (issue 18). tfjs's
- * AdamOptimizer.applyGradients runs 13 kernels per variable, each allocating a fresh array;
+ * AdamOptimizer.applyGradients runs 14 kernels per variable, each allocating a fresh array;
  * `petal_adam` (native/src/adam.cpp) does the same float32 operations in the same order in
  * one pass, so the weights and moments are bit for bit tfjs's (tests/native_engine_test.ts).
  * Optimiser state stays where tfjs keeps it (accumulatedFirstMoment/SecondMoment, accBeta1/2,
