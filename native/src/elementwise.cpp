@@ -120,7 +120,11 @@ inline float un(float x, float alpha) {
     const float scaled = alpha * x;  // computed unconditionally so the loop vectorises
     return x < 0.f ? scaled : x;
   }
+#ifdef PETAL_LIBM_TANH  // for A/B against the libm tanh (g++ -DPETAL_LIBM_TANH)
+  if constexpr (OP == TANH) return std::tanh(x);
+#else
   if constexpr (OP == TANH) return fast_tanh(x);
+#endif
   if constexpr (OP == SIGMOID) return 1.f / (1.f + std::exp(-x));
   if constexpr (OP == EXP) return std::exp(x);
   if constexpr (OP == LOG) return std::log(x);
