@@ -174,15 +174,30 @@ Deno.test({
 });
 
 Deno.test({
-  name: "native map threads: PETAL_EW_THREADS fixes them, unset they are 1 or OpenMP's count",
+  name:
+    "native map threads: PETAL_EW_THREADS fixes them (default 1); `auto` gives 1 or OpenMP's count",
   ignore: !available,
   fn: async () => {
     const lib = loadLibpetal();
     assert(lib.ok);
     const fixed = Deno.env.get("PETAL_EW_THREADS");
     const n = lib.lib.petal_ew_threads();
-    if (fixed) assert.strictEqual(n, Number(fixed));
-    else assert([1, Number(Deno.env.get("OMP_NUM_THREADS"))].includes(n), `got ${n}`);
+    if (!fixed) assert.strictEqual(n, 1);
+    else if (fixed !== "auto") assert.strictEqual(n, Number(fixed));
+    // `auto`: 1 or OpenMP's count, by the machine's load.
+    const auto = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `import { loadLibpetal } from "${new URL(
+          "../pipeline/backends/native/ffi.ts",
+          import.meta.url,
+        )}"; const l = loadLibpetal(); await new Promise((r) => setTimeout(r, 450)); ` +
+        `console.log(l.ok ? l.lib.petal_ew_threads() : -1);`,
+      ],
+      env: { PETAL_EW_THREADS: "auto", OMP_NUM_THREADS: "2" },
+      stdout: "piped",
+    }).output();
+    assert(["1", "2"].includes(new TextDecoder().decode(auto.stdout).trim()));
     // A child with a fixed count reports it.
     const out = await new Deno.Command(Deno.execPath(), {
       args: [

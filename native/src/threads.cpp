@@ -1,5 +1,6 @@
-// petal::adaptive_threads (common.hpp): OpenMP's thread count for the memory-bound maps
-// while the rest of the machine is idle, one while other processes keep a core busy.
+// petal::adaptive_threads (common.hpp, PETAL_EW_THREADS=auto): OpenMP's thread count for the
+// memory-bound maps while the rest of the machine is idle, one while other processes keep a
+// core busy.
 #include "common.hpp"
 
 #include <omp.h>
