@@ -8,6 +8,8 @@
 
 #include <omp.h>
 
+#include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -63,8 +65,48 @@ dnnl::primitive_attr user_scratchpad() {
   return attr;
 }
 
+// The offset of index i along dim d in a blocked layout, without offset0. Blocked offsets
+// are a sum over dims of such terms (outer block index · stride + position in the inner
+// blocks), so two layouts put every element at the same place iff these agree for every
+// d and i.
+int64_t dim_offset(const dnnl_memory_desc_t &md, int d, int64_t i) {
+  const auto &b = md.format_desc.blocking;
+  int64_t total = 1;  // product of d's inner blocks
+  for (int k = 0; k < b.inner_nblks; ++k)
+    if (b.inner_idxs[k] == d) total *= b.inner_blks[k];
+  int64_t off = (i / total) * b.strides[d];
+  int64_t inner_stride = 1, div = 1;
+  for (int k = b.inner_nblks - 1; k >= 0; --k) {
+    if (b.inner_idxs[k] == d) {
+      off += ((i / div) % b.inner_blks[k]) * inner_stride;
+      div *= b.inner_blks[k];
+    }
+    inner_stride *= b.inner_blks[k];
+  }
+  return off;
+}
+
+// True when `a` and `b` are the same bytes in the same places: e.g. NHWC and oneDNN's
+// aBcd16b when there are exactly 16 channels (the small model's 16-channel layers), where
+// a reorder would only copy the tensor. Unpadded blocked layouts only.
+bool same_physical(const memory::desc &a, const memory::desc &b) {
+  const dnnl_memory_desc_t &x = a.data, &y = b.data;
+  if (x.format_kind != dnnl_blocked || y.format_kind != dnnl_blocked) return false;
+  if (x.ndims != y.ndims || x.data_type != y.data_type || x.offset0 != y.offset0) return false;
+  if (x.extra.flags != 0 || y.extra.flags != 0) return false;
+  for (int d = 0; d < x.ndims; ++d) {
+    if (x.dims[d] != y.dims[d] || x.padded_dims[d] != x.dims[d] || y.padded_dims[d] != y.dims[d]) return false;
+    if (x.padded_offsets[d] != 0 || y.padded_offsets[d] != 0) return false;
+  }
+  for (int d = 0; d < x.ndims; ++d)
+    for (int64_t i = 0; i < x.dims[d]; ++i)
+      if (dim_offset(x, d, i) != dim_offset(y, d, i)) return false;
+  return true;
+}
+
 // One operand of a cached primitive: the user's plain layout, the layout the primitive
-// wants, and (when they differ) the reorder between them.
+// wants, and (when they differ) the reorder between them. When the two differ only in name
+// (same_physical), the user's buffer is handed to the primitive under its own desc.
 struct Operand {
   int arg;
   memory::desc user;
@@ -75,8 +117,11 @@ struct Operand {
   memory::desc scratchpad;    // of the reorder (user mode, see user_scratchpad)
 
   Operand(int a, const memory::desc &u, const memory::desc &w, bool is_output) : arg(a), user(u), want(w) {
-    reorder = !(u == w);
-    if (!reorder) return;
+    reorder = !(u == w) && !same_physical(u, w);
+    if (!reorder) {
+      user = want;  // the user's buffer, described as the primitive wants it
+      return;
+    }
     auto &eng = petal::engine();
     auto pd = is_output ? reorder::primitive_desc(eng, want, eng, user, user_scratchpad())
                         : reorder::primitive_desc(eng, user, eng, want, user_scratchpad());
@@ -182,10 +227,23 @@ memory scratchpad_memory(const memory::desc &d) {
   return memory(d, petal::engine(), scratch(SCRATCHPAD, d.get_size()));
 }
 
+// Wall time in layout reorders and in the convolutions themselves, and the reorder count
+// (petal_conv_stats; `deno task bench --profile` prints them). Under the conv lock.
+std::mutex conv_lock;  // the cache, scratch and these counters: see run()
+double reorder_seconds = 0, conv_seconds = 0;
+int64_t reorder_calls = 0;
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 void reorder_exec(Operand &o, dnnl::reorder &r, memory &from, memory &to) {
   ReorderThreads scope;
+  const double t0 = now();
   r.execute(petal::stream(), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to},
                               {DNNL_ARG_SCRATCHPAD, scratchpad_memory(o.scratchpad)}});
+  petal::stream().wait();
+  reorder_seconds += now() - t0;
+  ++reorder_calls;
 }
 
 int run(Kind kind, const int *params, const float *in0, const float *in1, float *out) {
@@ -193,8 +251,7 @@ int run(Kind kind, const int *params, const float *in0, const float *in1, float 
   std::memcpy(&p, params, sizeof p);
   // The cache and scratch are process-wide, and `deno test --parallel` runs isolates on
   // several threads of one process: one convolution at a time (each uses all cores anyway).
-  static std::mutex lock;
-  std::lock_guard<std::mutex> guard(lock);
+  std::lock_guard<std::mutex> guard(conv_lock);
   // Small convolutions (a small model, a batch of a few) run on one thread, decided per
   // shape so the primitive is built and run with the same count: the barrier of a second
   // thread costs more than it saves there, and much more when the other core is busy.
@@ -231,7 +288,10 @@ int run(Kind kind, const int *params, const float *in0, const float *in1, float 
     memory internal_out = o.reorder ? memory(o.want, eng, scratch(OUT, o.want.get_size())) : user_out;
     args.emplace(o.arg, internal_out);
     args.emplace(DNNL_ARG_SCRATCHPAD, scratchpad_memory(op->scratchpad));
+    const double t0 = now();
     op->prim.execute(s, args);
+    s.wait();
+    conv_seconds += now() - t0;
     if (o.reorder) reorder_exec(o, o.to_user, internal_out, user_out);
     s.wait();
     return petal::OK;
@@ -246,6 +306,15 @@ int run(Kind kind, const int *params, const float *in0, const float *in1, float 
 }  // namespace
 
 PETAL_API int petal_conv_params() { return kParams; }
+
+// out[0] = seconds in layout reorders, out[1] = seconds in convolution primitives, out[2] =
+// reorders run, all since the library loaded.
+PETAL_API void petal_conv_stats(double *out) {
+  std::lock_guard<std::mutex> guard(conv_lock);
+  out[0] = reorder_seconds;
+  out[1] = conv_seconds;
+  out[2] = static_cast<double>(reorder_calls);
+}
 
 // y[n, oh, ow, oc] = conv(x[n, h, w, c], f[kh, kw, c, oc])
 PETAL_API int petal_conv2d(const int *params, const float *x, const float *f, float *y) {

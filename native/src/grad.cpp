@@ -55,7 +55,7 @@ PETAL_API int petal_batchnorm_grad(const float *x, const float *dy, const float 
     r[c] = 1.f / std::sqrt(var[c] + eps);
     k[c] = r[c] * (scale ? scale[c] : 1.f);
   }
-  const int threads = n >= kParallelMin ? petal::ew_threads() : 1;
+  const int threads = n >= kParallelMin ? petal::reduce_threads() : 1;
   std::vector<double> acc(static_cast<size_t>(threads) * 2 * C, 0.0);
   const int64_t blocks = (rows + 31) / 32;
 #pragma omp parallel num_threads(threads)

@@ -27,6 +27,7 @@ import { convKernels } from "./native/kernels_conv.ts";
 import { elementwiseOps, mathKernels } from "./native/kernels_math.ts";
 import { fallbackReport, formatFallbackReport, timed } from "./native/profile.ts";
 import { installNativeGradients } from "./native/gradients.ts";
+import { installFusedAdam } from "./native/adam.ts";
 
 export {
   fallbackReport,
@@ -40,6 +41,24 @@ export const NATIVE_BACKEND = "native";
 
 type Registered = { ok: true } | { ok: false; reason: string };
 let registration: Registered | undefined;
+
+let libRef: ReturnType<typeof loadLibpetal> | undefined;
+
+/**
+ * Seconds libpetal's convolutions spent so far in oneDNN layout reorders and in the
+ * convolution primitives themselves, and the reorders run (null before registration).
+ *
+ * @example
+ * ```ts
+ * const s = convStats(); // { reorderS: 0.8, convS: 2.1, reorders: 1848 }
+ * ```
+ */
+export function convStats(): { reorderS: number; convS: number; reorders: number } | null {
+  if (!libRef?.ok) return null;
+  const out = new Float64Array(3);
+  libRef.lib.petal_conv_stats(out);
+  return { reorderS: out[0], convS: out[1], reorders: out[2] };
+}
 
 /** Names of the kernels libpetal accelerates (the rest are plain tfjs cpu kernels). */
 export let nativeKernelNames: readonly string[] = [];
@@ -60,6 +79,7 @@ export const nativeCallCount = (kernel: string): number => fastCallCount(kernel)
 function register(): Registered {
   const loaded = loadLibpetal();
   if (!loaded.ok) return loaded;
+  libRef = loaded;
   const lib = loaded.lib;
   const ew = elementwiseOps(lib);
   const fast: Record<string, FastKernel> = { ...mathKernels(lib, ew), ...convKernels(lib, ew) };
@@ -100,6 +120,7 @@ function register(): Registered {
   }
   nativeKernelNames = Object.keys(fast).filter((n) => tf.getKernel(n, "cpu"));
   installNativeGradients(lib);
+  installFusedAdam(lib, NATIVE_BACKEND);
   return { ok: true };
 }
 

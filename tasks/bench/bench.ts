@@ -27,6 +27,8 @@ import { benchModel } from "./bench_model.ts";
 import { type BenchResult, formatTable } from "./bench_table.ts";
 import { benchProduct, formatProductTable, type ProductRow, WARMUP_STEPS } from "./product.ts";
 import { type SizeName, SIZES } from "../../stages/config.ts";
+import { RECIPE_BATCH, timeRecipeSteps } from "./recipe_step.ts";
+import { formatPeak, machinePeak } from "./peak.ts";
 import { petalError, PetalFailure } from "../../pipeline/io/errors.ts";
 
 const BATCH = 64;
@@ -80,7 +82,19 @@ export const BENCH = defineTask({
       help: "model sizes of the train/infer rows",
     },
     "no-model": { type: "boolean", help: "skip the bench-model rows (and the PyTorch peer)" },
+    "no-recipe": {
+      type: "boolean",
+      help: "skip the default recipe's step beside its PyTorch twin (the summary line)",
+    },
+    "recipe-steps": {
+      type: "number",
+      integer: true,
+      min: 1,
+      default: 10,
+      help: "timed steps of the default recipe's step (and its twin)",
+    },
     worker: { type: "string", hidden: true, help: "internal: time one backend" },
+    "recipe-worker": { type: "string", hidden: true, help: "internal: the recipe step" },
   },
 });
 
@@ -229,6 +243,126 @@ async function benchModelRows(a: BenchFlags, backends: string[]): Promise<void> 
   }
 }
 
+/** The worker: the default recipe's step on one backend; one JSON line. */
+async function recipeWorker(backend: string, steps: number): Promise<void> {
+  await useBackend(backend as BackendChoice);
+  const r = await timeRecipeSteps(steps, 3);
+  const wanted = ["1", "true"].includes(Deno.env.get("PETAL_PROFILE") ?? "");
+  console.log(`RECIPE ${JSON.stringify({ ...r, profile: wanted ? r.profile : undefined })}`);
+}
+
+type TwinResult = { ok: true; engine: string; imgS: number; stepS: number } | {
+  ok: false;
+  reason: string;
+};
+
+/** tasks/bench/torch_twin.py, 2 threads; a reason instead when torch is missing. */
+async function torchTwin(steps: number): Promise<TwinResult> {
+  const script = new URL("./torch_twin.py", import.meta.url).pathname;
+  let out;
+  try {
+    out = await new Deno.Command("/usr/bin/python3", {
+      args: [script, "--threads", "2", "--steps", String(steps), "--batch", String(RECIPE_BATCH)],
+      // The OpenMP environment libpetal runs under (it sets PASSIVE waits when unset):
+      // PyTorch's libgomp spins at every barrier by default, and beside a busy core that
+      // alone makes it 7× slower here (6.9 against 48.8 img/s, 2026-12-01, load 9).
+      env: { OMP_WAIT_POLICY: Deno.env.get("OMP_WAIT_POLICY") || "PASSIVE" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  } catch {
+    return { ok: false, reason: "no /usr/bin/python3" };
+  }
+  const json = new TextDecoder().decode(out.stdout).split("\n").find((l) => l.startsWith("{"));
+  if (!out.success || !json) {
+    const err = new TextDecoder().decode(out.stderr);
+    if (err.includes("No module named 'torch'")) {
+      return { ok: false, reason: "python3-torch missing: apt-get install -y python3-torch" };
+    }
+    return { ok: false, reason: err.trim().split("\n").at(-1) ?? `exit ${out.code}` };
+  }
+  const r = JSON.parse(json);
+  return {
+    ok: true,
+    engine: `${r.engine} (${r.threads} threads)`,
+    imgS: r.img_per_s,
+    stepS: r.step_s,
+  };
+}
+
+/**
+ * The default recipe's step on native beside its PyTorch twin (same run, alternating
+ * native, twin, native); returns the summary line:
+ * `default recipe: native N img/s, PyTorch twin M img/s, ratio R×, G GFLOP/s, P% of peak`.
+ */
+async function recipeRows(a: BenchFlags): Promise<string> {
+  const self = new URL(import.meta.url).pathname;
+  const steps = a["recipe-steps"];
+  const peak = machinePeak();
+  const runNative = async () => {
+    console.error("bench: the default recipe's step, native ...");
+    const args = ["run", "-A", self, "--recipe-worker", "native", "--recipe-steps", String(steps)];
+    const env: Record<string, string> = a.profile ? { PETAL_PROFILE: "1" } : {};
+    return await runJson(Deno.execPath(), args, "RECIPE ", env);
+  };
+  const first = await runNative();
+  let twin: TwinResult = { ok: false, reason: "--no-torch" };
+  if (!a["no-torch"]) {
+    console.error("bench: the default recipe's PyTorch twin (tasks/bench/torch_twin.py) ...");
+    twin = await torchTwin(steps);
+  }
+  const second = twin.ok ? await runNative() : first;
+  if (!first.ok || !second.ok) {
+    const why = !first.ok ? first.reason : (second as { reason: string }).reason;
+    return `default recipe: native failed (${why})`;
+  }
+  const runs = [first.json, second.json] as unknown as Awaited<
+    ReturnType<typeof timeRecipeSteps>
+  >[];
+  const best = runs.reduce((x, y) => (y.imgS > x.imgS ? y : x));
+  const gflops = best.gflopPerStep !== null ? best.gflopPerStep / best.stepS : NaN;
+  console.log(
+    `\nthe default recipe's GAN step (small, batch ${RECIPE_BATCH}, synthetic data; ` +
+      `tasks/bench/recipe_step.ts), native, ${steps} steps after 3 warm-ups, twice around the ` +
+      `twin:`,
+  );
+  for (const r of runs) {
+    console.log(
+      `  native ${r.imgS.toFixed(1)} img/s (${(1000 * r.stepS).toFixed(0)} ms/step), ` +
+        `${r.gflopPerStep?.toFixed(2)} GFLOP/step, ${r.cores?.toFixed(2)} cores busy`,
+    );
+  }
+  console.log(
+    twin.ok
+      ? `  ${twin.engine}: ${twin.imgS.toFixed(1)} img/s (${
+        (1000 * twin.stepS).toFixed(0)
+      } ms/step)`
+      : `  PyTorch twin: not run (${twin.reason})`,
+  );
+  console.log(`  peak: ${formatPeak(peak)}`);
+  if (best.profile) {
+    console.log(`\nper-kernel profile, the default recipe's step on native, per step:`);
+    console.table(best.profile);
+  }
+  if (best.kernelMs !== undefined) {
+    const step = (1000 * best.steps.reduce((a, b) => a + b, 0)) / best.steps.length;
+    const ms = (x?: number) => `${(x ?? NaN).toFixed(0)} ms`;
+    console.log(
+      `  where a step's ${ms(step)} go (mean): tfjs kernels ${ms(best.kernelMs)}, of which ` +
+        `convolution primitives ${ms(best.convPrimitiveMs)} and their layout reorders ` +
+        `${ms(best.reorderMs)}; JavaScript outside kernels (tape, gradients, fused Adam, ` +
+        `bookkeeping, dispatch) ${ms(step - best.kernelMs)}; ${best.cores?.toFixed(2)} of ` +
+        `${peak.cores} cores busy`,
+    );
+  }
+  const twinText = twin.ok ? `${twin.imgS.toFixed(1)} img/s` : `n/a (${twin.reason})`;
+  const ratio = twin.ok ? `${(best.imgS / twin.imgS).toFixed(2)}×` : "n/a";
+  return `default recipe: native ${best.imgS.toFixed(1)} img/s, PyTorch twin ${twinText}, ` +
+    `ratio ${ratio}, ${gflops.toFixed(1)} GFLOP/s, ${
+      (100 * gflops / peak.gflops).toFixed(1)
+    }% of peak`;
+}
+
 if (import.meta.main) {
   await runTask(BENCH, async (a) => {
     const batch = a.batch;
@@ -237,10 +371,23 @@ if (import.meta.main) {
       await worker(a.worker, a.steps ?? (slow ? 1 : 5), a.warmup ?? (slow ? 1 : 2), batch);
       return;
     }
+    if (a["recipe-worker"]) {
+      await recipeWorker(a["recipe-worker"], a["recipe-steps"]);
+      return;
+    }
     const backends = a.backends.split(",").map((s) => s.trim()).filter(Boolean);
     if (a["with-cpu"] && !backends.includes("cpu")) backends.push("cpu");
     const sizes = sizesFlag(a.sizes);
     if (!a["no-model"]) await benchModelRows(a, backends);
+    const summary = !a["no-recipe"] && backends.includes("native") ? await recipeRows(a) : null;
+    await productRows(a, backends, sizes);
+    if (summary) console.log(`\n${summary}`);
+  });
+}
+
+/** `deno task train`/`infer` as users run them, on the real data (when it is there). */
+async function productRows(a: BenchFlags, backends: string[], sizes: SizeName[]): Promise<void> {
+  {
     if (a["no-product"]) return;
     if (!(await exists(`${DEFAULT_DATA}/images`))) {
       console.log(`\nproduct rows skipped: ${DEFAULT_DATA} is absent`);
@@ -268,5 +415,5 @@ if (import.meta.main) {
     }
     const failed = rows.filter((r): r is Exclude<typeof r, ProductRow> => "error" in r);
     for (const r of failed) console.error(`bench: ${r.backend} ${r.size}: ${r.error}`);
-  });
+  }
 }

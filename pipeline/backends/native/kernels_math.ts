@@ -215,6 +215,7 @@ function matmul(
 
 /** Inputs (viewed with `shapes`) joined along `axis`; null for non-float32 or no input. */
 function concat(
+  lib: Libpetal,
   backend: MathBackendCPU,
   ts: tf.TensorInfo[],
   axis: number,
@@ -232,9 +233,14 @@ function concat(
   for (const [i, v] of vs.entries()) {
     const row = rows[i];
     if (outer === 1) y.set(v!, offset);
-    else {for (let o = 0; o < outer; o++) {
+    else if (outer >= 64 && y.length < 2 ** 31) {
+      // Many short rows (up-sampling's concats): one native call instead of one set per row.
+      if (lib.petal_copy_rows(v!, y, outer, row, width, offset) !== 0) return null;
+    } else {
+      for (let o = 0; o < outer; o++) {
         y.set(v!.subarray(o * row, o * row + row), o * width + offset);
-      }}
+      }
+    }
     offset += row;
   }
   return out(backend, shape, y);
@@ -404,14 +410,14 @@ export function mathKernels(lib: Libpetal, ew: ElementwiseOps): Record<string, F
   kernels.Concat = ({ inputs, backend, attrs }) => {
     const ts = Object.values(inputs);
     const axis = tf.util.parseAxisParam(attrs.axis as number, ts[0].shape)[0];
-    return concat(backend, ts, axis, ts.map((t) => t.shape));
+    return concat(lib, backend, ts, axis, ts.map((t) => t.shape));
   };
   kernels.Pack = ({ inputs, backend, attrs }) => {
     const ts = Object.values(inputs);
     const rank = ts[0].shape.length + 1;
     const axis = ((attrs.axis as number) % rank + rank) % rank;
     const shapes = ts.map((t) => [...t.shape.slice(0, axis), 1, ...t.shape.slice(axis)]);
-    return concat(backend, ts, axis, shapes);
+    return concat(lib, backend, ts, axis, shapes);
   };
   // Embedding lookups: whole rows of the table, one TypedArray.set each.
   kernels.GatherV2 = ({ inputs, backend, attrs }) => {

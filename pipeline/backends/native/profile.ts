@@ -21,8 +21,57 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 
-type Entry = { calls: number; ms: number; native: number; nativeMs: number; elems: number };
+type Entry = {
+  calls: number;
+  ms: number;
+  native: number;
+  nativeMs: number;
+  elems: number;
+  flops: number;
+};
 const stats = new Map<string, Entry>();
+
+const prod = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+
+/**
+ * Floating-point operations of one call (a multiply-add counts 2), from its shapes: the
+ * convolutions (forward and both gradients: each is 2 · |dy| · kh · kw · ci multiply-adds
+ * of the forward conv it belongs to) and the matrix products. Other kernels count 0: they
+ * are memory-bound, and their arithmetic is a rounding error beside these.
+ */
+export function kernelFlops(
+  name: string,
+  inputs: Record<string, tf.TensorInfo | undefined>,
+  attrs: tf.NamedAttrMap | undefined,
+  out: tf.TensorInfo | tf.TensorInfo[],
+): number {
+  const first = Array.isArray(out) ? out[0] : out;
+  switch (name) {
+    case "Conv2D":
+    case "FusedConv2D": {
+      const f = inputs.filter?.shape;
+      return f ? 2 * prod(first.shape) * f[0] * f[1] * f[2] : 0;
+    }
+    case "Conv2DBackpropInput": {
+      const f = inputs.filter?.shape, dy = inputs.dy?.shape;
+      return f && dy ? 2 * prod(dy) * f[0] * f[1] * f[2] : 0;
+    }
+    case "Conv2DBackpropFilter": {
+      const f = attrs?.filterShape as number[] | undefined, dy = inputs.dy?.shape;
+      return f && dy ? 2 * prod(dy) * f[0] * f[1] * f[2] : 0;
+    }
+    case "MatMul":
+    case "BatchMatMul":
+    case "_FusedMatMul": {
+      const a = inputs.a?.shape;
+      if (!a) return 0;
+      const k = attrs?.transposeA ? a[a.length - 2] : a[a.length - 1];
+      return 2 * prod(first.shape) * k;
+    }
+    default:
+      return 0;
+  }
+}
 
 /** True when PETAL_PROFILE asks for the element counts too. */
 export const profilingOn = (): boolean => {
@@ -42,9 +91,10 @@ export function timed(
     const r = fn(args);
     const ms = performance.now() - t0;
     let e = stats.get(name);
-    if (!e) stats.set(name, e = { calls: 0, ms: 0, native: 0, nativeMs: 0, elems: 0 });
+    if (!e) stats.set(name, e = { calls: 0, ms: 0, native: 0, nativeMs: 0, elems: 0, flops: 0 });
     e.calls++;
     e.ms += ms;
+    e.flops += kernelFlops(name, args.inputs, args.attrs, r);
     if (ranNative(args)) {
       e.native++;
       e.nativeMs += ms;
@@ -65,6 +115,8 @@ export type KernelStats = {
   fallbackMs: number;
   /** Output elements in millions (PETAL_PROFILE=1 only, else 0). */
   melems: number;
+  /** Floating-point operations in millions ({@link kernelFlops}; 0 for memory-bound kernels). */
+  mflops: number;
 };
 
 /** Kernels sorted by total time. */
@@ -77,6 +129,7 @@ export function kernelProfile(): KernelStats[] {
       native: e.native,
       fallbackMs: e.ms - e.nativeMs,
       melems: e.elems / 1e6,
+      mflops: e.flops / 1e6,
     }))
     .sort((a, b) => b.ms - a.ms);
 }
