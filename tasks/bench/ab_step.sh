@@ -8,13 +8,15 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 old="$(cd "$1" && pwd)"; new="$(cd "$2" && pwd)"
 rounds="${3:-4}"; steps="${4:-10}"
+# The step both trees time: the new tree's default recipe (an older tree has no recipe()).
+settings="$(cd "$new" && deno eval 'import { recipe } from "./stages/recipe.ts"; console.log(JSON.stringify(recipe()))')"
 for t in "$old" "$new"; do
   sed -e 's#"\.\./\.\./#"./#g' "$here/recipe_step.ts" >"$t/.petal_ab_step.ts"
   cat >>"$t/.petal_ab_step.ts" <<EOT
 if (import.meta.main) {
   const { useBackend } = await import("./pipeline/backends/backend.ts");
   await useBackend("native");
-  const r = await timeRecipeSteps($steps, 3);
+  const r = await timeRecipeSteps($steps, 3, $settings);
   console.log(\`AB \${r.imgS.toFixed(2)} \${r.cores?.toFixed(2)}\`);
 }
 EOT

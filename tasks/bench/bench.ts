@@ -27,7 +27,12 @@ import { benchModel } from "./bench_model.ts";
 import { type BenchResult, formatTable } from "./bench_table.ts";
 import { benchProduct, formatProductTable, type ProductRow, WARMUP_STEPS } from "./product.ts";
 import { type SizeName, SIZES } from "../../stages/config.ts";
-import { RECIPE_BATCH, timeRecipeSteps } from "./recipe_step.ts";
+import { timeRecipeSteps } from "./recipe_step.ts";
+import { recipe } from "../../stages/recipe.ts";
+
+/** The recipe the bench times: the default, what `deno task train` trains. */
+const DEFAULT_RECIPE = recipe();
+const RECIPE_BATCH = DEFAULT_RECIPE.train.batchSize;
 import { formatPeak, machinePeak } from "./peak.ts";
 import { petalError, PetalFailure } from "../../pipeline/io/errors.ts";
 
@@ -246,7 +251,7 @@ async function benchModelRows(a: BenchFlags, backends: string[]): Promise<void> 
 /** The worker: the default recipe's step on one backend; one JSON line. */
 async function recipeWorker(backend: string, steps: number): Promise<void> {
   await useBackend(backend as BackendChoice);
-  const r = await timeRecipeSteps(steps, 3);
+  const r = await timeRecipeSteps(steps, 3, DEFAULT_RECIPE);
   const wanted = ["1", "true"].includes(Deno.env.get("PETAL_PROFILE") ?? "");
   console.log(`RECIPE ${JSON.stringify({ ...r, profile: wanted ? r.profile : undefined })}`);
 }

@@ -9,11 +9,18 @@
  * @example
  * ```ts
  * import { timeRecipeSteps } from "./recipe_step.ts";
- * const r = timeRecipeSteps(5, 2); // { stepS, imgS, gflopPerStep, cores, ... }
+ * import { recipe } from "../../stages/recipe.ts";
+ * const r = await timeRecipeSteps(5, 2, recipe()); // { stepS, imgS, gflopPerStep, cores, ... }
  * ```
  */
 import * as tf from "@tensorflow/tfjs";
-import { DEFAULT_LR, defaultTrainConfig, modelConfig } from "../../stages/config.ts";
+import {
+  type ArchName,
+  modelConfig,
+  type SizeName,
+  type TrainConfig,
+  type Upsample,
+} from "../../stages/config.ts";
 import {
   type BatchTensors,
   createGan,
@@ -24,7 +31,18 @@ import {
 
 /** The real vocabulary's size (Oxford-102 captions); the step's cost barely depends on it. */
 export const RECIPE_VOCAB = 5431;
-export const RECIPE_BATCH = 32;
+
+/**
+ * What the timed step trains: a recipe's model and training settings (a `Recipe` of
+ * stages/recipe.ts is one). Passed in, not imported, so that tasks/bench/ab_step.sh can
+ * run this file in an older checkout with the new tree's `recipe()`.
+ */
+export interface StepSettings {
+  readonly size: SizeName;
+  readonly arch: ArchName;
+  readonly upsample: Upsample;
+  readonly train: TrainConfig;
+}
 
 /** The default recipe's step, timed. */
 export type RecipeTiming = {
@@ -75,18 +93,18 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-/** Times the default recipe's GAN step on the current tfjs backend. */
+/** Times a recipe's GAN step (the bench: the default's) on the current tfjs backend. */
 export async function timeRecipeSteps(
   steps: number,
   warmup: number,
-  batch = RECIPE_BATCH,
+  settings: StepSettings,
 ): Promise<RecipeTiming> {
   const native = tf.getBackend() === "native"
     ? await import("../../pipeline/backends/native.ts")
     : null;
-  const model = modelConfig("small", RECIPE_VOCAB, "dcgan", "nearest");
-  const lr = DEFAULT_LR.small;
-  const gan = createGan(model, defaultTrainConfig({ lrG: lr, lrD: lr, freezeText: true }), 1);
+  const model = modelConfig(settings.size, RECIPE_VOCAB, settings.arch, settings.upsample);
+  const batch = settings.train.batchSize;
+  const gan = createGan(model, settings.train, 1);
   const times: number[] = [];
   let cpu0: number | null = null, wall0 = 0;
   let conv0: { reorderS: number; convS: number } | null = null;
