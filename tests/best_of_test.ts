@@ -27,6 +27,7 @@ import {
   loadGenerator,
 } from "../pipeline/infer.ts";
 import { noiseRows } from "../stages/noise.ts";
+import { encodeJpeg } from "../pipeline/io/images.ts";
 import { plainRecipe, syntheticFixture } from "./fixtures.ts";
 
 await useBackend("auto");
@@ -158,7 +159,12 @@ Deno.test("infer: best of 8 by default; one candidate draws the single-noise ima
     "each pick is one of its candidates",
   );
   assert(four.some((img, i) => !same(img, single[i])), "the pick is not always the first");
-  assertEquals((await read("one", 1)).length > 0, true);
+  // infer wrote these very images: its files are their JPEGs, byte for byte.
+  for (const [dir, images] of [["one", single], ["four", four]] as const) {
+    for (const [i, rgb] of images.entries()) {
+      assertEquals(await read(dir, i + 1), await encodeJpeg(rgb, 64), `${dir}: caption ${i + 1}`);
+    }
+  }
 });
 
 Deno.test("infer without a matcher: one noise per caption; more is a one-line error", async () => {
