@@ -5,7 +5,7 @@
 # logged step to the end, from /proc/PID/stat) and, at the end, best-of-8 `deno task infer`
 # captions/s of the 819 test captions with each tree's own checkpoint.
 #
-#   tasks/bench/ab.sh /work/wt-base /work/wt-engine          # 3 rounds, 60 steps each
+#   tasks/bench/ab.sh ../petal-3ec368c .          # 3 rounds, 60 steps each
 #   ROUNDS=2 STEPS=40 tasks/bench/ab.sh OLD NEW
 #
 # Each tree needs `deno install` and native/build.sh run once. Data: ../shared/oxford102

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A/B of the default recipe's GAN step alone (tasks/bench/recipe_step.ts, synthetic data, no
 # image decoding: seconds per run instead of minutes), alternating two checkouts:
-#   tasks/bench/ab_step.sh /work/wt-base /work/wt-engine [rounds=4] [steps=10]
+#   tasks/bench/ab_step.sh ../petal-3ec368c . [rounds=4] [steps=10]
 # Prints img/s and cores busy per run, then the mean ratio new/old. Copies this tree's
 # recipe_step.ts into each tree's root as .petal_ab_step.ts for the run (removed after).
 set -euo pipefail
