@@ -20,7 +20,11 @@ import type { PetalError } from "../pipeline/io/errors.ts";
 import { loadTaskDictionary, readTestDataPkl } from "../pipeline/io/formats/task.ts";
 import { loadReedFolder, parseTestCaptions } from "../pipeline/io/data.ts";
 import { decodeImageTE, encodeJpeg } from "../pipeline/io/images.ts";
-import { writeGeneratorCheckpoint } from "../pipeline/io/checkpoint.ts";
+import {
+  checkpointBytes,
+  checkpointParts,
+  writeGeneratorCheckpoint,
+} from "../pipeline/io/checkpoint.ts";
 import { disposeGenerator, loadGenerator } from "../pipeline/infer.ts";
 import { modelConfig } from "../stages/config.ts";
 import { defaultTrainConfig } from "../stages/recipe.ts";
@@ -256,9 +260,10 @@ const hostileJson: fc.Arbitrary<unknown> = fc.oneof(
  * that byte flips rarely make, e.g. a negative offset or a string shape.
  */
 function headerEdits(good: Uint8Array): fc.Arbitrary<Uint8Array> {
-  const length = new DataView(good.buffer, good.byteOffset).getUint32(8, true);
-  const header = JSON.parse(new TextDecoder().decode(good.subarray(12, 12 + length)));
-  const data = good.subarray(12 + length);
+  const { header, data } = checkpointParts(good) as {
+    header: ReturnType<typeof JSON.parse>;
+    data: Uint8Array;
+  };
   const paths = jsonPaths(header).filter((p) => p.length > 0);
   const edit = fc.record({
     path: fc.constantFrom(...paths),
@@ -275,13 +280,7 @@ function headerEdits(good: Uint8Array): fc.Arbitrary<Uint8Array> {
       if (remove && !Array.isArray(parent)) delete parent[key];
       else parent[key] = value;
     }
-    const text = new TextEncoder().encode(JSON.stringify(h));
-    const out = new Uint8Array(12 + text.length + data.length);
-    out.set(good.subarray(0, 8));
-    new DataView(out.buffer).setUint32(8, text.length, true);
-    out.set(text, 12);
-    out.set(data, 12 + text.length);
-    return out;
+    return checkpointBytes(h, [data]);
   });
 }
 

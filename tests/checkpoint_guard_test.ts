@@ -11,6 +11,8 @@ import { defaultTrainConfig } from "../stages/recipe.ts";
 import { createGan, disposeGan } from "../stages/train_step.ts";
 import {
   CHECKPOINT_FILE,
+  checkpointBytes,
+  checkpointParts,
   disposeCheckpoint,
   readCheckpoint,
   restoreGan,
@@ -32,22 +34,13 @@ const vocabulary = ["<PAD>", "<RARE>", "red", "petals"];
 const good = await Deno.readFile(`${dir}/${CHECKPOINT_FILE}`);
 
 /** The file split into its parsed header and the tensor bytes after it. */
-function split(bytes: Uint8Array) {
-  const length = new DataView(bytes.buffer, bytes.byteOffset).getUint32(8, true);
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + length)));
-  return { header, data: bytes.subarray(12 + length) };
-}
+const split = (bytes: Uint8Array) =>
+  checkpointParts(bytes) as { header: Record<string, unknown>; data: Uint8Array };
 
 /** The good file with its header replaced by `edit(header)`. */
 function withHeader(edit: (h: Record<string, unknown>) => unknown): Uint8Array {
   const { header, data } = split(good);
-  const text = new TextEncoder().encode(JSON.stringify(edit(structuredClone(header))));
-  const out = new Uint8Array(12 + text.length + data.length);
-  out.set(good.subarray(0, 8));
-  new DataView(out.buffer).setUint32(8, text.length, true);
-  out.set(text, 12);
-  out.set(data, 12 + text.length);
-  return out;
+  return checkpointBytes(edit(structuredClone(header)), [data]);
 }
 
 type Header = Record<string, unknown> & {

@@ -165,8 +165,26 @@ export async function writeCheckpoint(
     savedAt: new Date().toISOString(),
     ...(generatorOnly ? { generatorOnly } : {}),
   };
+  await Deno.mkdir(dir, { recursive: true });
+  const path = checkpointPath(dir);
+  await writeFileAtomic(path, checkpointBytes(header, chunks));
+  return path;
+}
+
+/**
+ * A checkpoint file's bytes: the magic, the header's length and JSON, then the tensor
+ * bytes (`chunks`, in order). The header is written as given, unchecked.
+ *
+ * @example
+ * ```ts
+ * const bytes = checkpointBytes({ format: "petal-checkpoint" }, [new Uint8Array(4)]);
+ * checkpointParts(bytes).data.length; // 4
+ * ```
+ */
+export function checkpointBytes(header: unknown, chunks: readonly Uint8Array[]): Uint8Array {
   const headerBytes = new TextEncoder().encode(JSON.stringify(header));
-  const out = new Uint8Array(8 + 4 + headerBytes.length + offset);
+  const dataLength = chunks.reduce((n, c) => n + c.length, 0);
+  const out = new Uint8Array(12 + headerBytes.length + dataLength);
   out.set(new TextEncoder().encode(MAGIC), 0);
   new DataView(out.buffer).setUint32(8, headerBytes.length, true);
   out.set(headerBytes, 12);
@@ -175,10 +193,17 @@ export async function writeCheckpoint(
     out.set(c, at);
     at += c.length;
   }
-  await Deno.mkdir(dir, { recursive: true });
-  const path = checkpointPath(dir);
-  await writeFileAtomic(path, out);
-  return path;
+  return out;
+}
+
+/**
+ * A well-formed checkpoint file's parts: its header, parsed but not validated, and the
+ * tensor bytes after it (for tools that edit a header, such as the fuzzer).
+ */
+export function checkpointParts(bytes: Uint8Array): { header: unknown; data: Uint8Array } {
+  const length = new DataView(bytes.buffer, bytes.byteOffset).getUint32(8, true);
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + length)));
+  return { header, data: bytes.subarray(12 + length) };
 }
 
 /**
