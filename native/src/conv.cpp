@@ -203,7 +203,8 @@ std::unique_ptr<Op> build(Kind kind, const ConvParams &p) {
 }
 
 Op *cached(Kind kind, const ConvParams &p) {
-  static std::unordered_map<std::string, std::unique_ptr<Op>> cache;
+  // Never destroyed (see engine() in common.hpp): its primitives outlive oneDNN's statics.
+  static auto &cache = *new std::unordered_map<std::string, std::unique_ptr<Op>>();
   std::string key(reinterpret_cast<const char *>(&p), sizeof p);
   key.push_back(static_cast<char>(kind));
   auto it = cache.find(key);
