@@ -150,3 +150,88 @@ export async function writeBaselines(path: string, rows: readonly string[]): Pro
   const next = text.replace(/<!-- baselines -->[\s\S]*?<!-- \/baselines -->/, block);
   await writeFileAtomic(path, new TextEncoder().encode(next));
 }
+
+/** A run row as read back from the ledger: what the curves need. */
+export interface LedgerRun {
+  readonly recipe: string;
+  readonly minutes: number;
+  readonly evaluatorAccuracy: string;
+  readonly meanScore: number;
+  readonly inceptionScore: number;
+}
+
+/** The cells of a markdown table row (`\|` inside a cell is not a separator). */
+const cells = (line: string): string[] =>
+  line.trim().replace(/^\|/, "").replace(/\|$/, "").split(/(?<!\\)\|/).map((c) => c.trim());
+
+/**
+ * The rows of the ledger's last runs table (a ledger starts a new table when its
+ * evaluator changes: the rows of one table are scored alike).
+ *
+ * @example
+ * ```ts
+ * import { emptyLedger, ledgerRuns } from "./ledger.ts";
+ * console.log(ledgerRuns(emptyLedger())); // []
+ * ```
+ */
+export function ledgerRuns(text: string): LedgerRun[] {
+  const lines = text.split("\n");
+  const header = lines.findLastIndex((l) =>
+    l.startsWith("| date ") && l.includes("| mean score |")
+  );
+  if (header < 0) return [];
+  const runs: LedgerRun[] = [];
+  for (const line of lines.slice(header + 2)) {
+    if (!line.startsWith("|")) break;
+    const c = cells(line);
+    const number = (s: string) => Number(s.replaceAll("*", ""));
+    const run = {
+      recipe: c[2].replaceAll("`", "").replaceAll("\\|", "|"),
+      minutes: number(c[4]),
+      evaluatorAccuracy: c[8],
+      meanScore: number(c[9]),
+      inceptionScore: number(c[11]),
+    };
+    if ([run.minutes, run.meanScore, run.inceptionScore].every(Number.isFinite)) runs.push(run);
+  }
+  return runs;
+}
+
+/** One recipe's curve: its name and (minutes, value) points in order. */
+export interface Curve {
+  readonly name: string;
+  readonly points: readonly (readonly [number, number])[];
+}
+
+/**
+ * Mean score and IS against minutes, one curve per recipe: the `--seed N` of a recipe is
+ * dropped (seeds are replicates, averaged at each budget point), minutes are rounded to
+ * the point a row was scored at, and only rows scored by the last row's evaluator count.
+ *
+ * @example
+ * ```ts
+ * import { qualityCurves } from "./ledger.ts";
+ * const row = (recipe: string, minutes: number, meanScore: number) =>
+ *   ({ recipe, minutes, meanScore, inceptionScore: 4, evaluatorAccuracy: "58.3%" });
+ * const { score } = qualityCurves([row("--recipe a", 15.2, 0.4), row("--recipe a --seed 2", 15.1, 0.2)]);
+ * console.log(score); // [ { name: "--recipe a", points: [ [ 15, 0.3 ] ] } ]
+ * ```
+ */
+export function qualityCurves(runs: readonly LedgerRun[]): { score: Curve[]; is: Curve[] } {
+  const evaluator = runs.at(-1)?.evaluatorAccuracy;
+  const groups = new Map<string, Map<number, LedgerRun[]>>();
+  for (const r of runs.filter((r) => r.evaluatorAccuracy === evaluator)) {
+    const name = r.recipe.replace(/\s*--seed \d+/, "").trim();
+    const at = groups.get(name) ?? new Map<number, LedgerRun[]>();
+    const x = Math.round(r.minutes);
+    at.set(x, [...(at.get(x) ?? []), r]);
+    groups.set(name, at);
+  }
+  const curve = (f: (r: LedgerRun) => number): Curve[] =>
+    [...groups].map(([name, at]) => ({
+      name,
+      points: [...at].sort(([a], [b]) => a - b)
+        .map(([x, rs]) => [x, rs.reduce((s, r) => s + f(r), 0) / rs.length] as const),
+    }));
+  return { score: curve((r) => r.meanScore), is: curve((r) => r.inceptionScore) };
+}

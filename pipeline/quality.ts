@@ -34,24 +34,39 @@ import { train, type TrainOptions } from "./train.ts";
 import { captionIndex, retrieveByWords } from "../stages/retrieval.ts";
 
 /** Options of {@link runQuality}: the train options (minus exclusions) and where to score. */
-export interface QualityOptions extends Omit<TrainOptions, "excludeIds" | "keepModel"> {
+export interface QualityOptions extends Omit<TrainOptions, "excludeIds" | "keepModel" | "resume"> {
   readonly evaluator: string;
   /** Report captions (`id,caption` CSV) for the grid; else the first held-out captions. */
   readonly reportCaptions?: readonly { id: number; caption: string }[];
-  /** Where the grid PNG goes (else `OUT/report.png`). */
+  /** Where the grid PNG of the last point goes (else `OUT/report.png`). */
   readonly gridPath?: string;
+  /** Where the grid PNG of an earlier point goes (else `OUT/report-POINT.png`). */
+  readonly gridPathAt?: (point: number) => string;
   /** Noise seed of the generated images (fixed: same seed, same images). */
   readonly noiseSeed?: number;
   /** Noises per caption of which the matcher keeps the best (infer's default when absent). */
   readonly candidates?: number;
+  /**
+   * Points of the budget at which the run is scored on its way, in the budget's unit
+   * (minutes, or steps with `maxSteps`); see {@link budgetPoints}. The run trains to a
+   * point, is scored, and trains on from its checkpoint (an exact resume); the time spent
+   * scoring is not training time.
+   */
+  readonly points?: readonly number[];
+  /** Called with each point's result once it is scored, before the run trains on. */
+  readonly onPoint?: (r: QualityResult) => Promise<void> | void;
 }
 
-/** What {@link runQuality} measured. */
+/** What {@link runQuality} measured at one point of its budget. */
 export interface QualityResult {
   readonly summary: ScoreSummary;
+  /** The point: minutes or steps of the budget (its last point: the budget). */
+  readonly point: number;
   readonly steps: number;
   readonly epochs: number;
+  /** Minutes trained so far (loading and text pre-training included), scoring excluded. */
   readonly minutes: number;
+  /** Training images per second of the GAN steps so far. */
   readonly imagesPerSecond: number;
   readonly heldOutAccuracy: number;
   readonly trainImages: number;
@@ -59,6 +74,25 @@ export interface QualityResult {
   /** Noises drawn per caption (1: no pick). */
   readonly candidates: number;
 }
+
+/** Minutes at which {@link runQuality}'s callers score a run on its way by default. */
+export const QUALITY_LADDER: readonly number[] = [15, 30, 60, 120, 240, 480];
+
+/**
+ * The points a run is scored at: the asked ones inside the budget, in order, each once,
+ * and the budget itself last.
+ *
+ * @example
+ * ```ts
+ * import { budgetPoints, QUALITY_LADDER } from "./quality.ts";
+ * console.log(budgetPoints(120, QUALITY_LADDER)); // [ 15, 30, 60, 120 ]
+ * console.log(budgetPoints(20, [60, 15, 15])); // [ 15, 20 ]
+ * ```
+ */
+export const budgetPoints = (budget: number, asked: readonly number[] = []): number[] => [
+  ...new Set([...asked].filter((p) => p > 0 && p < budget).sort((a, b) => a - b)),
+  budget,
+];
 
 /** One held-out image and the caption its generated image is drawn from. */
 export interface HeldOutCaption {
@@ -159,38 +193,46 @@ const drawAll = (
   );
 };
 
-/**
- * The quality loop: train without the evaluator's held-out images, draw one image per
- * held-out caption, score against the real held-out images (see the module comment).
- *
- * @example A tiny evaluator, then one training step scored on its 4 held-out images.
- * ```ts
- * import { ensureSyntheticData, recipe, runQuality, trainEvaluator, unwrap, useBackend } from "../mod.ts";
- *
- * await useBackend("auto");
- * const dir = await Deno.makeTempDir();
- * const data = await ensureSyntheticData(`${dir}/data`, { trainImages: 16, testImages: 2 });
- * await unwrap(trainEvaluator({ data, out: `${dir}/eval`, epochs: 1, batchSize: 8 }));
- * const quick = recipe("gan-int-cls", { pretrainSteps: 0, batchSize: 8 });
- * const r = await unwrap(runQuality({ data, evaluator: `${dir}/eval`, out: `${dir}/q`, recipe: quick, maxSteps: 1 }));
- * console.log(r.trainImages, r.summary.images, r.steps); // 12 4 1
- * console.log(r.summary.meanScore); // the task's score of the 4 drawings: lower is better
- * ```
- */
-export const runQuality = (opts: QualityOptions): TE.TaskEither<PetalError, QualityResult> => {
-  const gridPath = opts.gridPath ?? `${opts.out}/report.png`;
+/** The evaluator's split, as the legs of a run need it. */
+interface Scoring {
+  readonly manifest: EvaluatorManifest;
+  readonly split: HeldOutSplit;
+}
+
+/** Images and seconds of GAN steps so far, and the step the last leg ended at. */
+interface Tally {
+  readonly images: number;
+  readonly seconds: number;
+  readonly step: number;
+}
+
+/** The budget of one leg: the minutes since the last point, or the steps in all. */
+const legBudget = (opts: QualityOptions, points: readonly number[], i: number) =>
+  opts.maxSteps !== undefined
+    ? { maxSteps: points[i], minutes: undefined }
+    : opts.minutes !== undefined
+    ? { minutes: points[i] - (points[i - 1] ?? 0) }
+    : {};
+
+/** One leg: train to point `i` (resuming after the first), draw, score. */
+const leg = (
+  opts: QualityOptions,
+  { manifest, split }: Scoring,
+  points: readonly number[],
+  i: number,
+  tally: Tally,
+): TE.TaskEither<PetalError, { result: QualityResult; tally: Tally }> => {
+  const last = i === points.length - 1;
+  const gridPath = last
+    ? opts.gridPath ?? `${opts.out}/report.png`
+    : opts.gridPathAt?.(points[i]) ?? `${opts.out}/report-${points[i]}.png`;
+  const excludeIds = new Set(manifest.heldOutIds);
   return pipe(
-    TE.Do,
-    TE.bind("manifest", () => evaluatorManifest(opts.evaluator)),
-    TE.bind("split", ({ manifest }) => heldOutCaptions(opts.data, manifest.heldOutIds)),
-    TE.bind(
-      "result",
-      ({ manifest }) =>
-        train({ ...opts, excludeIds: new Set(manifest.heldOutIds), keepModel: true }),
-    ),
-    TE.bind("candidates", ({ result, split }) =>
+    train({ ...opts, ...legBudget(opts, points, i), excludeIds, keepModel: true, resume: i > 0 }),
+    TE.bindTo("trained"),
+    TE.bind("candidates", ({ trained }) =>
       TE.bracket(
-        TE.right(result.model!),
+        TE.right(trained.model!),
         (gen) => drawAll(gen, opts, split.held, gridPath),
         (gen) => TE.fromIO(() => disposeGenerator(gen)),
       )),
@@ -202,18 +244,90 @@ export const runQuality = (opts: QualityOptions): TE.TaskEither<PetalError, Qual
         evaluator: opts.evaluator,
         reference: `${opts.data}/images`,
       })),
-    TE.map(({ manifest, split, result, candidates, summary }) => ({
-      summary,
-      steps: result.progress.step,
-      epochs: result.progress.step /
-        Math.max(1, Math.floor(split.training.length / result.recipe.train.batchSize)),
-      minutes: result.progress.seconds / 60,
-      imagesPerSecond: result.imagesPerSecond,
-      heldOutAccuracy: manifest.heldOutAccuracy,
-      trainImages: split.training.length,
-      gridPath,
-      candidates,
-    })),
+    TE.map(({ trained, candidates, summary }) => {
+      const { step } = trained.progress;
+      const images = (step - tally.step) * trained.recipe.train.batchSize;
+      const seconds = trained.imagesPerSecond > 0 ? images / trained.imagesPerSecond : 0;
+      const next = { images: tally.images + images, seconds: tally.seconds + seconds, step };
+      const perEpoch = Math.max(
+        1,
+        Math.floor(split.training.length / trained.recipe.train.batchSize),
+      );
+      return {
+        tally: next,
+        result: {
+          summary,
+          point: points[i],
+          steps: step,
+          epochs: step / perEpoch,
+          minutes: trained.progress.seconds / 60,
+          imagesPerSecond: next.images / Math.max(next.seconds, 1e-9),
+          heldOutAccuracy: manifest.heldOutAccuracy,
+          trainImages: split.training.length,
+          gridPath,
+          candidates,
+        },
+      };
+    }),
+  );
+};
+
+/** Legs `i` onwards, each point's result handed to `onPoint`; the last point's result. */
+const legsFrom = (
+  opts: QualityOptions,
+  scoring: Scoring,
+  points: readonly number[],
+  i: number,
+  tally: Tally,
+): TE.TaskEither<PetalError, QualityResult> =>
+  pipe(
+    leg(opts, scoring, points, i, tally),
+    TE.chainFirst(({ result }) =>
+      TE.tryCatch(
+        async () => await opts.onPoint?.(result),
+        ioError(opts.out, "check where the point's result is written"),
+      )
+    ),
+    TE.chain(({ result, tally }) =>
+      i + 1 < points.length ? legsFrom(opts, scoring, points, i + 1, tally) : TE.right(result)
+    ),
+  );
+
+/**
+ * The quality loop: train without the evaluator's held-out images, draw one image per
+ * held-out caption, score against the real held-out images (see the module comment); at
+ * each of `points` on the way too. Returns the last point's result.
+ *
+ * @example A tiny evaluator, then two training steps scored after one and after two.
+ * ```ts
+ * import { ensureSyntheticData, recipe, runQuality, trainEvaluator, unwrap, useBackend } from "../mod.ts";
+ *
+ * await useBackend("auto");
+ * const dir = await Deno.makeTempDir();
+ * const data = await ensureSyntheticData(`${dir}/data`, { trainImages: 16, testImages: 2 });
+ * await unwrap(trainEvaluator({ data, out: `${dir}/eval`, epochs: 1, batchSize: 8 }));
+ * const quick = recipe("gan-int-cls", { pretrainSteps: 0, batchSize: 8 });
+ * const r = await unwrap(runQuality({
+ *   data, evaluator: `${dir}/eval`, out: `${dir}/q`, recipe: quick, maxSteps: 2, points: [1],
+ *   onPoint: (p) => console.log(p.point, p.steps), // 1 1, then 2 2
+ * }));
+ * console.log(r.trainImages, r.summary.images, r.steps); // 12 4 2
+ * console.log(r.summary.meanScore); // the task's score of the 4 drawings: lower is better
+ * ```
+ */
+export const runQuality = (opts: QualityOptions): TE.TaskEither<PetalError, QualityResult> => {
+  const budget = opts.maxSteps ?? opts.minutes;
+  // An epoch budget has no points: one leg with the options' own budget.
+  const points = budget === undefined ? [Infinity] : budgetPoints(budget, opts.points);
+  return pipe(
+    evaluatorManifest(opts.evaluator),
+    TE.chain((manifest) =>
+      pipe(
+        heldOutCaptions(opts.data, manifest.heldOutIds),
+        TE.map((split): Scoring => ({ manifest, split })),
+      )
+    ),
+    TE.chain((scoring) => legsFrom(opts, scoring, points, 0, { images: 0, seconds: 0, step: 0 })),
   );
 };
 

@@ -5,10 +5,25 @@
  * noise and caption retrieval instead and rewrites the ledger's baselines block.
  * Run with --help for the flags.
  */
-import { evaluatorManifest, qualityBaselines, runQuality } from "../pipeline/quality.ts";
-import { appendRun, baselineRow, gridName, runRow, writeBaselines } from "../pipeline/ledger.ts";
+import {
+  evaluatorManifest,
+  QUALITY_LADDER,
+  qualityBaselines,
+  type QualityResult,
+  runQuality,
+} from "../pipeline/quality.ts";
+import {
+  appendRun,
+  baselineRow,
+  gridName,
+  ledgerRuns,
+  qualityCurves,
+  runRow,
+  writeBaselines,
+} from "../pipeline/ledger.ts";
+import { writeCurvesPlot } from "../pipeline/io/plots.ts";
 import { loadCaptions } from "../pipeline/io/task_files.ts";
-import { unwrap } from "../pipeline/io/errors.ts";
+import { petalError, PetalFailure, unwrap } from "../pipeline/io/errors.ts";
 import { defineTask, type FlagValues } from "./flags.ts";
 import { BACKEND_FLAG, exists, resolveData, runTask, selectBackend } from "./cli.ts";
 import { RECIPE_FLAGS, recipeFromFlags, recipeText } from "./recipe.ts";
@@ -29,7 +44,7 @@ export const QUALITY = defineTask({
     evaluator: {
       type: "string",
       arg: "DIR",
-      default: "runs/evaluator",
+      default: "models/evaluator",
       help: "the evaluator: its held-out split is left out of training and scored",
     },
     minutes: { type: "number", arg: "M", min: 0, default: 60, help: "training budget in minutes" },
@@ -38,6 +53,13 @@ export const QUALITY = defineTask({
       integer: true,
       min: 1,
       help: "training budget in steps instead (exactly reproducible)",
+    },
+    at: {
+      type: "string",
+      arg: "LIST",
+      help:
+        "also score at these points of the budget (minutes, or steps with --steps), a row each; `end`: only at the end",
+      defaultText: `${QUALITY_LADDER.join(", ")} minutes, those below --minutes`,
     },
     out: {
       type: "string",
@@ -125,29 +147,85 @@ async function baselines(values: Values, data: string) {
   console.log(`baselines written: ${values.ledger}`);
 }
 
+/** The points to score at: `--at`, else the ladder (minutes budgets only). */
+function pointsOf(values: Values): number[] {
+  if (values.at === "end") return [];
+  if (values.at === undefined) return values.steps === undefined ? [...QUALITY_LADDER] : [];
+  const points = values.at.split(",").map((p) => Number(p.trim()));
+  if (points.some((p) => !(p > 0))) {
+    throw new PetalFailure(petalError(
+      "BadArgument",
+      "--at",
+      `"${values.at}" is not a list of positive numbers`,
+      "e.g. --at 15,30,60 (minutes, or steps with --steps), or --at end",
+    ));
+  }
+  return points;
+}
+
+/** The ledger's curves (mean score and IS against minutes) as `DIR/quality/curves.png`. */
+async function plotCurves(ledger: string, ledgerDir: string): Promise<string> {
+  const runs = ledgerRuns(await Deno.readTextFile(ledger));
+  return await writeCurvesPlot(qualityCurves(runs), `${ledgerDir}/quality/curves.png`);
+}
+
 async function quality(values: Values, data: string, backend: string) {
   const commit = await gitCommit(); // the code the run starts with
   const text = recipeText(values);
   const date = new Date().toISOString().slice(0, 10);
   const ledgerDir = values.ledger.includes("/") ? values.ledger.replace(/\/[^/]*$/, "") : ".";
-  const budget = values.steps !== undefined ? `${values.steps}steps` : `${values.minutes}min`;
+  const unit = values.steps !== undefined ? "steps" : "min";
+  const budget = values.steps ?? values.minutes;
+  const points = pointsOf(values).filter((p) => p < budget);
   const taken = await fileNames(`${ledgerDir}/quality`);
-  const grid = values.grid ??
-    `${ledgerDir}/quality/${gridName(date, commit, text, budget, (n) => taken.has(n))}`;
+  const gridAt = (point: number) => {
+    const at = point === budget ? `${budget}${unit}` : `${point}of${budget}${unit}`;
+    const name = gridName(date, commit, text, at, (n) => taken.has(n));
+    taken.add(name);
+    return `${ledgerDir}/quality/${name}`;
+  };
+  const grid = values.grid ?? gridAt(budget);
   const captions = `${data}/test_captions.csv`;
   const reportCaptions = await exists(captions) ? await unwrap(loadCaptions(captions)) : [];
   await Deno.remove(values.out, { recursive: true }).catch(() => {});
   let last = 0;
-  const r = await unwrap(runQuality({
+  const appendPoint = async (r: QualityResult) => {
+    const scoredAt = points.length === 0
+      ? ""
+      : `scored at ${r.point} of ${budget} ${unit === "min" ? "minutes" : "steps"}; `;
+    const row = runRow({
+      date,
+      commit,
+      recipe: r.candidates > 1 ? `${text} --candidates ${r.candidates}` : text,
+      backend,
+      minutes: r.minutes,
+      steps: r.steps,
+      epochs: r.epochs,
+      imagesPerSecond: r.imagesPerSecond,
+      evaluatorAccuracy: r.heldOutAccuracy,
+      summary: r.summary,
+      grid: relativeTo(values.ledger, r.gridPath),
+      notes: `${scoredAt}${values.note}`,
+    });
+    await appendRun(values.ledger, row);
+    await formatMarkdown(values.ledger);
+    const plot = await plotCurves(values.ledger, ledgerDir);
+    console.log(row);
+    console.log(`row appended: ${values.ledger}; grid ${r.gridPath}; curves ${plot}`);
+  };
+  await unwrap(runQuality({
     data,
     out: values.out,
     evaluator: values.evaluator,
     recipe: recipeFromFlags(values),
     minutes: values.steps === undefined ? values.minutes : undefined,
     maxSteps: values.steps,
+    points,
+    onPoint: appendPoint,
     cacheDir: values.cache,
     reportCaptions,
     gridPath: grid,
+    gridPathAt: gridAt,
     candidates: values.candidates,
     log: (line) => console.log(line),
     onStep: (s) => {
@@ -156,24 +234,7 @@ async function quality(values: Values, data: string, backend: string) {
       console.log(progressLine(s));
     },
   }));
-  const row = runRow({
-    date,
-    commit,
-    recipe: r.candidates > 1 ? `${text} --candidates ${r.candidates}` : text,
-    backend,
-    minutes: r.minutes,
-    steps: r.steps,
-    epochs: r.epochs,
-    imagesPerSecond: r.imagesPerSecond,
-    evaluatorAccuracy: r.heldOutAccuracy,
-    summary: r.summary,
-    grid: relativeTo(values.ledger, grid),
-    notes: values.note,
-  });
-  await appendRun(values.ledger, row);
-  await formatMarkdown(values.ledger);
-  console.log(row);
-  console.log(`row appended: ${values.ledger}; grid ${grid}; run ${values.out}`);
+  console.log(`run ${values.out}`);
 }
 
 if (import.meta.main) {

@@ -16,7 +16,7 @@ export const SCORE = defineTask({
     evaluator: {
       type: "string",
       arg: "DIR",
-      default: "runs/evaluator",
+      default: "models/evaluator",
       help: "the evaluator (`deno task evaluator`)",
     },
     reference: {

@@ -15,7 +15,7 @@ export const SCORE_CHECK = defineTask({
     evaluator: {
       type: "string",
       arg: "DIR",
-      default: "runs/evaluator",
+      default: "models/evaluator",
       help: "the evaluator (its held-out ids are the images used)",
     },
     images: {

@@ -28,12 +28,37 @@ Deno.test("only the evaluator reads class labels", () => {
   );
   assertEquals(readers.sort(), ALLOWED_READERS);
   // Nothing on the GAN side even names the label type or the dataset's labels field.
-  const ganSide = files.filter((f) =>
-    f.startsWith("stages/") || f === "pipeline/train.ts" || f === "pipeline/infer.ts"
-  );
-  for (const f of ganSide) {
+  for (const f of ganSide(files)) {
     const text = Deno.readTextFileSync(`${ROOT}${f}`);
     assert(!/ClassLabels|\.labels\b|classCount|class_/.test(text), `${f} mentions class labels`);
+  }
+});
+
+/**
+ * The GAN side: the stages, and the pipeline files that train, pre-train the text encoder,
+ * draw and pick the best of K (the matcher) — every file a trained model's images depend on.
+ * Not on it: stages/score.ts (the task's score), stages/mod.ts (re-exports) and
+ * stages/classifier.ts, a CNN's shape that the matcher builds with weights of its own.
+ */
+const NOT_GAN_SIDE = ["stages/score.ts", "stages/mod.ts", "stages/classifier.ts"];
+const ganSide = (files: readonly string[]) =>
+  files.filter((f) =>
+    (f.startsWith("stages/") && !NOT_GAN_SIDE.includes(f)) ||
+    ["train", "steps", "pretrain", "observers", "infer", "draw"].some((n) =>
+      f === `pipeline/${n}.ts`
+    )
+  );
+
+Deno.test("training, drawing and the best-of-K pick take no signal from the evaluator", () => {
+  const files = ["stages", "pipeline", "tasks"].flatMap(sourceFiles);
+  const side = ganSide(files);
+  assert(side.includes("pipeline/draw.ts") && side.includes("stages/match.ts"));
+  for (const f of side) {
+    const text = Deno.readTextFileSync(`${ROOT}${f}`);
+    const imports = [...text.matchAll(/from\s+"([^"]+)"/g)].map((m) => m[1]);
+    const scoring = imports.filter((i) => /(evaluator|score|sanity|quality)\.ts$/.test(i));
+    assertEquals(scoring, [], `${f} imports the evaluator's side`);
+    assert(!/loadEvaluator|heldOutIds/.test(text), `${f} reaches for the evaluator`);
   }
 });
 

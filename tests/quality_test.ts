@@ -75,6 +75,21 @@ async function sameNumbersTwice(
     }));
   const a = await run("a");
   const b = await run("b");
+  // Scored on the way at step 1: the run trains on from its checkpoint, and its end is
+  // the straight run's, number for number.
+  const seen: [number, number][] = [];
+  const c = await unwrap(runQuality({
+    data,
+    evaluator,
+    out: `${work}/${name}-c`,
+    maxSteps: 2,
+    points: [1, 5],
+    onPoint: (p) => void seen.push([p.point, p.steps]),
+    recipe,
+    cacheDir: `${work}/cache`,
+  }));
+  assertEquals(seen, [[1, 1], [2, 2]], "a point inside the budget, then the budget");
+  assertEquals(c.summary, a.summary);
   assertEquals(a.steps, 2);
   assertEquals(a.trainImages, 48 - heldIds.length, "trained without the held-out images");
   assertEquals(a.summary.images, heldIds.length);

@@ -285,3 +285,106 @@ export async function writeLossPlot(outDir: string): Promise<string> {
   await writeFileAtomic(path, await svgToPng(renderLossSvg(parseLossCsv(text), { title })));
   return path;
 }
+
+/** One panel of {@link renderCurvesSvg}: a title, a y-axis name and its curves. */
+export interface CurvePanel {
+  readonly title: string;
+  readonly yLabel: string;
+  readonly curves: readonly { name: string; points: readonly (readonly [number, number])[] }[];
+}
+
+/** Colours of the curves, in order (recipes beyond ten reuse them). */
+export const CURVE_COLORS = [
+  "#1f77b4",
+  "#d62728",
+  "#2ca02c",
+  "#ff7f0e",
+  "#9467bd",
+  "#8c564b",
+  "#e377c2",
+  "#7f7f7f",
+  "#bcbd22",
+  "#17becf",
+] as const;
+
+/**
+ * Panels side by side, each a set of curves against minutes (a dot per point, a line
+ * through them), and one legend under them naming the curves by colour.
+ *
+ * @example
+ * ```ts
+ * import { renderCurvesSvg } from "./plots.ts";
+ * const curves = [{ name: "--recipe gan-int-cls", points: [[15, 0.40], [60, 0.33]] as const }];
+ * const svg = renderCurvesSvg([{ title: "mean score", yLabel: "score", curves }]);
+ * ```
+ */
+export function renderCurvesSvg(panels: readonly CurvePanel[]): string {
+  const names = [...new Set(panels.flatMap((p) => p.curves.map((c) => c.name)))];
+  const PW = 420, PH = 300, legendH = 18 * names.length + 16;
+  const W = PW * Math.max(1, panels.length), H = PH + legendH;
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}">`,
+    `<rect width="${W}" height="${H}" fill="#ffffff"/>`,
+    ...panels.flatMap((p, i) => curvePanel(p, i * PW, PW, PH, names)),
+    ...names.flatMap((name, i) => {
+      const y = PH + 14 + 18 * i, color = CURVE_COLORS[i % CURVE_COLORS.length];
+      return [
+        `<line x1="64" x2="86" y1="${y - 4}" y2="${y - 4}" stroke="${color}" stroke-width="3"/>`,
+        `<text x="92" y="${y}" ${FONT} font-size="12" fill="#222">${escapeXml(name)}</text>`,
+      ];
+    }),
+    `</svg>`,
+  ];
+  return parts.join("\n");
+}
+
+/** One panel at `left`: frame, ticks, axis names and its curves (coloured by `names`). */
+function curvePanel(p: CurvePanel, left: number, W: number, H: number, names: string[]): string[] {
+  const m = { left: 64, right: 16, top: 36, bottom: 44 };
+  const box: PlotBox = { W, H, m, pw: W - m.left - m.right, ph: H - m.top - m.bottom };
+  const pts = p.curves.flatMap((c) => c.points);
+  const title = `<text x="${left + W / 2}" y="22" ${FONT} font-size="14" text-anchor="middle" ` +
+    `fill="#222">${escapeXml(p.title)}</text>`;
+  const shift = (part: string) => `<g transform="translate(${left} 0)">${part}</g>`;
+  if (pts.length === 0) return [title, ...emptyPlot(box).map(shift)];
+  const xs = pts.map(([x]) => x), ys = pts.map(([, y]) => y);
+  const rows = xs.map((x) => ({ step: x }) as LossRow);
+  const scale = plotScale(box, [
+    { step: Math.min(0, ...xs) } as LossRow,
+    ...rows.sort((a, b) => a.step - b.step),
+  ], ys);
+  const drawn = p.curves.flatMap((c) => {
+    const color = CURVE_COLORS[names.indexOf(c.name) % CURVE_COLORS.length];
+    const xy = c.points.map(([x, y]) => `${scale.sx(x).toFixed(1)},${scale.sy(y).toFixed(1)}`);
+    return [
+      `<polyline points="${xy.join(" ")}" fill="none" stroke="${color}" stroke-width="2"/>`,
+      ...xy.map((q) => {
+        const [cx, cy] = q.split(",");
+        return `<circle cx="${cx}" cy="${cy}" r="3.5" fill="${color}"/>`;
+      }),
+    ];
+  });
+  const named = axes(box, scale).map((s) =>
+    s.replace(">step</text>", ">minutes</text>").replace(
+      ">loss</text>",
+      `>${escapeXml(p.yLabel)}</text>`,
+    )
+  );
+  return [title, ...[...named, ...drawn].map(shift)];
+}
+
+/**
+ * Mean score and IS against minutes, one curve per recipe, from a ledger's last runs
+ * table, written as a PNG (atomically); returns its path.
+ */
+export async function writeCurvesPlot(
+  curves: { score: CurvePanel["curves"]; is: CurvePanel["curves"] },
+  path: string,
+): Promise<string> {
+  const svg = renderCurvesSvg([
+    { title: "mean score (lower is better)", yLabel: "mean score", curves: curves.score },
+    { title: "Inception score (higher is sharper)", yLabel: "IS", curves: curves.is },
+  ]);
+  await writeFileAtomic(path, await svgToPng(svg));
+  return path;
+}
