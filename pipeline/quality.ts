@@ -22,11 +22,11 @@ import * as TE from "fp-ts/TaskEither";
 import sharp from "sharp";
 import { pipe } from "fp-ts/function";
 import { loadReedFolder } from "./io/data.ts";
-import { ioError, type PetalError, petalError } from "./io/errors.ts";
+import { attempt, ioError, type PetalError, petalError } from "./io/errors.ts";
 import { writeFileAtomic } from "./io/images.ts";
 import { renderGrid } from "./io/grid.ts";
 import type { EvaluatorManifest } from "./evaluator.ts";
-import { disposeGenerator } from "./infer.ts";
+import { disposeGenerator, loadGenerator } from "./infer.ts";
 import { candidatesTE, drawFolder, type Generator, inferenceName, reportRows } from "./draw.ts";
 import { scoreFolder, type ScoreSummary } from "./score.ts";
 import { scoreSanity } from "./sanity.ts";
@@ -165,31 +165,48 @@ const drawReport = (
     await writeFileAtomic(path, png);
   }, ioError(path, "check the folder is writable"));
 
+/** What drawing for the quality loop needs besides the generator. */
+type DrawSettings = Pick<QualityOptions, "out" | "noiseSeed" | "candidates" | "reportCaptions">;
+
 /**
- * With the trained generator: K, the held-out images (one per held-out caption, through
- * the drawing path, as infer draws them) and the report grid; returns K.
+ * With a generator (the caller's, disposed after): K, the held-out images (one per held-out
+ * caption, through the drawing path, as infer draws them), the report grid, and their
+ * scores against the real held-out images.
  */
-const drawAll = (
-  gen: Generator,
-  opts: QualityOptions,
+const drawAndScore = (
+  generator: TE.TaskEither<PetalError, Generator>,
+  opts: DrawSettings & { readonly data: string; readonly evaluator: string },
   held: readonly HeldOutCaption[],
   gridPath: string,
-): TE.TaskEither<PetalError, number> => {
+): TE.TaskEither<PetalError, { candidates: number; summary: ScoreSummary }> => {
   const seed = opts.noiseSeed ?? 0;
   const dir = `${opts.out}/inference`;
+  const draw = (gen: Generator) =>
+    pipe(
+      candidatesTE(gen, opts.out, opts.candidates),
+      TE.chainFirst(() => emptyFolder(dir)),
+      TE.chainFirst((candidates) => drawFolder(gen, held, dir, { seed, candidates })),
+      TE.chainFirst((candidates) =>
+        drawReport(
+          gen,
+          opts.reportCaptions?.length ? opts.reportCaptions : held,
+          gridPath,
+          seed,
+          candidates,
+        )
+      ),
+    );
   return pipe(
-    candidatesTE(gen, opts.out, opts.candidates),
-    TE.chainFirst(() => emptyFolder(dir)),
-    TE.chainFirst((candidates) => drawFolder(gen, held, dir, { seed, candidates })),
-    TE.chainFirst((candidates) =>
-      drawReport(
-        gen,
-        opts.reportCaptions?.length ? opts.reportCaptions : held,
-        gridPath,
-        seed,
-        candidates,
-      )
-    ),
+    TE.bracket(generator, draw, (gen) => TE.fromIO(() => disposeGenerator(gen))),
+    TE.bindTo("candidates"),
+    TE.bind("summary", () =>
+      scoreFolder({
+        inference: dir,
+        csv: `${opts.out}/score.csv`,
+        batch: 64,
+        evaluator: opts.evaluator,
+        reference: `${opts.data}/images`,
+      })),
   );
 };
 
@@ -230,21 +247,11 @@ const leg = (
   return pipe(
     train({ ...opts, ...legBudget(opts, points, i), excludeIds, keepModel: true, resume: i > 0 }),
     TE.bindTo("trained"),
-    TE.bind("candidates", ({ trained }) =>
-      TE.bracket(
-        TE.right(trained.model!),
-        (gen) => drawAll(gen, opts, split.held, gridPath),
-        (gen) => TE.fromIO(() => disposeGenerator(gen)),
-      )),
-    TE.bind("summary", () =>
-      scoreFolder({
-        inference: `${opts.out}/inference`,
-        csv: `${opts.out}/score.csv`,
-        batch: 64,
-        evaluator: opts.evaluator,
-        reference: `${opts.data}/images`,
-      })),
-    TE.map(({ trained, candidates, summary }) => {
+    TE.bind(
+      "scored",
+      ({ trained }) => drawAndScore(TE.right(trained.model!), opts, split.held, gridPath),
+    ),
+    TE.map(({ trained, scored: { candidates, summary } }) => {
       const { step } = trained.progress;
       const images = (step - tally.step) * trained.recipe.train.batchSize;
       const seconds = trained.imagesPerSecond > 0 ? images / trained.imagesPerSecond : 0;
@@ -328,6 +335,60 @@ export const runQuality = (opts: QualityOptions): TE.TaskEither<PetalError, Qual
       )
     ),
     TE.chain((scoring) => legsFrom(opts, scoring, points, 0, { images: 0, seconds: 0, step: 0 })),
+  );
+};
+
+/** Options of {@link rescoreCheckpoint}: the checkpoint, and how to draw and score it. */
+export interface RescoreOptions extends DrawSettings {
+  /** A run folder or `checkpoint.petal` that never trained on the evaluator's held-out images. */
+  readonly checkpoint: string;
+  readonly data: string;
+  readonly evaluator: string;
+  /** Where the grid PNG goes (else `OUT/report.png`). */
+  readonly gridPath?: string;
+}
+
+/** What {@link rescoreCheckpoint} measured. */
+export interface RescoreResult {
+  readonly summary: ScoreSummary;
+  readonly candidates: number;
+  readonly heldOutAccuracy: number;
+  readonly gridPath: string;
+}
+
+/**
+ * A ledger row's numbers again from its checkpoint: the held-out captions drawn as the
+ * quality loop draws them (same noises, same K) and scored by the evaluator. The quality
+ * loop's own checkpoint re-scores to its row exactly; the checkpoint must not have
+ * trained on the held-out images (quality runs and `models/flowers` did not).
+ *
+ * @example
+ * ```ts ignore
+ * import { rescoreCheckpoint } from "./quality.ts";
+ * const r = await rescoreCheckpoint({ checkpoint: "models/flowers", data: "../shared/oxford102",
+ *   evaluator: "models/evaluator", out: "runs/rescore" })();
+ * ```
+ */
+export const rescoreCheckpoint = (
+  opts: RescoreOptions,
+): TE.TaskEither<PetalError, RescoreResult> => {
+  const gridPath = opts.gridPath ?? `${opts.out}/report.png`;
+  return pipe(
+    evaluatorManifest(opts.evaluator),
+    TE.bindTo("manifest"),
+    TE.bind("split", ({ manifest }) => heldOutCaptions(opts.data, manifest.heldOutIds)),
+    TE.bind("scored", ({ split }) =>
+      drawAndScore(
+        attempt(() => loadGenerator(opts.checkpoint), opts.checkpoint),
+        opts,
+        split.held,
+        gridPath,
+      )),
+    TE.map(({ manifest, scored }) => ({
+      ...scored,
+      heldOutAccuracy: manifest.heldOutAccuracy,
+      gridPath,
+    })),
   );
 };
 

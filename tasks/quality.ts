@@ -10,6 +10,7 @@ import {
   QUALITY_LADDER,
   qualityBaselines,
   type QualityResult,
+  rescoreCheckpoint,
   runQuality,
 } from "../pipeline/quality.ts";
 import {
@@ -64,8 +65,8 @@ export const QUALITY = defineTask({
     out: {
       type: "string",
       arg: "DIR",
-      default: "runs/quality",
       help: "the run: checkpoint, losses, `inference/`, `score.csv` (emptied first)",
+      defaultText: "`runs/quality` (with --checkpoint: `runs/rescore`)",
     },
     ledger: {
       type: "string",
@@ -88,6 +89,12 @@ export const QUALITY = defineTask({
       arg: "K",
       help: "noises per held-out caption; the run's image–text matcher keeps the best (1: no pick)",
       defaultText: "8 where the run keeps its matcher (a pre-trained φ), else 1",
+    },
+    checkpoint: {
+      type: "string",
+      arg: "DIR",
+      help:
+        "score this run folder's checkpoint instead of training (a ledger row again, or models/flowers)",
     },
     baselines: {
       type: "boolean",
@@ -170,6 +177,7 @@ async function plotCurves(ledger: string, ledgerDir: string): Promise<string> {
 }
 
 async function quality(values: Values, data: string, backend: string) {
+  const out = values.out ?? "runs/quality";
   const commit = await gitCommit(); // the code the run starts with
   const text = recipeText(values);
   const date = new Date().toISOString().slice(0, 10);
@@ -187,7 +195,7 @@ async function quality(values: Values, data: string, backend: string) {
   const grid = values.grid ?? gridAt(budget);
   const captions = `${data}/test_captions.csv`;
   const reportCaptions = await exists(captions) ? await unwrap(loadCaptions(captions)) : [];
-  await Deno.remove(values.out, { recursive: true }).catch(() => {});
+  await Deno.remove(out, { recursive: true }).catch(() => {});
   let last = 0;
   const appendPoint = async (r: QualityResult) => {
     const scoredAt = points.length === 0
@@ -215,7 +223,7 @@ async function quality(values: Values, data: string, backend: string) {
   };
   await unwrap(runQuality({
     data,
-    out: values.out,
+    out,
     evaluator: values.evaluator,
     recipe: recipeFromFlags(values),
     minutes: values.steps === undefined ? values.minutes : undefined,
@@ -234,7 +242,31 @@ async function quality(values: Values, data: string, backend: string) {
       console.log(progressLine(s));
     },
   }));
-  console.log(`run ${values.out}`);
+  console.log(`run ${out}`);
+}
+
+/** `--checkpoint`: the held-out captions drawn and scored as a quality run's are. */
+async function rescore(values: Values, data: string, checkpoint: string) {
+  const out = values.out ?? "runs/rescore";
+  const captions = `${data}/test_captions.csv`;
+  const reportCaptions = await exists(captions) ? await unwrap(loadCaptions(captions)) : [];
+  const r = await unwrap(rescoreCheckpoint({
+    checkpoint,
+    data,
+    evaluator: values.evaluator,
+    out,
+    candidates: values.candidates,
+    reportCaptions,
+    gridPath: values.grid,
+  }));
+  const s = r.summary;
+  console.log(
+    `${checkpoint} (K = ${r.candidates}, evaluator ${(100 * r.heldOutAccuracy).toFixed(1)}%): ` +
+      `mean score ${s.meanScore.toFixed(4)}, cosine ${s.meanCosine.toFixed(4)}, IS ${
+        s.inceptionScore.toFixed(2)
+      }, FID ${s.fid?.toFixed(1) ?? "-"}, R-precision ${(100 * s.rPrecision).toFixed(1)}%`,
+  );
+  console.log(`images ${out}/inference, scores ${out}/score.csv, grid ${r.gridPath}`);
 }
 
 if (import.meta.main) {
@@ -244,6 +276,7 @@ if (import.meta.main) {
     console.log(`data: ${data}`);
     await unwrap(evaluatorManifest(values.evaluator)); // one line with the command when missing
     if (values.baselines) await baselines(values, data);
+    else if (values.checkpoint) await rescore(values, data, values.checkpoint);
     else await quality(values, data, backend);
   });
 }

@@ -3,13 +3,28 @@
  * evaluator's held-out images, the same seed and --steps give the same numbers, the
  * ledger gets one row per run under its baselines, and a missing evaluator is one line.
  */
-import { assert, assertEquals, assertMatch } from "./assert.ts";
+import { assert, assertAlmostEquals, assertEquals, assertMatch } from "./assert.ts";
 import { runTask, syntheticFixture } from "./fixtures.ts";
 import { trainEvaluator } from "../pipeline/evaluator.ts";
 import { unwrap } from "../pipeline/io/errors.ts";
-import { heldOutCaptions, runQuality } from "../pipeline/quality.ts";
+import {
+  budgetPoints,
+  heldOutCaptions,
+  QUALITY_LADDER,
+  rescoreCheckpoint,
+  runQuality,
+} from "../pipeline/quality.ts";
 import { infer, inferenceName } from "../pipeline/infer.ts";
-import { appendRun, emptyLedger, gridName, runRow, writeBaselines } from "../pipeline/ledger.ts";
+import {
+  appendRun,
+  emptyLedger,
+  gridName,
+  ledgerRuns,
+  qualityCurves,
+  runRow,
+  writeBaselines,
+} from "../pipeline/ledger.ts";
+import { writeCurvesPlot } from "../pipeline/io/plots.ts";
 import { recipeFromFlags } from "../tasks/recipe.ts";
 import { useBackend } from "../pipeline/backends/backend.ts";
 import sharp from "sharp";
@@ -90,6 +105,14 @@ async function sameNumbersTwice(
   }));
   assertEquals(seen, [[1, 1], [2, 2]], "a point inside the budget, then the budget");
   assertEquals(c.summary, a.summary);
+  // Anyone re-scores a row from its checkpoint: the same images, the same numbers.
+  const again = await unwrap(rescoreCheckpoint({
+    checkpoint: `${work}/${name}-a`,
+    data,
+    evaluator,
+    out: `${work}/${name}-rescore`,
+  }));
+  assertEquals([again.summary, again.candidates], [a.summary, a.candidates]);
   assertEquals(a.steps, 2);
   assertEquals(a.trainImages, 48 - heldIds.length, "trained without the held-out images");
   assertEquals(a.summary.images, heldIds.length);
@@ -195,4 +218,76 @@ Deno.test("deno task quality without an evaluator: one line with the command", a
   const lines = r.stderr.trim().split("\n").filter((l) => l.trim());
   assertEquals(lines.length, 1, r.stderr);
   assertMatch(lines[0], /no evaluator here.*deno task evaluator --data .* --out .*none/);
+});
+
+Deno.test("deno task quality --at: a bad list is one line naming the flag", async () => {
+  const { data, evaluator } = await setup;
+  const r = await runTask("quality.ts", ["--data", data, "--evaluator", evaluator, "--at", "15,x"]);
+  assertEquals(r.code, 1, r.stderr);
+  const lines = r.stderr.trim().split("\n").filter((l) => l.trim());
+  assertEquals(lines.length, 1, r.stderr);
+  assertMatch(lines[0], /--at.*"15,x" is not a list of positive numbers.*--at 15,30,60/);
+});
+
+Deno.test("budget points: inside the budget, in order, once, the budget last", () => {
+  assertEquals(budgetPoints(120, QUALITY_LADDER), [15, 30, 60, 120]);
+  assertEquals(budgetPoints(60, QUALITY_LADDER), [15, 30, 60]);
+  assertEquals(budgetPoints(1, QUALITY_LADDER), [1]);
+  assertEquals(budgetPoints(20, [60, 15, 15, 0, -3]), [15, 20]);
+  assertEquals(budgetPoints(4), [4]);
+});
+
+Deno.test("ledger curves: the last table only, one curve per recipe, seeds averaged", async () => {
+  const ledger = `${work}/curves.md`;
+  const summary = (meanScore: number, inceptionScore: number) => ({
+    images: 743,
+    ids: [],
+    meanScore,
+    meanCosine: 0.2,
+    inceptionScore,
+    fid: 10,
+    rPrecision: 0.05,
+    rPrecisionR: 100,
+  });
+  const row = (recipe: string, minutes: number, score: number, is: number) =>
+    runRow({
+      date: "2026-12-01",
+      commit: "abc1234",
+      recipe,
+      backend: "native",
+      minutes,
+      steps: 100,
+      epochs: 1,
+      imagesPerSecond: 60,
+      evaluatorAccuracy: 0.571,
+      summary: summary(score, is),
+      grid: "g.png",
+      notes: "a | in a note",
+    });
+  await appendRun(ledger, row("--recipe old", 60, 0.9, 1));
+  // A second table (a new evaluator): only its rows are drawn.
+  const lines = emptyLedger().split("\n");
+  const header = lines.slice(lines.findIndex((l) => l.startsWith("| date")), undefined).slice(0, 2);
+  await Deno.writeTextFile(ledger, `\n## Second table\n\n${header.join("\n")}\n`, { append: true });
+  await appendRun(ledger, row("--recipe gan-int-cls", 15.3, 0.40, 3.0));
+  await appendRun(ledger, row("--recipe gan-int-cls --seed 2", 14.9, 0.42, 3.2));
+  await appendRun(ledger, row("--recipe gan-int-cls", 60.1, 0.33, 4.2));
+  await appendRun(ledger, row("--recipe dfgan", 15.0, 0.5, 2.0));
+  const runs = ledgerRuns(await Deno.readTextFile(ledger));
+  assertEquals(runs.map((r) => r.recipe), [
+    "--recipe gan-int-cls",
+    "--recipe gan-int-cls --seed 2",
+    "--recipe gan-int-cls",
+    "--recipe dfgan",
+  ]);
+  const { score, is } = qualityCurves(runs);
+  assertEquals(score.map((c) => c.name), ["--recipe gan-int-cls", "--recipe dfgan"]);
+  assertEquals(score[0].points.map(([x]) => x), [15, 60]);
+  assertAlmostEquals(score[0].points[0][1], 0.41, 1e-9);
+  assertAlmostEquals(is[0].points[0][1], 3.1, 1e-9);
+  assertEquals(is[1].points, [[15, 2]]);
+  // The plot: a PNG two panels wide, one legend line per recipe.
+  const png = await writeCurvesPlot({ score, is }, `${work}/curves.png`);
+  const meta = await sharp(png).metadata();
+  assertEquals([meta.format, meta.width, meta.height], ["png", 840, 300 + 18 * 2 + 16]);
 });
