@@ -18,6 +18,7 @@
  * console.log(r.summary.meanScore);
  * ```
  */
+import * as E from "fp-ts/Either";
 import * as TE from "fp-ts/TaskEither";
 import sharp from "sharp";
 import { pipe } from "fp-ts/function";
@@ -131,6 +132,16 @@ export const heldOutCaptions = (
 ): TE.TaskEither<PetalError, HeldOutSplit> =>
   pipe(
     loadReedFolder(data),
+    TE.chainEitherK(({ records }) => {
+      const present = new Set(records.map((r) => r.imageId));
+      const missing = ids.filter((id) => !present.has(id));
+      return missing.length === 0 ? E.right({ records }) : E.left(petalError(
+        "BadArgument",
+        data,
+        `${missing.length} of the evaluator's ${ids.length} held-out images are not in this folder (the evaluator was trained on other data)`,
+        `train one on it: deno task evaluator --data ${data} --out runs/evaluator, then pass --evaluator runs/evaluator`,
+      ));
+    }),
     TE.map(({ records }) => {
       const wanted = new Set(ids);
       const held = records.filter((r) => wanted.has(r.imageId) && r.captions.length > 0)

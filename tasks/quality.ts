@@ -273,7 +273,6 @@ if (import.meta.main) {
   await runTask(QUALITY, async (values) => {
     const backend = await selectBackend(values.backend);
     const data = await resolveData(values);
-    console.log(`data: ${data}`);
     await unwrap(evaluatorManifest(values.evaluator)); // one line with the command when missing
     if (values.baselines) await baselines(values, data);
     else if (values.checkpoint) await rescore(values, data, values.checkpoint);

@@ -291,3 +291,24 @@ Deno.test("ledger curves: the last table only, one curve per recipe, seeds avera
   const meta = await sharp(png).metadata();
   assertEquals([meta.format, meta.width, meta.height], ["png", 840, 300 + 18 * 2 + 16]);
 });
+
+Deno.test("deno task quality: an evaluator of other data is one line, before any training", async () => {
+  const { data } = await setup;
+  const shipped = new URL("../models/evaluator", import.meta.url).pathname;
+  const r = await runTask("quality.ts", [
+    "--data",
+    data,
+    "--evaluator",
+    shipped,
+    "--out",
+    `${work}/x`,
+  ]);
+  assertEquals(r.code, 1, r.stderr);
+  const lines = r.stderr.trim().split("\n").filter((l) => l.trim());
+  assertEquals(lines.length, 1, r.stderr);
+  assertMatch(
+    lines[0],
+    /of the evaluator's 743 held-out images are not in this folder.*deno task evaluator --data/,
+  );
+  assert(!r.stdout.includes("text pre-training"), "nothing trained");
+});
