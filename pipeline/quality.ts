@@ -152,6 +152,11 @@ export const heldOutCaptions = (
     }),
   );
 
+/** A missing folder is already empty; other errors stand. */
+const notFound = (e: unknown) => {
+  if (!(e instanceof Deno.errors.NotFound)) throw e;
+};
+
 /** Empties `dir` (creating it): the held-out folder holds this run's images only. */
 const emptyFolder = (dir: string): TE.TaskEither<PetalError, void> =>
   TE.tryCatch(async () => {
@@ -314,7 +319,8 @@ const legsFrom = (
 /**
  * The quality loop: train without the evaluator's held-out images, draw one image per
  * held-out caption, score against the real held-out images (see the module comment); at
- * each of `points` on the way too. Returns the last point's result.
+ * each of `points` on the way too. `out` is emptied first, once the evaluator and the data
+ * have passed their checks. Returns the last point's result.
  *
  * @example A tiny evaluator, then two training steps scored after one and after two.
  * ```ts
@@ -343,6 +349,13 @@ export const runQuality = (opts: QualityOptions): TE.TaskEither<PetalError, Qual
       pipe(
         heldOutCaptions(opts.data, manifest.heldOutIds),
         TE.map((split): Scoring => ({ manifest, split })),
+      )
+    ),
+    // Emptied once every check has passed: a refused run leaves the folder as it was.
+    TE.chainFirst(() =>
+      TE.tryCatch(
+        () => Deno.remove(opts.out, { recursive: true }).catch(notFound),
+        ioError(opts.out, "check the folder is writable"),
       )
     ),
     TE.chain((scoring) => legsFrom(opts, scoring, points, 0, { images: 0, seconds: 0, step: 0 })),

@@ -195,7 +195,6 @@ async function quality(values: Values, data: string, backend: string) {
   const grid = values.grid ?? gridAt(budget);
   const captions = `${data}/test_captions.csv`;
   const reportCaptions = await exists(captions) ? await unwrap(loadCaptions(captions)) : [];
-  await Deno.remove(out, { recursive: true }).catch(() => {});
   let last = 0;
   const appendPoint = async (r: QualityResult) => {
     const scoredAt = points.length === 0

@@ -292,9 +292,11 @@ Deno.test("ledger curves: the last table only, one curve per recipe, seeds avera
   assertEquals([meta.format, meta.width, meta.height], ["png", 840, 300 + 18 * 2 + 16]);
 });
 
-Deno.test("deno task quality: an evaluator of other data is one line, before any training", async () => {
+Deno.test("deno task quality: an evaluator of other data is one line; --out is left as it was", async () => {
   const { data } = await setup;
   const shipped = new URL("../models/evaluator", import.meta.url).pathname;
+  await Deno.mkdir(`${work}/x`, { recursive: true });
+  await Deno.writeTextFile(`${work}/x/keep.txt`, "another run's file");
   const r = await runTask("quality.ts", [
     "--data",
     data,
@@ -311,4 +313,5 @@ Deno.test("deno task quality: an evaluator of other data is one line, before any
     /of the evaluator's 743 held-out images are not in this folder.*deno task evaluator --data/,
   );
   assert(!r.stdout.includes("text pre-training"), "nothing trained");
+  assertEquals(await Deno.readTextFile(`${work}/x/keep.txt`), "another run's file", "--out kept");
 });
