@@ -287,9 +287,13 @@ async function pretrain(opts: TrainOptions, s: Settings, data: PreparedData, gan
     },
   });
   opts.log?.(
-    `text encoder pre-trained (contrastive, ${losses.length} steps): loss ${
-      losses[0]?.toFixed(3)
-    } → ${losses.at(-1)?.toFixed(3)}`,
+    losses.length === 0
+      ? `text pre-training: no step before its deadline (${
+        (deadline / 60).toFixed(1)
+      } minutes, spent loading): the text encoder keeps its initial weights`
+      : `text encoder pre-trained (contrastive, ${losses.length} steps): loss ${
+        losses[0].toFixed(3)
+      } → ${losses.at(-1)!.toFixed(3)}`,
   );
 }
 
