@@ -31,7 +31,7 @@ import { disposeGenerator, loadGenerator } from "./infer.ts";
 import { candidatesTE, drawFolder, type Generator, inferenceName, reportRows } from "./draw.ts";
 import { scoreFolder, type ScoreSummary } from "./score.ts";
 import { scoreSanity } from "./sanity.ts";
-import { train, type TrainOptions } from "./train.ts";
+import { PRETRAIN_CLOCK_SHARE, train, type TrainOptions } from "./train.ts";
 import { captionIndex, retrieveByWords } from "../stages/retrieval.ts";
 
 /** Options of {@link runQuality}: the train options (minus exclusions) and where to score. */
@@ -244,7 +244,11 @@ const legBudget = (opts: QualityOptions, points: readonly number[], i: number) =
   opts.maxSteps !== undefined
     ? { maxSteps: points[i], minutes: undefined }
     : opts.minutes !== undefined
-    ? { minutes: points[i] - (points[i - 1] ?? 0) }
+    ? {
+      minutes: points[i] - (points[i - 1] ?? 0),
+      // The text pre-training (first leg only) gets the whole budget's share, within the leg.
+      pretrainMinutes: Math.min(opts.minutes * PRETRAIN_CLOCK_SHARE, points[0]),
+    }
     : {};
 
 /** One leg: train to point `i` (resuming after the first), draw, score. */

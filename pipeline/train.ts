@@ -101,6 +101,12 @@ export interface TrainOptions extends Budget {
   /** More observers, after the built-in ones (loss log, budget, plot, samples). */
   readonly observers?: readonly TrainObserver[];
   readonly log?: (line: string) => void;
+  /**
+   * Minutes from the start by which the text pre-training stops at the latest (default:
+   * {@link PRETRAIN_CLOCK_SHARE} of `minutes`; the quality loop's first leg passes its
+   * whole budget's share, so scoring on the way does not shorten the pre-training).
+   */
+  readonly pretrainMinutes?: number;
   /** Hand back the trained model in the result (the caller disposes it); else disposed. */
   readonly keepModel?: boolean;
 }
@@ -261,21 +267,29 @@ const contrastiveNeedsPretraining = (opts: TrainOptions, r: Recipe): E.Either<Pe
     ))
     : E.right(r);
 
+/**
+ * Minutes from the start by which the text pre-training stops at the latest: the options'
+ * own, else {@link PRETRAIN_CLOCK_SHARE} of a `minutes` budget, else none.
+ */
+const pretrainDeadline = (opts: TrainOptions, budget: Budget): number =>
+  opts.pretrainMinutes ?? (budget.minutes ?? Infinity) * PRETRAIN_CLOCK_SHARE;
+
 /** What the text pre-training adds to the budget, said before it starts. */
-const pretrainNotice = (steps: number, budget: Budget): string =>
-  budget.minutes !== undefined
-    ? `text pre-training: up to ${steps} steps, within the first ${
-      (budget.minutes * PRETRAIN_CLOCK_SHARE).toFixed(1)
-    } of the ${budget.minutes} minutes`
-    : `text pre-training: ${steps} steps before the GAN; the step and epoch budgets count ` +
-      `GAN steps (--pretrain-text 0 skips it)`;
+const pretrainNotice = (steps: number, budget: Budget, deadline: number): string =>
+  !Number.isFinite(deadline)
+    ? `text pre-training: ${steps} steps before the GAN; the step and epoch budgets count ` +
+      `GAN steps (--pretrain-text 0 skips it)`
+    : `text pre-training: up to ${steps} steps, within the first ${deadline.toFixed(1)} ${
+      budget.minutes === undefined ? "minutes" : `of the ${budget.minutes} minutes`
+    }`;
 
 /** The text pre-training of a fresh GAN, bounded by the clock when the budget has minutes. */
 async function pretrain(opts: TrainOptions, s: Settings, data: PreparedData, gan: Gan) {
   const steps = pretrainStepsFor(s.recipe.pretrainSteps, data.bank.length);
   const budget = budgetOf(opts);
-  opts.log?.(pretrainNotice(steps, budget));
-  const deadline = (budget.minutes ?? Infinity) * 60 * PRETRAIN_CLOCK_SHARE;
+  const minutes = pretrainDeadline(opts, budget);
+  opts.log?.(pretrainNotice(steps, budget, minutes));
+  const deadline = minutes * 60;
   const losses = await pretrainTextEncoder(gan, data.images, data.bank, data.vocab.padId, {
     steps,
     seed: s.recipe.train.seed,
@@ -289,7 +303,7 @@ async function pretrain(opts: TrainOptions, s: Settings, data: PreparedData, gan
   opts.log?.(
     losses.length === 0
       ? `text pre-training: no step before its deadline (${
-        (deadline / 60).toFixed(1)
+        minutes.toFixed(1)
       } minutes, spent loading): the text encoder keeps its initial weights`
       : `text encoder pre-trained (contrastive, ${losses.length} steps): loss ${
         losses[0].toFixed(3)
