@@ -236,7 +236,8 @@ async function quality(values: Values, data: string, backend: string) {
     candidates: values.candidates,
     log: (line) => console.log(line),
     onStep: (s) => {
-      if (values.quiet || s.elapsed - last < 30) return;
+      // Each leg's clock starts at 0: a reading below the last is a new leg.
+      if (values.quiet || (s.elapsed - last < 30 && s.elapsed >= last)) return;
       last = s.elapsed;
       console.log(progressLine(s));
     },
