@@ -32,6 +32,7 @@ import { candidatesTE, drawFolder, type Generator, inferenceName, reportRows } f
 import { scoreFolder, type ScoreSummary } from "./score.ts";
 import { scoreSanity } from "./sanity.ts";
 import { PRETRAIN_CLOCK_SHARE, train, type TrainOptions } from "./train.ts";
+import type { StopReason } from "./steps.ts";
 import { captionIndex, retrieveByWords } from "../stages/retrieval.ts";
 
 /** Options of {@link runQuality}: the train options (minus exclusions) and where to score. */
@@ -258,7 +259,7 @@ const leg = (
   points: readonly number[],
   i: number,
   tally: Tally,
-): TE.TaskEither<PetalError, { result: QualityResult; tally: Tally }> => {
+): TE.TaskEither<PetalError, { result: QualityResult; tally: Tally; stoppedBy: StopReason }> => {
   const last = i === points.length - 1;
   const gridPath = last
     ? opts.gridPath ?? `${opts.out}/report.png`
@@ -282,6 +283,7 @@ const leg = (
       );
       return {
         tally: next,
+        stoppedBy: trained.stoppedBy,
         result: {
           summary,
           point: points[i],
@@ -315,8 +317,11 @@ const legsFrom = (
         ioError(opts.out, "check where the point's result is written"),
       )
     ),
-    TE.chain(({ result, tally }) =>
-      i + 1 < points.length ? legsFrom(opts, scoring, points, i + 1, tally) : TE.right(result)
+    // A stop request (Ctrl-C, `shouldStop`) ends the run at the point it reached.
+    TE.chain(({ result, tally, stoppedBy }) =>
+      i + 1 < points.length && stoppedBy !== "signal"
+        ? legsFrom(opts, scoring, points, i + 1, tally)
+        : TE.right(result)
     ),
   );
 

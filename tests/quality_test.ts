@@ -315,3 +315,22 @@ Deno.test("deno task quality: an evaluator of other data is one line; --out is l
   assert(!r.stdout.includes("text pre-training"), "nothing trained");
   assertEquals(await Deno.readTextFile(`${work}/x/keep.txt`), "another run's file", "--out kept");
 });
+
+Deno.test("quality: a stop request ends the run at the point it reached", async () => {
+  const { data, evaluator } = await setup;
+  const seen: [number, number][] = [];
+  let asked = 0;
+  const r = await unwrap(runQuality({
+    data,
+    evaluator,
+    out: `${work}/stopped`,
+    maxSteps: 4,
+    points: [2],
+    shouldStop: () => ++asked > 1,
+    onPoint: (p) => void seen.push([p.point, p.steps]),
+    recipe: recipeFromFlags({ recipe: "gan-int-cls", batch: 4, seed: 7, "pretrain-text": 0 }),
+    cacheDir: `${work}/cache`,
+  }));
+  assertEquals(seen, [[2, 1]], "scored once, where it stopped; no second leg");
+  assertEquals(r.steps, 1);
+});
