@@ -235,3 +235,29 @@ export function qualityCurves(runs: readonly LedgerRun[]): { score: Curve[]; is:
     }));
   return { score: curve((r) => r.meanScore), is: curve((r) => r.inceptionScore) };
 }
+
+/**
+ * The baselines block's mean score and IS by baseline name (`real`, `shuffled`, `noise`,
+ * `retrieval`): the curves' reference lines.
+ *
+ * @example
+ * ```ts
+ * import { emptyLedger, ledgerBaselines } from "./ledger.ts";
+ * console.log(ledgerBaselines(emptyLedger())); // {}
+ * ```
+ */
+export function ledgerBaselines(
+  text: string,
+): Record<string, { meanScore: number; inceptionScore: number }> {
+  const block = text.match(/<!-- baselines -->([\s\S]*?)<!-- \/baselines -->/)?.[1] ?? "";
+  const byMeaning = new Map(Object.entries(BASELINE_MEANING).map(([k, v]) => [v, k]));
+  const out: Record<string, { meanScore: number; inceptionScore: number }> = {};
+  for (const line of block.split("\n").filter((l) => l.startsWith("| "))) {
+    const c = cells(line);
+    const name = byMeaning.get(c[0]);
+    if (name) {
+      out[name] = { meanScore: Number(c[2].replaceAll("*", "")), inceptionScore: Number(c[4]) };
+    }
+  }
+  return out;
+}

@@ -17,6 +17,7 @@ import {
   appendRun,
   baselineRow,
   gridName,
+  ledgerBaselines,
   ledgerRuns,
   qualityCurves,
   runRow,
@@ -96,6 +97,10 @@ export const QUALITY = defineTask({
       help:
         "score this run folder's checkpoint instead of training (a ledger row again, or models/flowers)",
     },
+    plot: {
+      type: "boolean",
+      help: "redraw the ledger's curves (`quality/curves.png` beside it) and stop",
+    },
     baselines: {
       type: "boolean",
       help: "score the baselines (real, shuffled, noise, retrieval) into the ledger instead",
@@ -140,6 +145,9 @@ async function formatMarkdown(path: string) {
     .output();
 }
 
+/** The folder a file is in (`.` for a bare name). */
+const folderOf = (path: string) => path.includes("/") ? path.replace(/\/[^/]*$/, "") : ".";
+
 /** Ledger-relative path of the grid. */
 const relativeTo = (ledger: string, path: string) => {
   const dir = ledger.includes("/") ? ledger.slice(0, ledger.lastIndexOf("/") + 1) : "";
@@ -172,8 +180,24 @@ function pointsOf(values: Values): number[] {
 
 /** The ledger's curves (mean score and IS against minutes) as `DIR/quality/curves.png`. */
 async function plotCurves(ledger: string, ledgerDir: string): Promise<string> {
-  const runs = ledgerRuns(await Deno.readTextFile(ledger));
-  return await writeCurvesPlot(qualityCurves(runs), `${ledgerDir}/quality/curves.png`);
+  const text = await Deno.readTextFile(ledger).catch(() => {
+    throw new PetalFailure(petalError(
+      "MissingFile",
+      ledger,
+      "no ledger to draw the curves from",
+      "give --ledger FILE, or append a row first with deno task quality",
+    ));
+  });
+  const { real, retrieval } = ledgerBaselines(text);
+  const references = {
+    score: retrieval ? [{ name: "caption retrieval", y: retrieval.meanScore }] : [],
+    is: [
+      ...(real ? [{ name: "real photos", y: real.inceptionScore }] : []),
+      ...(retrieval ? [{ name: "caption retrieval", y: retrieval.inceptionScore }] : []),
+    ],
+  };
+  const path = `${ledgerDir}/quality/curves.png`;
+  return await writeCurvesPlot(qualityCurves(ledgerRuns(text)), path, references);
 }
 
 async function quality(values: Values, data: string, backend: string) {
@@ -181,7 +205,7 @@ async function quality(values: Values, data: string, backend: string) {
   const commit = await gitCommit(); // the code the run starts with
   const text = recipeText(values);
   const date = new Date().toISOString().slice(0, 10);
-  const ledgerDir = values.ledger.includes("/") ? values.ledger.replace(/\/[^/]*$/, "") : ".";
+  const ledgerDir = folderOf(values.ledger);
   const unit = values.steps !== undefined ? "steps" : "min";
   const budget = values.steps ?? values.minutes;
   const points = pointsOf(values).filter((p) => p < budget);
@@ -271,6 +295,9 @@ async function rescore(values: Values, data: string, checkpoint: string) {
 
 if (import.meta.main) {
   await runTask(QUALITY, async (values) => {
+    if (values.plot) {
+      return console.log(`curves ${await plotCurves(values.ledger, folderOf(values.ledger))}`);
+    }
     const backend = await selectBackend(values.backend);
     const data = await resolveData(values);
     await unwrap(evaluatorManifest(values.evaluator)); // one line with the command when missing

@@ -17,8 +17,10 @@ import {
 import { infer, inferenceName } from "../pipeline/infer.ts";
 import {
   appendRun,
+  baselineRow,
   emptyLedger,
   gridName,
+  ledgerBaselines,
   ledgerRuns,
   qualityCurves,
   runRow,
@@ -290,6 +292,16 @@ Deno.test("ledger curves: the last table only, one curve per recipe, seeds avera
   const png = await writeCurvesPlot({ score, is }, `${work}/curves.png`);
   const meta = await sharp(png).metadata();
   assertEquals([meta.format, meta.width, meta.height], ["png", 840, 300 + 18 * 2 + 16]);
+  // The baselines block gives the reference lines; `--plot` redraws beside the ledger.
+  await writeBaselines(ledger, [baselineRow("retrieval", summary(0.3518, 5.95))]);
+  assertEquals(ledgerBaselines(await Deno.readTextFile(ledger)), {
+    retrieval: { meanScore: 0.3518, inceptionScore: 5.95 },
+  });
+  const r = await runTask("quality.ts", ["--plot", "--ledger", ledger]);
+  assertEquals(r.code, 0, r.stderr);
+  assertEquals(r.stdout.trim(), `curves ${work}/quality/curves.png`);
+  const drawn = await sharp(`${work}/quality/curves.png`).metadata();
+  assertEquals([drawn.width, drawn.height], [840, 300 + 18 * 2 + 16]);
 });
 
 Deno.test("deno task quality: an evaluator of other data is one line; --out is left as it was", async () => {

@@ -291,6 +291,8 @@ export interface CurvePanel {
   readonly title: string;
   readonly yLabel: string;
   readonly curves: readonly { name: string; points: readonly (readonly [number, number])[] }[];
+  /** Dashed horizontal lines with their names (baselines, targets). */
+  readonly references?: readonly { name: string; y: number }[];
 }
 
 /** Colours of the curves, in order (recipes beyond ten reuse them). */
@@ -347,7 +349,8 @@ function curvePanel(p: CurvePanel, left: number, W: number, H: number, names: st
     `fill="#222">${escapeXml(p.title)}</text>`;
   const shift = (part: string) => `<g transform="translate(${left} 0)">${part}</g>`;
   if (pts.length === 0) return [title, ...emptyPlot(box).map(shift)];
-  const xs = pts.map(([x]) => x), ys = pts.map(([, y]) => y);
+  const refs = p.references ?? [];
+  const xs = pts.map(([x]) => x), ys = [...pts.map(([, y]) => y), ...refs.map((r) => r.y)];
   const rows = xs.map((x) => ({ step: x }) as LossRow);
   const scale = plotScale(box, [
     { step: Math.min(0, ...xs) } as LossRow,
@@ -364,13 +367,22 @@ function curvePanel(p: CurvePanel, left: number, W: number, H: number, names: st
       }),
     ];
   });
+  const lines = refs.flatMap((r) => {
+    const y = scale.sy(r.y).toFixed(1);
+    return [
+      `<line x1="${m.left}" x2="${m.left + box.pw}" y1="${y}" y2="${y}" stroke="#555" ` +
+      `stroke-dasharray="5 4"/>`,
+      `<text x="${m.left + 4}" y="${y}" dy="-4" ${FONT} font-size="11" fill="#444">` +
+      `${escapeXml(r.name)}</text>`,
+    ];
+  });
   const named = axes(box, scale).map((s) =>
     s.replace(">step</text>", ">minutes</text>").replace(
       ">loss</text>",
       `>${escapeXml(p.yLabel)}</text>`,
     )
   );
-  return [title, ...[...named, ...drawn].map(shift)];
+  return [title, ...[...named, ...lines, ...drawn].map(shift)];
 }
 
 /**
@@ -380,11 +392,23 @@ function curvePanel(p: CurvePanel, left: number, W: number, H: number, names: st
 export async function writeCurvesPlot(
   curves: { score: CurvePanel["curves"]; is: CurvePanel["curves"] },
   path: string,
+  references: { score?: CurvePanel["references"]; is?: CurvePanel["references"] } = {},
 ): Promise<string> {
   const svg = renderCurvesSvg([
-    { title: "mean score (lower is better)", yLabel: "mean score", curves: curves.score },
-    { title: "Inception score (higher is sharper)", yLabel: "IS", curves: curves.is },
+    {
+      title: "mean score (lower is better)",
+      yLabel: "mean score",
+      curves: curves.score,
+      references: references.score,
+    },
+    {
+      title: "Inception score (higher is sharper)",
+      yLabel: "IS",
+      curves: curves.is,
+      references: references.is,
+    },
   ]);
+  await Deno.mkdir(path.replace(/\/[^/]*$/, "") || ".", { recursive: true });
   await writeFileAtomic(path, await svgToPng(svg));
   return path;
 }
