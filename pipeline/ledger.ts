@@ -160,6 +160,9 @@ export interface LedgerRun {
   readonly inceptionScore: number;
 }
 
+/** A number cell, bold (`**0.3294**`) or not. */
+const number = (cell: string) => Number(cell.replaceAll("*", ""));
+
 /** The cells of a markdown table row (`\|` inside a cell is not a separator). */
 const cells = (line: string): string[] =>
   line.trim().replace(/^\|/, "").replace(/\|$/, "").split(/(?<!\\)\|/).map((c) => c.trim());
@@ -184,7 +187,6 @@ export function ledgerRuns(text: string): LedgerRun[] {
   for (const line of lines.slice(header + 2)) {
     if (!line.startsWith("|")) break;
     const c = cells(line);
-    const number = (s: string) => Number(s.replaceAll("*", ""));
     const run = {
       recipe: c[2].replaceAll("`", "").replaceAll("\\|", "|"),
       minutes: number(c[4]),
@@ -256,7 +258,7 @@ export function ledgerBaselines(
     const c = cells(line);
     const name = byMeaning.get(c[0]);
     if (name) {
-      out[name] = { meanScore: Number(c[2].replaceAll("*", "")), inceptionScore: Number(c[4]) };
+      out[name] = { meanScore: number(c[2]), inceptionScore: number(c[4]) };
     }
   }
   return out;

@@ -150,7 +150,7 @@ export function renderLossSvg(rows: readonly LossRow[], opts: PlotOptions = {}):
   if (pts.length === 0 || values.length === 0) {
     return [...parts, ...emptyPlot(box), `</svg>`].join("\n");
   }
-  const scale = plotScale(box, pts, values);
+  const scale = plotScale(box, [pts[0].step, pts[pts.length - 1].step], values);
   return [...parts, ...axes(box, scale), ...curves(pts, scale), ...legend(box), `</svg>`]
     .join("\n");
 }
@@ -176,8 +176,8 @@ interface PlotScale {
   readonly sy: (y: number) => number;
 }
 
-function plotScale(b: PlotBox, pts: readonly LossRow[], values: number[]): PlotScale {
-  let x0 = pts[0].step, x1 = pts[pts.length - 1].step;
+/** The data → pixel maps for x in [x0, x1] and the `values` on y. */
+function plotScale(b: PlotBox, [x0, x1]: [number, number], values: number[]): PlotScale {
   if (x1 <= x0) [x0, x1] = [x0 - 1, x0 + 1];
   let y0 = Math.min(...values), y1 = Math.max(...values);
   if (y1 - y0 < 1e-9) [y0, y1] = [y0 - 0.5, y1 + 0.5];
@@ -201,7 +201,7 @@ const emptyPlot = ({ m, pw, ph }: PlotBox): string[] => [
 ];
 
 /** Grid lines and tick labels on both axes, the frame, and the axis titles. */
-function axes({ H, m, pw, ph }: PlotBox, s: PlotScale): string[] {
+function axes({ H, m, pw, ph }: PlotBox, s: PlotScale, xName = "step", yName = "loss"): string[] {
   const parts: string[] = [];
   for (const t of niceTicks(s.y0, s.y1)) {
     const y = s.sy(t).toFixed(1);
@@ -222,9 +222,9 @@ function axes({ H, m, pw, ph }: PlotBox, s: PlotScale): string[] {
   parts.push(
     `<rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}" fill="none" stroke="#333"/>`,
     `<text x="${m.left + pw / 2}" y="${H - 10}" ${FONT} font-size="12" text-anchor="middle" ` +
-      `fill="#222">step</text>`,
+      `fill="#222">${escapeXml(xName)}</text>`,
     `<text transform="translate(16 ${m.top + ph / 2}) rotate(-90)" ${FONT} font-size="12" ` +
-      `text-anchor="middle" fill="#222">loss</text>`,
+      `text-anchor="middle" fill="#222">${escapeXml(yName)}</text>`,
   );
   return parts;
 }
@@ -351,11 +351,7 @@ function curvePanel(p: CurvePanel, left: number, W: number, H: number, names: st
   if (pts.length === 0) return [title, ...emptyPlot(box).map(shift)];
   const refs = p.references ?? [];
   const xs = pts.map(([x]) => x), ys = [...pts.map(([, y]) => y), ...refs.map((r) => r.y)];
-  const rows = xs.map((x) => ({ step: x }) as LossRow);
-  const scale = plotScale(box, [
-    { step: Math.min(0, ...xs) } as LossRow,
-    ...rows.sort((a, b) => a.step - b.step),
-  ], ys);
+  const scale = plotScale(box, [Math.min(0, ...xs), Math.max(...xs)], ys);
   const drawn = p.curves.flatMap((c) => {
     const color = CURVE_COLORS[names.indexOf(c.name) % CURVE_COLORS.length];
     const xy = c.points.map(([x, y]) => `${scale.sx(x).toFixed(1)},${scale.sy(y).toFixed(1)}`);
@@ -376,12 +372,7 @@ function curvePanel(p: CurvePanel, left: number, W: number, H: number, names: st
       `${escapeXml(r.name)}</text>`,
     ];
   });
-  const named = axes(box, scale).map((s) =>
-    s.replace(">step</text>", ">minutes</text>").replace(
-      ">loss</text>",
-      `>${escapeXml(p.yLabel)}</text>`,
-    )
-  );
+  const named = axes(box, scale, "minutes", p.yLabel);
   return [title, ...[...named, ...lines, ...drawn].map(shift)];
 }
 
