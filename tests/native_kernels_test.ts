@@ -276,6 +276,11 @@ const broadcastPairs: [number[], number[]][] = [
   [[2, 5, 3, 7], [2, 1, 1, 7]],
   [[7], [3, 7]],
   [[], [4, 9]],
+  // Short rows against one value each (DiffAugment's [N,H,W,3] against [N,H,W,1]), both
+  // orders, and enough rows to cross the parallel threshold.
+  [[2, 5, 3, 7], [2, 5, 3, 1]],
+  [[2, 5, 3, 1], [2, 5, 3, 7]],
+  [[16, 32, 32, 3], [16, 32, 32, 1]],
 ];
 for (const [name, op] of binaryOps) {
   Deno.test({
@@ -371,6 +376,12 @@ Deno.test({
         ], ["Sum", "Mean", "Max", "Min"]);
       }
     }
+    // Many rows of 3 (a mean over an image's channels).
+    await parity([rand([8, 32, 32, 3], 401)], (t) => [
+      tf.mean(t, 3, true),
+      tf.max(t, -1),
+      tf.sum(t, [3]),
+    ], ["Sum", "Mean", "Max"]);
   },
 });
 
@@ -626,6 +637,12 @@ Deno.test({
     await parity(
       [rand([7, 3, 2], 910)],
       (t) => tf.gather(t, tf.tensor1d(ids, "int32")),
+      ["GatherV2"],
+    );
+    // Rows of 40 (above: of 6, copied element by element; these as views).
+    await parity(
+      [rand([7, 5, 8], 912)],
+      (t) => tf.gather(t, tf.tensor1d([6, 1, 1, 0], "int32")),
       ["GatherV2"],
     );
     // tfjs's cpu Cast hands int32 and bool values on under dtype float32.

@@ -419,7 +419,7 @@ export function mathKernels(lib: Libpetal, ew: ElementwiseOps): Record<string, F
     const shapes = ts.map((t) => [...t.shape.slice(0, axis), 1, ...t.shape.slice(axis)]);
     return concat(lib, backend, ts, axis, shapes);
   };
-  // Embedding lookups: whole rows of the table, one TypedArray.set each.
+  // Embedding lookups and DiffAugment's shifts: whole rows of the table.
   kernels.GatherV2 = ({ inputs, backend, attrs }) => {
     const { x, indices } = inputs;
     const xv = f32(backend, x);
@@ -432,7 +432,9 @@ export function mathKernels(lib: Libpetal, ew: ElementwiseOps): Record<string, F
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i];
       if (id < 0 || id >= rows) return null; // tfjs's kernel names the bad index
-      y.set(xv.subarray(id * row, id * row + row), i * row);
+      if (row > 16) y.set(xv.subarray(id * row, id * row + row), i * row);
+      // Short rows (DiffAugment's pixels, 3 channels): no subarray view per row.
+      else for (let j = 0; j < row; j++) y[i * row + j] = xv[id * row + j];
     }
     return out(backend, [...indices.shape, ...rowShape], y);
   };
