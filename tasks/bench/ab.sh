@@ -7,6 +7,7 @@
 #
 #   tasks/bench/ab.sh ../petal-3ec368c .          # 3 rounds, 60 steps each
 #   ROUNDS=2 STEPS=40 tasks/bench/ab.sh OLD NEW
+#   EXTRA="--diffaug" INFER=0 tasks/bench/ab.sh OLD NEW   # flags added to train; no infer
 #
 # Each tree needs `deno install` and native/build.sh run once. Data: ../shared/oxford102
 # of the NEW tree (DATA=... to change). The text pre-training is cut to one step
@@ -16,6 +17,7 @@ old="$(cd "$1" && pwd)"
 new="$(cd "$2" && pwd)"
 rounds="${ROUNDS:-3}"
 steps="${STEPS:-60}"
+read -r -a extra <<<"${EXTRA:-}"
 data="${DATA:-$(cd "$new/../shared/oxford102" && pwd)}"
 tmp="$(mktemp -d /tmp/petal-ab.XXXXXX)"
 hz="$(getconf CLK_TCK)"
@@ -28,7 +30,7 @@ ticks() { awk '{print $14 + $15 + $16 + $17}' "/proc/$1/stat" 2>/dev/null || ech
 train() { # tree label round
   local tree="$1" label="$2" out="$tmp/$2-$3"
   (cd "$tree" && exec deno run -A --unstable-webgpu tasks/train.ts --data "$data" --steps "$steps" \
-    --pretrain-text 1 --backend native --out "$out" --quiet) >"$out.log" 2>&1 &
+    --pretrain-text 1 --backend native --out "$out" --quiet "${extra[@]}") >"$out.log" 2>&1 &
   local pid=$! t0="" c0="" t1="" c1=""
   while kill -0 "$pid" 2>/dev/null; do
     # the deno process itself (the subshell exec'd into it)
@@ -67,14 +69,16 @@ for r in $(seq 1 "$rounds"); do
   train "$old" old "$r"
   train "$new" new "$r"
 done
-for r in 1 2; do
+for r in $(seq 1 $((${INFER:-1} ? 2 : 0))); do
   infer "$old" old
   infer "$new" new
 done
 summ() { awk -v k="$1" -v col="$2" '$1 == k && $col != "?" { s += $col; n++ } END { if (n) printf "%.2f", s / n; else print "?" }' "$3"; }
 o="$(summ old 2 "$tmp/train.txt")"; n="$(summ new 2 "$tmp/train.txt")"
 oc="$(summ old 3 "$tmp/train.txt")"; nc="$(summ new 3 "$tmp/train.txt")"
-oi="$(summ old 2 "$tmp/infer.txt")"; ni="$(summ new 2 "$tmp/infer.txt")"
 echo "train: old $o img/s ($oc cores), new $n img/s ($nc cores): $(awk -v a="$o" -v b="$n" 'BEGIN{printf "%.2f", b/a}')×"
-echo "infer: old $oi, new $ni captions/s: $(awk -v a="$oi" -v b="$ni" 'BEGIN{printf "%.2f", b/a}')×"
+if [[ -f "$tmp/infer.txt" ]]; then
+  oi="$(summ old 2 "$tmp/infer.txt")"; ni="$(summ new 2 "$tmp/infer.txt")"
+  echo "infer: old $oi, new $ni captions/s: $(awk -v a="$oi" -v b="$ni" 'BEGIN{printf "%.2f", b/a}')×"
+fi
 echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg); logs in $tmp"
