@@ -314,7 +314,7 @@ async function pretrain(opts: TrainOptions, s: Settings, data: PreparedData, gan
 /** A fresh GAN, its text encoder pre-trained (contrastive) when the recipe says so. */
 async function freshGan(opts: TrainOptions, s: Settings, data: PreparedData): Promise<Gan> {
   const r = s.recipe;
-  const model = modelConfig(r.size, data.vocab.size, r.arch, r.upsample);
+  const model = modelConfig(r.size, data.vocab.size, r.arch, r.upsample, r.gTop);
   const created = createGan(model, r.train, r.train.seed);
   if (pretrainStepsFor(r.pretrainSteps, data.bank.length) === 0) return created;
   // A pre-trained run keeps its image–text matcher (best-of-K inference uses it).
@@ -364,7 +364,7 @@ const modelFor = (opts: TrainOptions, s: Settings, data: PreparedData): Promise<
   const r = s.recipe;
   const ck = s.checkpoint;
   if (!ck) return freshGan(opts, s, data);
-  const model = modelConfig(r.size, data.vocab.size, r.arch, r.upsample);
+  const model = modelConfig(r.size, data.vocab.size, r.arch, r.upsample, r.gTop);
   const rates: Partial<TrainConfig> = { lrG: r.train.lrG, lrD: r.train.lrD };
   return restoreGan(ck, checkpointPath(opts.out), model, rates);
 };

@@ -42,6 +42,13 @@ export interface ModelConfig {
   readonly arch?: ArchName;
   /** The `dcgan` generator's up-sampling; absent (older checkpoints): `transposed`. */
   readonly upsample?: Upsample;
+  /**
+   * Width of the `dcgan` generator's extra 3×3 conv at full resolution (conditional batch
+   * norm, ReLU), between its last up-sampling and its RGB conv, as DF-GAN's last block
+   * works at 64×64. Absent or 0 (older checkpoints): none, the last up-sampling's conv
+   * writes RGB itself.
+   */
+  readonly gTop?: number;
   readonly imageSize: number;
   readonly vocabSize: number;
   readonly seqLen: number;
@@ -105,12 +112,14 @@ export const modelConfig = (
   vocabSize: number,
   arch: ArchName = "dcgan",
   upsample: Upsample = "transposed",
+  gTop = 0,
 ): ModelConfig => ({
   size,
-  // Only a non-default arch (or up-sampling) is written, so configs (and checkpoints) of
-  // the DCGAN recipe stay byte-equal to those written before these fields existed.
+  // Only a non-default arch (up-sampling, top conv) is written, so configs (and
+  // checkpoints) of the DCGAN recipe stay byte-equal to those written before these fields.
   ...(arch === "dcgan" ? {} : { arch }),
   ...(upsample === "transposed" ? {} : { upsample }),
+  ...(gTop === 0 ? {} : { gTop }),
   vocabSize,
   ...PRESETS[size],
 });

@@ -4,6 +4,9 @@
  * φ(t) → dense → (μ, log σ²); c = μ + σ·ε; KL(N(μ, σ²) ‖ N(0, 1)) joins the G loss.
  * concat(z, c) → dense → 4×4×C₀ → BN → ReLU → [up ×2, BN, ReLU]… → tanh, where up is a
  * stride-2 transposed conv, or (`upsample: "nearest"`) nearest up-sampling and a 3×3 conv.
+ * With `gTop` the last up-sampling writes gTop channels at 64×64, and one more 3×3 conv
+ * (after conditional BN and ReLU) writes RGB, so that G draws its finest detail with a
+ * layer of its own instead of straight out of the 32×32 features.
  *
  * Beyond GAN-INT-CLS, the condition also reaches every resolution directly: each batch
  * norm's scale and shift are modulated by c (conditional BN, as in BigGAN and DF-GAN's
@@ -57,18 +60,25 @@ export function initGenerator(
     ...initBatchNorm(pre, "bn0", ch[0]),
     ...initModulation(pre, "bn0", cfg.condDim, ch[0]),
   };
+  const top = cfg.gTop ?? 0;
+  // The widths each up-sampling writes: the next stage's, then the top conv's or RGB.
+  const outs = [...ch.slice(1), top || 3];
   for (let i = 0; i < ch.length; i++) {
-    const out = i + 1 < ch.length ? ch[i + 1] : 3;
+    const out = outs[i];
     // tfjs transposed-conv filters are [kh, kw, out, in]; a 3×3 conv's are [kh, kw, in, out].
     const shape = cfg.upsample === "nearest" ? [3, 3, ch[i], out] : [4, 4, out, ch[i]];
     p[`up${i}.w`] = variable(named(pre, `up${i}.w`), normalInit(shape, seed + 2 + i));
-    if (i + 1 < ch.length) {
+    // Batch norm and ReLU follow every up-sampling but an RGB one.
+    if (i + 1 < ch.length || top > 0) {
       Object.assign(
         p,
         initBatchNorm(pre, `bn${i + 1}`, out),
         initModulation(pre, `bn${i + 1}`, cfg.condDim, out),
       );
     }
+  }
+  if (top) {
+    p["top.w"] = variable(named(pre, `top.w`), normalInit([3, 3, top, 3], seed + 2 + ch.length));
   }
   p["out.b"] = variable(named(pre, `out.b`), tf.zeros([3]));
   p["out.cond"] = variable(named(pre, `out.cond`), tf.zeros([cfg.condDim, 3]));
@@ -124,6 +134,7 @@ export function generate(
   const { mu, logVar } = conditioning(p, text);
   const c = tf.add(mu, tf.mul(tf.exp(tf.mul(logVar, 0.5)), eps)) as tf.Tensor2D;
   const ch = cfg.gChannels;
+  const top = cfg.gTop ?? 0;
   const B = z.shape[0];
   let h: tf.Tensor4D = tf.matMul(tf.concat([z, c], 1), p["fc.w"] as tf.Tensor2D)
     .reshape([B, 4, 4, ch[0]]);
@@ -131,12 +142,13 @@ export function generate(
   for (let i = 0; i < ch.length; i++) {
     const w = p[`up${i}.w`] as tf.Tensor4D;
     h = cfg.upsample === "nearest" ? conv2d(upsampleNearest(h), w, 1) : conv2dTranspose(h, w, 2);
-    if (i + 1 < ch.length) {
+    if (i + 1 < ch.length || top > 0) {
       h = tf.relu(conditionalBatchNorm(h, p, `bn${i + 1}`, c, ctx)) as tf.Tensor4D;
-    } else {
-      const colour = tf.matMul(c, p["out.cond"] as tf.Tensor2D).reshape([B, 1, 1, 3]);
-      h = tf.tanh(tf.add(tf.add(h, p["out.b"]), colour)) as tf.Tensor4D;
     }
   }
+  // [B, 64, 64, gTop] → [B, 64, 64, 3] where G has a top conv.
+  if (top > 0) h = conv2d(h, p["top.w"] as tf.Tensor4D, 1);
+  const colour = tf.matMul(c, p["out.cond"] as tf.Tensor2D).reshape([B, 1, 1, 3]);
+  h = tf.tanh(tf.add(tf.add(h, p["out.b"]), colour)) as tf.Tensor4D;
   return { images: h, kl: klDivergence(mu, logVar) };
 }

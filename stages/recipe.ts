@@ -34,6 +34,8 @@ export interface Recipe {
   readonly size: SizeName;
   readonly arch: ArchName;
   readonly upsample: Upsample;
+  /** Width of the `dcgan` G's full-resolution conv before RGB (0: none; ModelConfig.gTop). */
+  readonly gTop: number;
   /**
    * Contrastive pre-training steps of the text encoder before a fresh run (0: none);
    * at most {@link PRETRAIN_MAX_EPOCHS} passes over the data.
@@ -44,7 +46,7 @@ export interface Recipe {
 
 /** What may be set on top of a preset: any field of a {@link Recipe} but its name. */
 export type RecipeOverrides =
-  & Partial<Pick<Recipe, "size" | "arch" | "upsample" | "pretrainSteps">>
+  & Partial<Pick<Recipe, "size" | "arch" | "upsample" | "gTop" | "pretrainSteps">>
   & Partial<TrainConfig>;
 
 /** Passes over the data the text pre-training makes at most (a small set needs few steps). */
@@ -134,7 +136,7 @@ export function recipe(name: RecipeName = "gan-int-cls", overrides: RecipeOverri
   const given = Object.fromEntries(
     Object.entries(overrides).filter(([, v]) => v !== undefined),
   ) as RecipeOverrides;
-  const { arch, upsample, pretrainSteps, size, ...train } = { ...PRESETS[name], ...given };
+  const { arch, upsample, gTop, pretrainSteps, size, ...train } = { ...PRESETS[name], ...given };
   const sized = size ?? DEFAULT_SIZE;
   const steps = pretrainSteps ?? 0;
   const lrG = train.lrG ?? SIZE_LR[sized];
@@ -143,6 +145,7 @@ export function recipe(name: RecipeName = "gan-int-cls", overrides: RecipeOverri
     size: sized,
     arch: arch ?? "dcgan",
     upsample: upsample ?? "transposed",
+    gTop: gTop ?? 0,
     pretrainSteps: steps,
     train: {
       ...TRAIN_DEFAULTS,
@@ -215,7 +218,7 @@ export type RecipeOrigin = Pick<Recipe, "name" | "pretrainSteps">;
  * ```ts
  * import { modelConfig } from "./config.ts";
  * const r = recipe("gan-int-cls", { size: "medium" });
- * const back = storedRecipe(modelConfig(r.size, 100, r.arch, r.upsample), r.train, r);
+ * const back = storedRecipe(modelConfig(r.size, 100, r.arch, r.upsample, r.gTop), r.train, r);
  * recipeConflict(r, back); // undefined: the same recipe
  * ```
  */
@@ -231,6 +234,7 @@ export function storedRecipe(
     size: model.size,
     arch: model.arch ?? "dcgan",
     upsample: model.upsample ?? "transposed",
+    gTop: model.gTop ?? 0,
     pretrainSteps: origin?.pretrainSteps ?? (frozen ? PRESETS[name].pretrainSteps ?? 0 : 0),
     freezeText: frozen,
   });

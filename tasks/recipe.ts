@@ -78,6 +78,14 @@ export const RECIPE_FLAGS = {
     help: "how the dcgan G doubles its resolution (`nearest`: nearest ×2 and a 3×3 conv)",
     defaultText: presetText((r) => r.upsample),
   },
+  "g-top": {
+    type: "number",
+    integer: true,
+    min: 0,
+    arg: "C",
+    help: "width of an extra 3×3 conv in the dcgan G at 64×64, before its RGB conv (0: none)",
+    defaultText: presetText((r) => r.gTop),
+  },
   batch: {
     type: "number",
     integer: true,
@@ -191,6 +199,7 @@ export const recipeOverrides = (v: RecipeValues): RecipeOverrides => ({
   ...given("size", v.size),
   ...given("arch", v.arch),
   ...given("upsample", v.upsample),
+  ...given("gTop", v["g-top"]),
   ...given("batchSize", v.batch),
   ...given("loss", v.loss),
   ...given("lrG", v.lr),
@@ -222,6 +231,7 @@ export const resumedRecipe = (stored: Recipe, v: RecipeValues): Recipe =>
     size: stored.size,
     arch: stored.arch,
     upsample: stored.upsample,
+    gTop: stored.gTop,
     pretrainSteps: stored.pretrainSteps,
     ...stored.train,
     // --lr alone moves both rates, as on a fresh run.

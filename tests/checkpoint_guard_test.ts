@@ -122,7 +122,14 @@ Deno.test("validateHeader accepts the real header and names the first bad field"
   assert(
     negative._tag === "Left" && /recipe\.pretrainSteps is -1/.test(negative.left),
     JSON.stringify(negative),
-  );
+  ); // G's top conv: a whole width in range, or refused.
+  const withTop = (gTop: unknown) =>
+    validateHeader({ ...header, model: { ...(header.model as object), gTop } }, data.length);
+  assertEquals(withTop(16)._tag, "Right");
+  for (const bad of [-1, 2.5, 1e9, "16"]) {
+    const r = withTop(bad);
+    assert(r._tag === "Left" && /model\.gTop/.test(r.left), JSON.stringify(r));
+  }
 });
 
 /** loadGenerator on `file` fails five times in a row with `pattern`, leaving no tensor. */

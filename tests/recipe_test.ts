@@ -12,7 +12,10 @@ import { useBackend } from "../pipeline/backends/backend.ts";
 import { readCheckpoint } from "../pipeline/io/checkpoint.ts";
 import { parseFlags } from "../tasks/flags.ts";
 import { TRAIN, trainRecipe } from "../tasks/train.ts";
-import { resumedRecipe } from "../tasks/recipe.ts";
+import { recipeFromFlags, resumedRecipe } from "../tasks/recipe.ts";
+import * as tf from "@tensorflow/tfjs";
+import { generate, initGenerator } from "../stages/generate.ts";
+import { newContext, type Params } from "../stages/layers.ts";
 import { modelConfig } from "../stages/config.ts";
 import { recipe, RECIPE_NAMES, recipeConflict, storedRecipe } from "../stages/recipe.ts";
 
@@ -74,6 +77,46 @@ Deno.test("a stored recipe reads back as it was written; older headers are rebui
     0,
     0,
   ]);
+});
+
+Deno.test("--g-top C: the dcgan G gets a 3×3 conv of C channels at 64×64 before RGB", () => {
+  assertEquals([recipe().gTop, recipeFromFlags({ "g-top": 16 }).gTop], [0, 16]);
+  const r = recipe("gan-int-cls", { gTop: 16 });
+  const model = modelConfig(r.size, 50, r.arch, r.upsample, r.gTop);
+  assertEquals(model.gTop, 16);
+  // Without one nothing is written: older configs and checkpoints stay byte-equal.
+  assertEquals("gTop" in modelConfig("small", 50, "dcgan", "nearest"), false);
+  assertEquals(storedRecipe(model, r.train, r), r);
+  assertEquals(recipeConflict(r, resumedRecipe(r, {})), undefined);
+  assertEquals(recipeConflict(r, resumedRecipe(r, { "g-top": 0 })), "gTop: 16, not 0");
+  const before = tf.memory().numTensors;
+  const [plain, topped] = [0, 16].map((gTop) =>
+    initGenerator(modelConfig("small", 50, "dcgan", "nearest", gTop), 128, 1)
+  );
+  const shape = (p: Params, k: string) => p[k]?.shape;
+  // The last up-sampling writes 16 channels (not RGB), batch-normed; then top.w writes RGB.
+  assertEquals([shape(plain, "up3.w"), shape(topped, "up3.w")], [[3, 3, 16, 3], [3, 3, 16, 16]]);
+  assertEquals([shape(plain, "top.w"), shape(topped, "top.w")], [undefined, [3, 3, 16, 3]]);
+  assertEquals([shape(plain, "bn4.gamma"), shape(topped, "bn4.cscale")], [undefined, [64, 16]]);
+  const cfg = modelConfig("small", 50, "dcgan", "nearest", 16);
+  const ctx = newContext(true);
+  const [shapeOut, lo, hi] = tf.tidy(() => {
+    const { images } = generate(
+      topped,
+      cfg,
+      tf.randomNormal([2, cfg.zDim]),
+      tf.randomNormal([2, 128]),
+      tf.zeros([2, cfg.condDim]),
+      ctx,
+    );
+    return [images.shape, images.min().dataSync()[0], images.max().dataSync()[0]];
+  });
+  assertEquals(shapeOut, [2, 64, 64, 3]);
+  assert(lo >= -1 && hi <= 1 && hi > lo, `${lo} ${hi}`);
+  // Training mode: each of the 5 batch norms records its running mean and variance.
+  assertEquals(ctx.updates.length, 10);
+  tf.dispose([...ctx.updates.map(([, t]) => t), ...Object.values(plain), ...Object.values(topped)]);
+  assertEquals(tf.memory().numTensors, before, "no tensor left");
 });
 
 Deno.test("a resume takes the stored recipe; only the learning rates may change", () => {

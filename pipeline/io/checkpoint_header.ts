@@ -94,6 +94,7 @@ export function checkModel(v: unknown): ModelConfig {
   oneOf(m.size, "model.size", SIZES);
   if (m.arch !== undefined) oneOf(m.arch, "model.arch", ARCHS);
   if (m.upsample !== undefined) oneOf(m.upsample, "model.upsample", UPSAMPLES);
+  if (m.gTop !== undefined) int(m.gTop, "model.gTop", 0, LIMITS.channels);
   int(m.vocabSize, "model.vocabSize", 1, MAX_VOCAB);
   for (const key of ["imageSize", "seqLen", "wordDim", "hiddenDim", "zDim", "condDim"] as const) {
     int(m[key], `model.${key}`, 1, LIMITS[key]);

@@ -41,6 +41,8 @@ export interface StepSettings {
   readonly size: SizeName;
   readonly arch: ArchName;
   readonly upsample: Upsample;
+  /** The G's full-resolution conv (absent: none, as in recipes before it). */
+  readonly gTop?: number;
   readonly train: TrainConfig;
 }
 
@@ -102,7 +104,13 @@ export async function timeRecipeSteps(
   const native = tf.getBackend() === "native"
     ? await import("../../pipeline/backends/native.ts")
     : null;
-  const model = modelConfig(settings.size, RECIPE_VOCAB, settings.arch, settings.upsample);
+  const model = modelConfig(
+    settings.size,
+    RECIPE_VOCAB,
+    settings.arch,
+    settings.upsample,
+    settings.gTop,
+  );
   const batch = settings.train.batchSize;
   const gan = createGan(model, settings.train, 1);
   const times: number[] = [];
