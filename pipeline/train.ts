@@ -267,6 +267,17 @@ const contrastiveNeedsPretraining = (opts: TrainOptions, r: Recipe): E.Either<Pe
     ))
     : E.right(r);
 
+/** `--g-top` adds a conv to the dcgan generator; DF-GAN's has its own last blocks. */
+const topNeedsDcgan = (opts: TrainOptions, r: Recipe): E.Either<PetalError, Recipe> =>
+  r.gTop > 0 && r.arch !== "dcgan"
+    ? E.left(petalError(
+      "BadArgument",
+      opts.out,
+      `--g-top adds a conv to the dcgan generator, and this recipe's is ${r.arch}`,
+      "drop --g-top, or add --arch dcgan",
+    ))
+    : E.right(r);
+
 /**
  * Minutes from the start by which the text pre-training stops at the latest: the options'
  * own, else {@link PRETRAIN_CLOCK_SHARE} of a `minutes` budget, else none.
@@ -330,7 +341,9 @@ const initOrResume = (
   data: PreparedData,
 ): TE.TaskEither<PetalError, TrainingRun> =>
   pipe(
-    TE.fromEither(contrastiveNeedsPretraining(opts, s.recipe)),
+    TE.fromEither(
+      pipe(contrastiveNeedsPretraining(opts, s.recipe), E.chain((r) => topNeedsDcgan(opts, r))),
+    ),
     TE.chain(() => attempt(() => modelFor(opts, s, data), opts.out)),
     TE.map((gan): TrainingRun => {
       const ck = s.checkpoint;

@@ -7,7 +7,7 @@ import * as E from "fp-ts/Either";
 import { assert, assertEquals, assertMatch } from "./assert.ts";
 import { plainRecipe, runTask, syntheticFixture } from "./fixtures.ts";
 import { readRecipe, train } from "../pipeline/train.ts";
-import { unwrap } from "../pipeline/io/errors.ts";
+import { formatError, unwrap } from "../pipeline/io/errors.ts";
 import { useBackend } from "../pipeline/backends/backend.ts";
 import { readCheckpoint } from "../pipeline/io/checkpoint.ts";
 import { parseFlags } from "../tasks/flags.ts";
@@ -117,6 +117,21 @@ Deno.test("--g-top C: the dcgan G gets a 3×3 conv of C channels at 64×64 befor
   assertEquals(ctx.updates.length, 10);
   tf.dispose([...ctx.updates.map(([, t]) => t), ...Object.values(plain), ...Object.values(topped)]);
   assertEquals(tf.memory().numTensors, before, "no tensor left");
+});
+
+Deno.test("--g-top on DF-GAN's generator is a one-line error, before a model is made", async () => {
+  const data = await syntheticFixture(16, 1);
+  const out = await Deno.makeTempDir({ prefix: "petal-gtop-" });
+  const before = tf.memory().numTensors;
+  const result = await train({ data, out, recipe: recipe("dfgan", { gTop: 16 }), maxSteps: 1 })();
+  assert(E.isLeft(result));
+  assertEquals(result.left.kind, "BadArgument");
+  assertMatch(
+    formatError(result.left),
+    /--g-top adds a conv to the dcgan generator, and this recipe's is dfgan — drop --g-top, or add --arch dcgan/,
+  );
+  assertEquals(tf.memory().numTensors, before);
+  assertEquals([...Deno.readDirSync(out)], [], "nothing written");
 });
 
 Deno.test("a resume takes the stored recipe; only the learning rates may change", () => {
