@@ -77,7 +77,7 @@ export function initGenerator(
       );
     }
   }
-  if (top) {
+  if (top > 0) {
     p["top.w"] = variable(named(pre, `top.w`), normalInit([3, 3, top, 3], seed + 2 + ch.length));
   }
   p["out.b"] = variable(named(pre, `out.b`), tf.zeros([3]));
