@@ -122,7 +122,8 @@ Deno.test("validateHeader accepts the real header and names the first bad field"
   assert(
     negative._tag === "Left" && /recipe\.pretrainSteps is -1/.test(negative.left),
     JSON.stringify(negative),
-  ); // G's top conv: a whole width in range, or refused.
+  );
+  // G's top conv: a whole width in range, or refused.
   const withTop = (gTop: unknown) =>
     validateHeader({ ...header, model: { ...(header.model as object), gTop } }, data.length);
   assertEquals(withTop(16)._tag, "Right");

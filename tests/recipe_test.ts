@@ -4,6 +4,7 @@
  * contradicts it is a one-line error. Budgets bound the text pre-training too.
  */
 import * as E from "fp-ts/Either";
+import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals, assertMatch } from "./assert.ts";
 import { plainRecipe, runTask, syntheticFixture } from "./fixtures.ts";
 import { readRecipe, train } from "../pipeline/train.ts";
@@ -13,7 +14,6 @@ import { readCheckpoint } from "../pipeline/io/checkpoint.ts";
 import { parseFlags } from "../tasks/flags.ts";
 import { TRAIN, trainRecipe } from "../tasks/train.ts";
 import { recipeFromFlags, resumedRecipe } from "../tasks/recipe.ts";
-import * as tf from "@tensorflow/tfjs";
 import { generate, initGenerator } from "../stages/generate.ts";
 import { newContext, type Params } from "../stages/layers.ts";
 import { modelConfig } from "../stages/config.ts";
