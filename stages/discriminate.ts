@@ -22,12 +22,12 @@
 import * as tf from "@tensorflow/tfjs";
 import type { ModelConfig } from "./config.ts";
 import {
-  batchNorm,
+  batchNormAct,
+  biasAct,
   type Context,
   conv2d,
   glorotInit,
   initBatchNorm,
-  leakyRelu,
   named,
   normalInit,
   type Params,
@@ -69,8 +69,8 @@ export function initDiscriminator(
 
 /** Bias or batch norm, whichever the layer has, then leaky ReLU 0.2. */
 function normAct(h: tf.Tensor4D, p: Params, bias: string, bn: string, ctx: Context): tf.Tensor4D {
-  const y = p[bias] ? tf.add(h, p[bias]) : batchNorm(h, p, bn, ctx);
-  return leakyRelu(y, 0.2) as tf.Tensor4D;
+  if (!p[bias]) return batchNormAct(h, p, bn, ctx, "leakyRelu");
+  return biasAct(h, p[bias], "leakyRelu") as tf.Tensor4D;
 }
 
 /** Logits [B] for images [B, 64, 64, 3] paired with sentence vectors [B, textDim]. */
@@ -86,7 +86,7 @@ export function discriminate(
     h = normAct(conv2d(h, p[`down${i}.w`] as tf.Tensor4D, 2), p, `down${i}.b`, `bn${i}`, ctx);
   }
   const [B, s] = h.shape;
-  const t = leakyRelu(tf.add(tf.matMul(text, p["text.w"] as tf.Tensor2D), p["text.b"]), 0.2);
+  const t = biasAct(tf.matMul(text, p["text.w"] as tf.Tensor2D), p["text.b"], "leakyRelu");
   const tiled = tf.tile(t.reshape([B, 1, 1, cfg.dTextDim]), [1, s, s, 1]);
   h = tf.concat([h, tiled], 3) as tf.Tensor4D;
   h = normAct(conv2d(h, p["fuse.w"] as tf.Tensor4D, 1), p, "fuse.b", "bnFuse", ctx);

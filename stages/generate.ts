@@ -29,7 +29,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { ModelConfig } from "./config.ts";
 import {
-  batchNorm,
+  batchNormAct,
   type Context,
   conv2d,
   conv2dTranspose,
@@ -93,19 +93,20 @@ function initModulation(pre: Prefix, name: string, condDim: number, channels: nu
   };
 }
 
-/** Batch norm whose affine part also depends on the condition c: ·(1 + c·Wₛ) + c·W_b. */
-function conditionalBatchNorm(
+/**
+ * Batch norm whose affine part also depends on the condition c: ·(1 + c·Wₛ) + c·W_b, then
+ * ReLU.
+ */
+function conditionalBatchNormRelu(
   h: tf.Tensor4D,
   p: Params,
   name: string,
   c: tf.Tensor2D,
   ctx: Context,
-) {
-  const [B, , , C] = h.shape;
-  const scale = tf.matMul(c, p[`${name}.cscale`] as tf.Tensor2D).reshape([B, 1, 1, C]);
-  const shift = tf.matMul(c, p[`${name}.cshift`] as tf.Tensor2D).reshape([B, 1, 1, C]);
-  const normed = batchNorm(h, p, name, ctx);
-  return tf.add(tf.mul(normed, tf.add(1, scale)), shift) as tf.Tensor4D;
+): tf.Tensor4D {
+  const scale = tf.matMul(c, p[`${name}.cscale`] as tf.Tensor2D) as tf.Tensor2D;
+  const shift = tf.matMul(c, p[`${name}.cshift`] as tf.Tensor2D) as tf.Tensor2D;
+  return batchNormAct(h, p, name, ctx, "relu", { scale, shift });
 }
 
 /** Conditioning augmentation: μ, log σ² from the sentence vector. */
@@ -138,12 +139,12 @@ export function generate(
   const B = z.shape[0];
   let h: tf.Tensor4D = tf.matMul(tf.concat([z, c], 1), p["fc.w"] as tf.Tensor2D)
     .reshape([B, 4, 4, ch[0]]);
-  h = tf.relu(conditionalBatchNorm(h, p, "bn0", c, ctx)) as tf.Tensor4D;
+  h = conditionalBatchNormRelu(h, p, "bn0", c, ctx);
   for (let i = 0; i < ch.length; i++) {
     const w = p[`up${i}.w`] as tf.Tensor4D;
     h = cfg.upsample === "nearest" ? conv2d(upsampleNearest(h), w, 1) : conv2dTranspose(h, w, 2);
     if (i + 1 < ch.length || top > 0) {
-      h = tf.relu(conditionalBatchNorm(h, p, `bn${i + 1}`, c, ctx)) as tf.Tensor4D;
+      h = conditionalBatchNormRelu(h, p, `bn${i + 1}`, c, ctx);
     }
   }
   // [B, 64, 64, gTop] → [B, 64, 64, 3] where G has a top conv.

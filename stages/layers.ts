@@ -22,6 +22,13 @@
  * ```
  */
 import * as tf from "@tensorflow/tfjs";
+import {
+  type Activation,
+  biasActKernel,
+  fusedBatchNormAct,
+  type Modulation,
+  upsampleKernel,
+} from "./fused.ts";
 
 export type Params = Record<string, tf.Variable>;
 
@@ -233,13 +240,84 @@ export function batchNorm(
     tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, epsilon))), gamma),
     beta,
   );
-  if (!runMean) return normalized;
+  recordStatistics(p, name, ctx, mean, variance, momentum);
+  return normalized;
+}
+
+/** Records a training-mode batch norm's moments in ctx (running averages, standing ones). */
+function recordStatistics(
+  p: Params,
+  name: string,
+  ctx: Context,
+  mean: tf.Tensor,
+  variance: tf.Tensor,
+  momentum: number,
+): void {
+  const runMean = p[`${name}.mean`];
+  const runVar = p[`${name}.var`];
+  if (!runMean) return;
   ctx.moments?.push([runMean, tf.keep(mean)], [runVar, tf.keep(variance)]);
   ctx.updates.push(
     [runMean, tf.keep(tf.tidy(() => runMean.mul(momentum).add(mean.mul(1 - momentum))))],
     [runVar, tf.keep(tf.tidy(() => runVar.mul(momentum).add(variance.mul(1 - momentum))))],
   );
-  return normalized;
+}
+
+/**
+ * {@link batchNorm}, then the per-sample affine of conditional batch norm when `mod` is
+ * given (·(1 + scale) + shift, each [B, C]), then `act` (leaky ReLU with slope 0.2). In
+ * training mode one kernel forward and one backward (stages/fused.ts); in eval mode, with
+ * the running statistics, the ops one by one.
+ */
+export function batchNormAct(
+  x: tf.Tensor4D,
+  p: Params,
+  name: string,
+  ctx: Context,
+  act: Activation,
+  mod?: Modulation,
+  momentum = 0.9,
+  epsilon = 1e-5,
+): tf.Tensor4D {
+  const gamma = p[`${name}.gamma`], beta = p[`${name}.beta`];
+  if (ctx.training || !p[`${name}.mean`]) {
+    const { y, mean, variance } = fusedBatchNormAct(x, gamma, beta, act, 0.2, epsilon, mod);
+    if (ctx.training) recordStatistics(p, name, ctx, mean, variance, momentum);
+    return y as tf.Tensor4D;
+  }
+  return modulateAct(batchNorm(x, p, name, ctx, momentum, epsilon), act, mod) as tf.Tensor4D;
+}
+
+/** ·(1 + scale) + shift per sample when `mod` is given, then `act`, in tf ops. */
+function modulateAct(h: tf.Tensor, act: Activation, mod?: Modulation): tf.Tensor {
+  if (mod) {
+    const C = h.shape[h.rank - 1];
+    const perSample = [h.shape[0], ...h.shape.slice(1, -1).map(() => 1), C];
+    h = tf.add(tf.mul(h, tf.add(1, mod.scale.reshape(perSample))), mod.shift.reshape(perSample));
+  }
+  if (act === "relu") return tf.relu(h);
+  return act === "leakyRelu" ? leakyRelu(h, 0.2) : h;
+}
+
+/**
+ * The batch-norm kernel of stages/fused.ts written in tf ops (batch statistics): what the
+ * backends without their own run as that kernel (pipeline/backends/fused_routes.ts).
+ */
+export function batchNormActOps(
+  x: tf.Tensor,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  act: Activation,
+  epsilon: number,
+  mod?: Modulation,
+): { y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor } {
+  const axes = x.shape.map((_, i) => i).slice(0, -1);
+  const { mean, variance } = tf.moments(x, axes, false);
+  const normalized = tf.add(
+    tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, epsilon))), gamma),
+    beta,
+  );
+  return { y: modulateAct(normalized, act, mod), mean, variance };
 }
 
 /**
@@ -308,6 +386,14 @@ export function applyUpdates(ctx: Context): void {
 
 export const trainable = (p: Params): tf.Variable[] => Object.values(p).filter((v) => v.trainable);
 
+/** act(x + bias) for a bias [C] over x's last axis (leaky ReLU with slope 0.2), one kernel. */
+export const biasAct = (x: tf.Tensor, bias: tf.Tensor, act: Activation): tf.Tensor =>
+  biasActKernel(x, bias, act, 0.2);
+
+/** {@link biasAct} in tf ops: what the backends without the kernel run as it. */
+export const biasActOps = (x: tf.Tensor, bias: tf.Tensor, act: Activation): tf.Tensor =>
+  modulateAct(tf.add(x, bias), act);
+
 /**
  * Leaky ReLU as relu(x) − α·relu(−x): the same values as tf.leakyRelu, but its gradient
  * is itself differentiable in tfjs (tf.leakyRelu's uses `greater`, which has no gradient),
@@ -317,10 +403,12 @@ export const leakyRelu = (x: tf.Tensor, alpha = 0.2): tf.Tensor =>
   tf.sub(tf.relu(x), tf.mul(alpha, tf.relu(tf.neg(x))));
 
 /**
- * Nearest-neighbour ×2 up-sampling [B, H, W, C] → [B, 2H, 2W, C], written with concat
- * and reshape so that its gradient needs no ResizeNearestNeighborGrad kernel. The concats
- * are of rank-3 views: their gradient is a Slice, which wasm copies row by row up to rank
- * 4 but element by element through a generic index loop at rank 5 (100× slower here).
+ * Nearest-neighbour ×2 up-sampling [B, H, W, C] → [B, 2H, 2W, C], one kernel each way
+ * (stages/fused.ts). Where a backend has no kernel of its own it runs
+ * {@link upsampleNearestOps}: concat and reshape, so that its gradient needs no
+ * ResizeNearestNeighborGrad kernel. The concats are of rank-3 views: their gradient is a
+ * Slice, which wasm copies row by row up to rank 4 but element by element through a
+ * generic index loop at rank 5 (100× slower here).
  *
  * @example
  * ```ts
@@ -329,7 +417,10 @@ export const leakyRelu = (x: tf.Tensor, alpha = 0.2): tf.Tensor =>
  * upsampleNearest(tf.tensor4d([1, 2, 3, 4], [1, 2, 2, 1])); // rows [1,1,2,2],[1,1,2,2],[3,3,4,4],…
  * ```
  */
-export function upsampleNearest(x: tf.Tensor4D): tf.Tensor4D {
+export const upsampleNearest = (x: tf.Tensor4D): tf.Tensor4D => upsampleKernel(x);
+
+/** {@link upsampleNearest} in tf ops: what the backends without the kernel run as it. */
+export function upsampleNearestOps(x: tf.Tensor4D): tf.Tensor4D {
   const [B, H, W, C] = x.shape;
   const a = x.reshape([B * H * W, 1, C]);
   const wide = tf.concat([a, a], 1).reshape([B * H, 1, 2 * W * C]);

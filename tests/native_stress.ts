@@ -7,7 +7,7 @@
  * ```
  *
  * The main thread computes reference results of a set of convolutions (forward and both
- * gradients), matmuls and batch norms, so libpetal's primitive cache holds primitives made
+ * gradients), matmuls, batch norms and stages/fused.ts's kernels, so libpetal's primitive cache holds primitives made
  * on this thread. Then several workers (other OS threads, as `deno test --parallel` and
  * `deno task serve` use) run the same operations at once, plus shapes of their own, while
  * the main thread spawns child processes. Finally the main thread runs everything again,
@@ -18,6 +18,13 @@ import * as tf from "@tensorflow/tfjs";
 import { spawn } from "node:child_process";
 import { parseArgs } from "node:util";
 import { registerNativeBackend } from "../pipeline/backends/native.ts";
+import {
+  batchNormAct,
+  biasAct,
+  newContext,
+  type Params,
+  upsampleNearest,
+} from "../stages/layers.ts";
 
 type Case = { name: string; run: () => Float32Array };
 
@@ -91,6 +98,23 @@ const SHARED_CASES = [
         const m = tf.moments(x, [0, 1, 2]);
         return tf.batchNorm(x, m.mean, m.variance, rand([48], 4), rand([48], 5), 1e-5)
           .dataSync();
+      }),
+  },
+  {
+    // stages/fused.ts's kernels: G's conditional batch norm with ReLU, D's bias with leaky
+    // ReLU, the up-sampling; forward and every gradient (all of them per-call buffers).
+    name: "fused batch norm, bias, up-sampling 8x16x16x32 and gradients",
+    run: () =>
+      tf.tidy(() => {
+        const x = rand([8, 16, 16, 32], 6), r = rand([8, 32, 32, 32], 7);
+        const p = { "bn.gamma": rand([32], 8), "bn.beta": rand([32], 9) } as unknown as Params;
+        const f = (xx: tf.Tensor, s: tf.Tensor, b: tf.Tensor) => {
+          const mod = { scale: s as tf.Tensor2D, shift: rand([8, 32], 11) as tf.Tensor2D };
+          const h = batchNormAct(xx as tf.Tensor4D, p, "bn", newContext(true), "relu", mod);
+          return tf.sum(tf.mul(upsampleNearest(biasAct(h, b, "leakyRelu") as tf.Tensor4D), r));
+        };
+        const gs = tf.grads(f)([x, rand([8, 32], 10), rand([32], 12)]);
+        return tf.concat(gs.map((g) => g.flatten())).dataSync() as Float32Array;
       }),
   },
 ] as Case[];

@@ -8,7 +8,15 @@
 import * as tf from "@tensorflow/tfjs";
 import { assert } from "./assert.ts";
 import { coveredKernels, gpuTest, parity, type Spec } from "./webgpu_parity.ts";
-import { batchNorm, conv2d, conv2dTranspose, leakyRelu } from "../stages/layers.ts";
+import {
+  batchNorm,
+  batchNormAct,
+  biasAct,
+  conv2d,
+  conv2dTranspose,
+  leakyRelu,
+  upsampleNearest,
+} from "../stages/layers.ts";
 import { embedLookup } from "../stages/embed.ts";
 import { bceWithLogits, discriminatorLoss, gradientPenalty } from "../stages/losses.ts";
 import { MODEL_KERNELS } from "./webgpu_model_kernels.ts";
@@ -234,6 +242,34 @@ gpuTest(
       const p = { "bn.gamma": g, "bn.beta": b } as unknown as Record<string, tf.Variable>;
       return batchNorm(x, p, "bn", { training: true, updates: [] });
     }, ["Rsqrt"]),
+);
+// stages/fused.ts's kernels: on webgpu the tf ops they stand for inside one kernel
+// (pipeline/backends/fused_routes.ts), their gradients in tf ops (Sign among them).
+gpuTest(
+  "layers.batchNormAct, training, conditional (G) and plain (D): forward and gradients",
+  () =>
+    parity(
+      [{ shape: [3, 5, 7, 4] }, { shape: [4], positive: true }, { shape: [4] }, {
+        shape: [3, 4],
+      }, { shape: [3, 4] }],
+      (x, g, b, s, t) => {
+        const p = { "bn.gamma": g, "bn.beta": b } as unknown as Record<string, tf.Variable>;
+        const ctx = { training: true, updates: [] };
+        const mod = { scale: s as tf.Tensor2D, shift: t as tf.Tensor2D };
+        const relu = batchNormAct(T4(x), p, "bn", ctx, "relu", mod);
+        return tf.add(relu, batchNormAct(T4(x), p, "bn", ctx, "leakyRelu"));
+      },
+      ["PetalCondBatchNormAct", "PetalBatchNormAct", "Sign"],
+    ),
+);
+gpuTest(
+  "layers.biasAct and upsampleNearest: forward and gradients",
+  () =>
+    parity(
+      [{ shape: [3, 5, 7, 4] }, { shape: [4] }],
+      (x, b) => upsampleNearest(T4(biasAct(x, b, "leakyRelu"))),
+      ["PetalBiasAct", "PetalUpsampleNearest2x"],
+    ),
 );
 gpuTest("tf.batchNorm, eval (FusedBatchNorm) forward", () =>
   parity(

@@ -17,10 +17,13 @@ import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { petalError, PetalFailure } from "../io/errors.ts";
 import { installFastRoutes } from "./fast_routes.ts";
+import { installFusedRoutes } from "./fused_routes.ts";
 
 // wasm's and cpu's fast routes (conv filter/input gradients via conv2d, the embedding
-// gradient in JS) are kernels they register; stages/ never asks which backend runs.
+// gradient in JS) are kernels they register, and so are stages/fused.ts's kernels (as the
+// tf ops they stand for) on every backend but native; stages/ never asks which backend runs.
 installFastRoutes();
+installFusedRoutes();
 
 /** How much faster `deno task train` runs on native than on wasm (README, Speed). */
 export const NATIVE_SPEEDUP = "3.5–7×";

@@ -40,7 +40,7 @@ export const FAST_ROUTE_BACKENDS = ["wasm", "cpu"] as const;
  * its own reference to the data (makeTensorFromTensorInfo alone does not), so freeing it
  * leaves the caller's tensor intact.
  */
-function withTensors<T>(infos: tf.TensorInfo[], f: (ts: tf.Tensor[]) => T): T {
+export function withTensors<T>(infos: tf.TensorInfo[], f: (ts: tf.Tensor[]) => T): T {
   const engine = tf.engine();
   const ts = infos.map((i) => {
     const t = engine.makeTensorFromTensorInfo(i);

@@ -28,6 +28,7 @@ import { elementwiseOps, mathKernels } from "./native/kernels_math.ts";
 import { fallbackReport, formatFallbackReport, timed } from "./native/profile.ts";
 import { installNativeGradients } from "./native/gradients.ts";
 import { installFusedAdam } from "./native/adam.ts";
+import { installFused } from "./native/fused.ts";
 
 export {
   fallbackReport,
@@ -91,6 +92,8 @@ function register(): Registered {
     (backend as unknown as { firstUse: boolean }).firstUse = false;
     return backend;
   }, 0);
+  // First, so that the copy of cpu's kernels below skips these (cpu has them as tf ops).
+  installFused(lib);
 
   for (const k of tf.getKernelsForBackend("cpu")) {
     if (tf.getKernel(k.kernelName, NATIVE_BACKEND)) continue;

@@ -17,6 +17,7 @@
  * ```
  */
 import * as tf from "@tensorflow/tfjs";
+import { installFusedRoutes } from "./fused_routes.ts";
 
 /** The backend name registered with tfjs. */
 export const WEBGPU_BACKEND = "webgpu";
@@ -159,6 +160,7 @@ export async function registerWebgpuBackend(
     const { webgpu_util } = await import("@tensorflow/tfjs-backend-webgpu");
     fixCastToFloat(webgpu_util);
     avoidSplitKTransposedB();
+    installFusedRoutes(); // stages/fused.ts's kernels, as the tf ops they stand for
   } catch (e) {
     return { ok: false, reason: `@tensorflow/tfjs-backend-webgpu: ${errorText(e)}` };
   }

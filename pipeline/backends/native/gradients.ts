@@ -47,7 +47,7 @@ function override(
 }
 
 /** Registers a native-only kernel, timed like the others. */
-function registerNative(kernelName: string, kernelFunc: tf.KernelFunc): void {
+export function registerNative(kernelName: string, kernelFunc: tf.KernelFunc): void {
   const fn = timed(kernelName, kernelFunc, () => true);
   tf.registerKernel({ kernelName, backendName: "native", kernelFunc: fn });
 }

@@ -1,0 +1,310 @@
+/**
+ * The kernels of stages/fused.ts against tfjs's autodiff of the tf ops they stand for
+ * (stages/layers.ts `batchNormActOps`, `biasActOps`, `upsampleNearestOps`, on cpu): on
+ * native (libpetal: native/src/norm.cpp, upsample.cpp) and as cpu's own kernels
+ * (pipeline/backends/fused_routes.ts, whose gradients are stages/fused.ts's tf-op ones).
+ * Batch norm: forward values, running statistics, every gradient, a second-order gradient,
+ * no tensor left behind, and a clear error on a bad shape. Bias and activation: values and
+ * gradients, second order. Up-sampling: values and gradient, bit for bit. Skipped when
+ * libpetal is not built.
+ */
+import * as tf from "@tensorflow/tfjs";
+import assert from "node:assert";
+import { nativeCallCount, registerNativeBackend } from "../pipeline/backends/native.ts";
+import {
+  type Activation,
+  BIAS_ACT,
+  BIAS_ACT_GRAD,
+  FUSED_COND_NORM,
+  FUSED_NORM,
+  FUSED_NORM_GRAD,
+  UPSAMPLE,
+  UPSAMPLE_GRAD,
+} from "../stages/fused.ts";
+import {
+  batchNormAct,
+  batchNormActOps,
+  biasAct,
+  biasActOps,
+  type Context,
+  newContext,
+  type Params,
+  upsampleNearest,
+  upsampleNearestOps,
+} from "../stages/layers.ts";
+
+const registered = await registerNativeBackend();
+const available = registered.ok;
+if (!registered.ok) console.log(`fused kernel tests skipped: ${registered.reason}`);
+
+const TOL = 2e-5;
+
+/** Deterministic values in [-2, 2) (mulberry32), so both backends get the same bytes. */
+function rand(shape: number[], seed: number): tf.Tensor {
+  let s = seed >>> 0;
+  const n = shape.reduce((a, b) => a * b, 1);
+  const v = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    v[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 4 - 2;
+  }
+  return tf.tensor(v, shape);
+}
+
+/** Runs fn on `backend` and reads every output back. */
+async function on(backend: string, fn: () => tf.Tensor[]) {
+  await tf.setBackend(backend);
+  return tf.tidy(fn).map((t) => {
+    const r = { shape: t.shape, values: Array.from(t.dataSync()) };
+    t.dispose();
+    return r;
+  });
+}
+
+function assertClose(got: Awaited<ReturnType<typeof on>>, ref: Awaited<ReturnType<typeof on>>) {
+  assert.strictEqual(got.length, ref.length);
+  ref.forEach((r, o) => {
+    assert.deepStrictEqual(got[o].shape, r.shape, `output ${o} shape`);
+    let diff = 0, scale = 0;
+    r.values.forEach((v, i) => {
+      diff = Math.max(diff, Math.abs(got[o].values[i] - v));
+      scale = Math.max(scale, Math.abs(v));
+    });
+    assert(scale > 0, `output ${o} is all zero: the case tests nothing`);
+    assert(diff / scale <= TOL, `output ${o}: relative error ${diff / scale} > ${TOL}`);
+  });
+}
+
+/** A batch-norm layer's params from plain tensors (running statistics with `running`). */
+function layer(C: number, seed: number, running: boolean): Params {
+  const p: Record<string, tf.Tensor> = {
+    "bn.gamma": tf.add(1, tf.mul(0.5, rand([C], seed))),
+    "bn.beta": tf.mul(0.5, rand([C], seed + 1)),
+  };
+  if (running) {
+    p["bn.mean"] = tf.variable(rand([C], seed + 2), false);
+    p["bn.var"] = tf.variable(tf.add(1.5, rand([C], seed + 3)), false);
+  }
+  return p as unknown as Params;
+}
+
+const cases: Array<{ shape: number[]; act: Activation; mod: boolean }> = [
+  { shape: [3, 5, 5, 7], act: "relu", mod: true }, // G's conditional batch norm
+  { shape: [4, 16, 16, 8], act: "leakyRelu", mod: false }, // D's; 256 rows per sample
+  { shape: [5, 1, 1, 6], act: "linear", mod: true },
+  { shape: [2, 9, 3, 5], act: "leakyRelu", mod: true },
+  { shape: [6, 4, 4, 3], act: "relu", mod: false },
+];
+
+for (const { shape, act, mod } of cases) {
+  Deno.test({
+    name: `fused batch norm [${shape}] ${act}${mod ? ", modulated" : ""}: values, statistics, ` +
+      "gradients match autodiff of the ops, on native and as cpu's kernel",
+    ignore: !available,
+    fn: async () => {
+      const [B, , , C] = shape;
+      // `layer`: batchNormAct (the kernel, its gradient); else tfjs's autodiff of the ops.
+      const run = (layerPath: boolean) => () => {
+        const x = rand(shape, 10), r = rand(shape, 11);
+        const scale = tf.mul(0.3, rand([B, C], 12)), shift = rand([B, C], 13);
+        const p = layer(C, 20, true);
+        const ctx: Context = newContext(true);
+        const f = (xx: tf.Tensor, g: tf.Tensor, b: tf.Tensor, s: tf.Tensor, t: tf.Tensor) => {
+          const q = { ...p, "bn.gamma": g, "bn.beta": b } as unknown as Params;
+          const m = mod ? { scale: s as tf.Tensor2D, shift: t as tf.Tensor2D } : undefined;
+          if (layerPath) return batchNormAct(xx as tf.Tensor4D, q, "bn", ctx, act, m);
+          const o = batchNormActOps(xx, g, b, act, 1e-5, m);
+          ctx.updates.push(
+            [p["bn.mean"] as tf.Variable, tf.add(tf.mul(p["bn.mean"], 0.9), tf.mul(o.mean, 0.1))],
+            [p["bn.var"] as tf.Variable, tf.add(tf.mul(p["bn.var"], 0.9), tf.mul(o.variance, 0.1))],
+          );
+          return o.y;
+        };
+        const all = [x, p["bn.gamma"], p["bn.beta"], scale, shift];
+        const y = f(...all as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]);
+        const updates = ctx.updates.map(([, v]) => v);
+        ctx.updates.length = 0;
+        // Without modulation, y does not depend on scale and shift.
+        const grads = tf.grads((...xs: tf.Tensor[]) =>
+          tf.sum(tf.mul(f(xs[0], xs[1], xs[2], xs[3] ?? scale, xs[4] ?? shift), r))
+        )(all.slice(0, mod ? 5 : 3));
+        tf.dispose(ctx.updates.map(([, v]) => v));
+        const out = [y, ...updates, ...grads];
+        tf.dispose([p["bn.mean"], p["bn.var"]]);
+        return out;
+      };
+      const ref = await on("cpu", run(false));
+      assertClose(await on("cpu", run(true)), ref);
+      const kernel = mod ? FUSED_COND_NORM : FUSED_NORM;
+      const before = [nativeCallCount(kernel), nativeCallCount(FUSED_NORM_GRAD)];
+      const got = await on("native", run(true));
+      assert(nativeCallCount(kernel) > before[0], `${kernel} did not run`);
+      assert(nativeCallCount(FUSED_NORM_GRAD) > before[1], `${FUSED_NORM_GRAD} did not run`);
+      assertClose(got, ref);
+    },
+  });
+}
+
+Deno.test({
+  name:
+    "fused batch norm: a gradient penalty through it (second order) matches autodiff of the ops",
+  ignore: !available,
+  fn: async () => {
+    const run = (layerPath: boolean) => () => {
+      const x = rand([3, 6, 6, 4], 30), f = rand([3, 3, 4, 5], 31);
+      const p = layer(5, 32, false);
+      const critic = (xx: tf.Tensor) => {
+        const h = tf.conv2d(xx as tf.Tensor4D, f as tf.Tensor4D, 1, "same");
+        const y = layerPath
+          ? batchNormAct(h, p, "bn", newContext(true), "leakyRelu")
+          : batchNormActOps(h, p["bn.gamma"], p["bn.beta"], "leakyRelu", 1e-5).y;
+        return tf.sum(tf.mul(y, h));
+      };
+      return [tf.grad((xx: tf.Tensor) => tf.sum(tf.square(tf.grad(critic)(xx))))(x)];
+    };
+    const ref = await on("cpu", run(false));
+    assertClose(await on("cpu", run(true)), ref);
+    const before = nativeCallCount(FUSED_NORM);
+    const got = await on("native", run(true));
+    assert(nativeCallCount(FUSED_NORM) > before, "the fused kernel ran");
+    assertClose(got, ref);
+  },
+});
+
+Deno.test({
+  name: "fused batch norm: no tensor left after forward, backward and the statistics' update",
+  ignore: !available,
+  fn: async () => {
+    await tf.setBackend("native");
+    const p = layer(8, 40, true);
+    const gamma = tf.variable(p["bn.gamma"], true);
+    const q = { ...p, "bn.gamma": gamma } as unknown as Params;
+    const opt = tf.train.adam(1e-3);
+    const x = rand([4, 8, 8, 8], 41) as tf.Tensor4D;
+    const step = () => {
+      const ctx = newContext(true);
+      opt.minimize(() => tf.mean(tf.square(batchNormAct(x, q, "bn", ctx, "relu"))), false, [
+        gamma,
+      ]);
+      for (const [v, t] of ctx.updates) {
+        v.assign(t);
+        t.dispose();
+      }
+    };
+    step(); // Adam's moments are made on the first step
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 5; i++) step();
+    assert.strictEqual(tf.memory().numTensors, before);
+    tf.dispose([gamma, x, ...Object.values(p)]);
+    opt.dispose();
+  },
+});
+
+Deno.test({
+  name: "fused batch norm: a gamma of the wrong length is a one-line error naming it",
+  ignore: !available,
+  fn: async () => {
+    await tf.setBackend("native");
+    tf.tidy(() => {
+      assert.throws(
+        () =>
+          tf.engine().runKernel(FUSED_NORM, {
+            x: tf.ones([2, 3, 3, 4]),
+            gamma: tf.ones([5]),
+            beta: tf.zeros([4]),
+          }, { act: 1, alpha: 0, epsilon: 1e-5 }),
+        /fused batch norm: gamma must be float32 \[4\], got \[5\]/,
+      );
+    });
+  },
+});
+
+for (const shape of [[2, 4, 4, 128], [3, 5, 7, 3], [1, 1, 1, 1]]) {
+  Deno.test({
+    name: `nearest up-sampling [${shape}]: values and gradient bit for bit autodiff of the ops`,
+    ignore: !available,
+    fn: async () => {
+      const [B, H, W, C] = shape;
+      const run = (up: (x: tf.Tensor4D) => tf.Tensor4D) => () => {
+        const x = rand(shape, 50) as tf.Tensor4D, r = rand([B, 2 * H, 2 * W, C], 51);
+        const dx = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(up(v as tf.Tensor4D), r)))(x);
+        return [up(x), dx];
+      };
+      const ref = await on("cpu", run(upsampleNearestOps));
+      assert.deepStrictEqual(await on("cpu", run(upsampleNearest)), ref);
+      const before = [nativeCallCount(UPSAMPLE), nativeCallCount(UPSAMPLE_GRAD)];
+      const got = await on("native", run(upsampleNearest));
+      assert(nativeCallCount(UPSAMPLE) > before[0], `${UPSAMPLE} did not run`);
+      assert(nativeCallCount(UPSAMPLE_GRAD) > before[1], `${UPSAMPLE_GRAD} did not run`);
+      assert.deepStrictEqual(got, ref);
+    },
+  });
+}
+
+Deno.test({
+  name: "nearest up-sampling: an odd-sized gradient is a one-line error naming dy",
+  ignore: !available,
+  fn: async () => {
+    await tf.setBackend("native");
+    tf.tidy(() => {
+      assert.throws(
+        () => tf.engine().runKernel(UPSAMPLE_GRAD, { dy: tf.ones([1, 3, 4, 2]) }),
+        /nearest up-sampling: dy must be float32 \[B, 2H, 2W, C\], got \[1,3,4,2\]/,
+      );
+    });
+  },
+});
+
+const biasCases: Array<{ shape: number[]; act: Activation }> = [
+  { shape: [4, 16, 16, 16], act: "leakyRelu" }, // D's first layer
+  { shape: [32, 64], act: "leakyRelu" }, // D's text projection
+  { shape: [3, 5, 5, 6], act: "relu" },
+  { shape: [7, 3], act: "linear" },
+];
+for (const { shape, act } of biasCases) {
+  Deno.test({
+    name: `bias and ${act} [${shape}]: values and both gradients match autodiff of the ops`,
+    ignore: !available,
+    fn: async () => {
+      const C = shape[shape.length - 1];
+      const run = (fn: typeof biasAct) => () => {
+        const x = rand(shape, 60), b = rand([C], 61), r = rand(shape, 62);
+        const f = (xx: tf.Tensor, bb: tf.Tensor) => fn(xx, bb, act);
+        return [
+          f(x, b),
+          ...tf.grads((xx: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(f(xx, bb), r)))([x, b]),
+        ];
+      };
+      const ref = await on("cpu", run(biasActOps));
+      assertClose(await on("cpu", run(biasAct)), ref);
+      const before = [nativeCallCount(BIAS_ACT), nativeCallCount(BIAS_ACT_GRAD)];
+      const got = await on("native", run(biasAct));
+      assert(nativeCallCount(BIAS_ACT) > before[0], `${BIAS_ACT} did not run`);
+      assert(nativeCallCount(BIAS_ACT_GRAD) > before[1], `${BIAS_ACT_GRAD} did not run`);
+      assertClose(got, ref);
+    },
+  });
+}
+
+Deno.test({
+  name:
+    "bias and leaky ReLU: a gradient penalty through it (second order) matches autodiff of the ops",
+  ignore: !available,
+  fn: async () => {
+    const run = (fn: typeof biasAct) => () => {
+      const x = rand([2, 6, 6, 3], 70), f = rand([3, 3, 3, 4], 71), b = rand([4], 72);
+      const critic = (xx: tf.Tensor) => {
+        const h = tf.conv2d(xx as tf.Tensor4D, f as tf.Tensor4D, 1, "same");
+        return tf.sum(tf.mul(fn(h, b, "leakyRelu"), h));
+      };
+      return [tf.grad((xx: tf.Tensor) => tf.sum(tf.square(tf.grad(critic)(xx))))(x)];
+    };
+    const ref = await on("cpu", run(biasActOps));
+    assertClose(await on("cpu", run(biasAct)), ref);
+    const got = await on("native", run(biasAct));
+    assertClose(got, ref);
+  },
+});
