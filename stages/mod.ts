@@ -11,6 +11,12 @@
  * - **in-place updates**: `train_step` (one D/G/EMA step: it changes the weights and the
  *   optimiser state it is given — the one stage that mutates).
  *
+ * The models call a few kernels of their own (`fused`: batch norm with its activation, a
+ * bias with its activation, nearest up-sampling, each one kernel). The backends register
+ * them: import `mod.ts` or `pipeline/backends/backend.ts` (as the tasks do) before running
+ * a model, or call `installFusedRoutes()` (pipeline/backends/fused_routes.ts) for tfjs's
+ * own backends.
+ *
  * @example
  * ```ts
  * import { buildVocabulary, tokenize } from "./mod.ts";
@@ -36,3 +42,4 @@ export * from "./retrieval.ts";
 export * from "./layers.ts";
 export * from "./recipe.ts";
 export * from "./noise.ts";
+export * from "./fused.ts";

@@ -22,6 +22,11 @@ import {
   generateImages,
   loadGenerator,
 } from "../pipeline/infer.ts";
+import { installFusedRoutes } from "../pipeline/backends/fused_routes.ts";
+
+// The models run on tfjs's default cpu backend here, without backend.ts: give it the
+// kernels of stages/fused.ts, as backend.ts does for every backend when it loads.
+installFusedRoutes();
 
 const draw = (gan: ReturnType<typeof createGan>) =>
   tf.tidy(() => {
