@@ -174,34 +174,44 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name: "fused batch norm: no tensor left after forward, backward and the statistics' update",
-  ignore: !available,
-  fn: async () => {
-    await tf.setBackend("native");
-    const p = layer(8, 40, true);
-    const gamma = tf.variable(p["bn.gamma"], true);
-    const q = { ...p, "bn.gamma": gamma } as unknown as Params;
-    const opt = tf.train.adam(1e-3);
-    const x = rand([4, 8, 8, 8], 41) as tf.Tensor4D;
-    const step = () => {
-      const ctx = newContext(true);
-      opt.minimize(() => tf.mean(tf.square(batchNormAct(x, q, "bn", ctx, "relu"))), false, [
-        gamma,
-      ]);
-      for (const [v, t] of ctx.updates) {
-        v.assign(t);
-        t.dispose();
-      }
-    };
-    step(); // Adam's moments are made on the first step
-    const before = tf.memory().numTensors;
-    for (let i = 0; i < 5; i++) step();
-    assert.strictEqual(tf.memory().numTensors, before);
-    tf.dispose([gamma, x, ...Object.values(p)]);
-    opt.dispose();
-  },
-});
+for (const backend of ["native", "cpu"]) {
+  Deno.test({
+    name: `fused kernels on ${backend}: no tensor left after training steps through all three`,
+    ignore: !available,
+    fn: async () => {
+      await tf.setBackend(backend);
+      const p = layer(8, 40, true);
+      const gamma = tf.variable(p["bn.gamma"], true), bias = tf.variable(rand([8], 42), true);
+      const q = { ...p, "bn.gamma": gamma } as unknown as Params;
+      const opt = tf.train.adam(1e-3);
+      const x = rand([4, 8, 8, 8], 41) as tf.Tensor4D, s = rand([4, 8], 43) as tf.Tensor2D;
+      const step = () => {
+        const ctx = newContext(true);
+        opt.minimize(
+          () => {
+            const mod = { scale: s, shift: s };
+            const h = batchNormAct(x, q, "bn", ctx, "relu", mod);
+            return tf.mean(
+              tf.square(upsampleNearest(biasAct(h, bias, "leakyRelu") as tf.Tensor4D)),
+            );
+          },
+          false,
+          [gamma, bias],
+        );
+        for (const [v, t] of ctx.updates) {
+          v.assign(t);
+          t.dispose();
+        }
+      };
+      step(); // Adam's moments are made on the first step
+      const before = tf.memory().numTensors;
+      for (let i = 0; i < 5; i++) step();
+      assert.strictEqual(tf.memory().numTensors, before);
+      tf.dispose([gamma, bias, x, s, ...Object.values(p)]);
+      opt.dispose();
+    },
+  });
+}
 
 Deno.test({
   name: "fused batch norm: a gamma of the wrong length is a one-line error naming it",
