@@ -11,6 +11,7 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert";
 import { nativeCallCount, registerNativeBackend } from "../pipeline/backends/native.ts";
+import { seededTensor } from "./seeded.ts";
 import {
   type Activation,
   BIAS_ACT,
@@ -39,20 +40,8 @@ if (!registered.ok) console.log(`fused kernel tests skipped: ${registered.reason
 
 const TOL = 2e-5;
 
-/** Deterministic values in [-2, 2) (mulberry32), so both backends get the same bytes. */
-function rand(shape: number[], seed: number): tf.Tensor {
-  let s = seed >>> 0;
-  const n = shape.reduce((a, b) => a * b, 1);
-  const v = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    v[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 4 - 2;
-  }
-  return tf.tensor(v, shape);
-}
+/** Deterministic values in [-2, 2), so both backends get the same bytes. */
+const rand = (shape: number[], seed: number): tf.Tensor => seededTensor(shape, seed, -2, 2);
 
 /** Runs fn on `backend` and reads every output back. */
 async function on(backend: string, fn: () => tf.Tensor[]) {
@@ -147,32 +136,6 @@ for (const { shape, act, mod } of cases) {
     },
   });
 }
-
-Deno.test({
-  name:
-    "fused batch norm: a gradient penalty through it (second order) matches autodiff of the ops",
-  ignore: !available,
-  fn: async () => {
-    const run = (layerPath: boolean) => () => {
-      const x = rand([3, 6, 6, 4], 30), f = rand([3, 3, 4, 5], 31);
-      const p = layer(5, 32, false);
-      const critic = (xx: tf.Tensor) => {
-        const h = tf.conv2d(xx as tf.Tensor4D, f as tf.Tensor4D, 1, "same");
-        const y = layerPath
-          ? batchNormAct(h, p, "bn", newContext(true), "leakyRelu")
-          : batchNormActOps(h, p["bn.gamma"], p["bn.beta"], "leakyRelu", 1e-5).y;
-        return tf.sum(tf.mul(y, h));
-      };
-      return [tf.grad((xx: tf.Tensor) => tf.sum(tf.square(tf.grad(critic)(xx))))(x)];
-    };
-    const ref = await on("cpu", run(false));
-    assertClose(await on("cpu", run(true)), ref);
-    const before = nativeCallCount(FUSED_NORM);
-    const got = await on("native", run(true));
-    assert(nativeCallCount(FUSED_NORM) > before, "the fused kernel ran");
-    assertClose(got, ref);
-  },
-});
 
 for (const backend of ["native", "cpu"]) {
   Deno.test({
@@ -299,22 +262,40 @@ for (const { shape, act } of biasCases) {
   });
 }
 
-Deno.test({
-  name:
-    "bias and leaky ReLU: a gradient penalty through it (second order) matches autodiff of the ops",
-  ignore: !available,
-  fn: async () => {
-    const run = (fn: typeof biasAct) => () => {
-      const x = rand([2, 6, 6, 3], 70), f = rand([3, 3, 3, 4], 71), b = rand([4], 72);
-      const critic = (xx: tf.Tensor) => {
-        const h = tf.conv2d(xx as tf.Tensor4D, f as tf.Tensor4D, 1, "same");
-        return tf.sum(tf.mul(fn(h, b, "leakyRelu"), h));
-      };
-      return [tf.grad((xx: tf.Tensor) => tf.sum(tf.square(tf.grad(critic)(xx))))(x)];
-    };
-    const ref = await on("cpu", run(biasActOps));
-    assertClose(await on("cpu", run(biasAct)), ref);
-    const got = await on("native", run(biasAct));
-    assertClose(got, ref);
-  },
-});
+/**
+ * A WGAN-GP-style penalty's gradient through `layer` after a conv: the outer gradient
+ * differentiates the layer's backward pass, so the kernels' gradients must be on the tape.
+ */
+const penaltyGradient = (layer: (h: tf.Tensor4D) => tf.Tensor) => () => {
+  const x = rand([3, 6, 6, 4], 30), f = rand([3, 3, 4, 5], 31);
+  const critic = (xx: tf.Tensor) => {
+    const h = tf.conv2d(xx as tf.Tensor4D, f as tf.Tensor4D, 1, "same");
+    return tf.sum(tf.mul(layer(h), h));
+  };
+  return [tf.grad((xx: tf.Tensor) => tf.sum(tf.square(tf.grad(critic)(xx))))(x)];
+};
+
+const bn = layer(5, 32, false), bias = rand([5], 33);
+const secondOrder: Array<[string, (h: tf.Tensor4D) => tf.Tensor, (h: tf.Tensor4D) => tf.Tensor]> = [
+  [
+    "batch norm and leaky ReLU",
+    (h) => batchNormAct(h, bn, "bn", newContext(true), "leakyRelu"),
+    (h) => batchNormActOps(h, bn["bn.gamma"], bn["bn.beta"], "leakyRelu", 1e-5).y,
+  ],
+  [
+    "bias and leaky ReLU",
+    (h) => biasAct(h, bias, "leakyRelu"),
+    (h) => biasActOps(h, bias, "leakyRelu"),
+  ],
+];
+for (const [what, kernel, ops] of secondOrder) {
+  Deno.test({
+    name: `${what}: a gradient penalty through it (second order) matches autodiff of the ops`,
+    ignore: !available,
+    fn: async () => {
+      const ref = await on("cpu", penaltyGradient(ops));
+      assertClose(await on("cpu", penaltyGradient(kernel)), ref);
+      assertClose(await on("native", penaltyGradient(kernel)), ref);
+    },
+  });
+}

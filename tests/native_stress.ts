@@ -18,6 +18,7 @@ import * as tf from "@tensorflow/tfjs";
 import { spawn } from "node:child_process";
 import { parseArgs } from "node:util";
 import { registerNativeBackend } from "../pipeline/backends/native.ts";
+import { seededTensor } from "./seeded.ts";
 import {
   batchNormAct,
   biasAct,
@@ -28,19 +29,8 @@ import {
 
 type Case = { name: string; run: () => Float32Array };
 
-/** Deterministic inputs (mulberry32) so every thread builds the same tensors. */
-function rand(shape: number[], seed: number): tf.Tensor {
-  let s = seed >>> 0;
-  const n = shape.reduce((a, b) => a * b, 1);
-  const v = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    v[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  }
-  return tf.tensor(v, shape);
-}
+/** Deterministic inputs (mulberry32) in [-1, 1), so every thread builds the same tensors. */
+const rand = (shape: number[], seed: number): tf.Tensor => seededTensor(shape, seed);
 
 /** conv2d forward and both gradients (data, filter) through tf.grads, flattened. */
 function convCase(n: number, hw: number, c: number, oc: number, k: number, stride: number): Case {
