@@ -177,6 +177,24 @@ for (const backend of ["native", "cpu"]) {
 }
 
 Deno.test({
+  name: "bias and activation: a bias of the wrong length is a one-line error naming it",
+  ignore: !available,
+  fn: async () => {
+    await tf.setBackend("native");
+    tf.tidy(() => {
+      assert.throws(
+        () =>
+          tf.engine().runKernel(BIAS_ACT, { x: tf.ones([2, 3]), bias: tf.ones([4]) }, {
+            act: 2,
+            alpha: 0.2,
+          }),
+        /bias and activation: bias must be float32 \[3\], got \[4\]/,
+      );
+    });
+  },
+});
+
+Deno.test({
   name: "fused batch norm: a gamma of the wrong length is a one-line error naming it",
   ignore: !available,
   fn: async () => {

@@ -35,16 +35,20 @@ function layout(x: tf.TensorInfo): [number, number, number] {
   return [B, sizeOf(x.shape) / (B * C), C];
 }
 
-/** The float32 values of `t`, which must be of `shape`: a mismatch is a caller's bug. */
+/**
+ * The float32 values of `t`, input `name` of kernel `what`, which must be of `shape`: a
+ * mismatch is a caller's bug.
+ */
 function values(
   backend: KernelArgs["backend"],
   t: tf.TensorInfo,
   shape: number[],
   name: string,
+  what = "fused batch norm",
 ): Float32Array {
   const v = f32(backend, t);
   if (!v || t.shape.join() !== shape.join()) {
-    throw new Error(`fused batch norm: ${name} must be float32 [${shape}], got [${t.shape}]`);
+    throw new Error(`${what}: ${name} must be float32 [${shape}], got [${t.shape}]`);
   }
   return v;
 }
@@ -141,16 +145,17 @@ function biasAct(lib: Libpetal, grad: boolean): tf.KernelFunc {
         `bias and activation: ${grad ? "y" : "x"} must be float32 [.., C], got [${t.shape}]`,
       );
     }
-    const v = values(backend, t, t.shape, grad ? "y" : "x");
+    const what = "bias and activation";
+    const v = values(backend, t, t.shape, grad ? "y" : "x", what);
     const act = attrs.act as number, alpha = attrs.alpha as number;
     const y = new Float32Array(v.length);
     if (!grad) {
-      const bias = values(backend, inputs.bias, [C], "bias");
+      const bias = values(backend, inputs.bias, [C], "bias", what);
       check(lib.petal_bias_act(v, bias, y, rows, C, act, alpha), "bias and activation");
       recordFast(BIAS_ACT);
       return out(backend, t.shape.slice(), y);
     }
-    const dy = values(backend, inputs.dy, t.shape, "dy"), dbias = new Float32Array(C);
+    const dy = values(backend, inputs.dy, t.shape, "dy", what), dbias = new Float32Array(C);
     check(
       lib.petal_bias_act_grad(v, dy, y, dbias, rows, C, act, alpha),
       "bias and activation gradient",
