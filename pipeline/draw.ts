@@ -17,7 +17,7 @@ import * as tf from "@tensorflow/tfjs";
 import * as E from "fp-ts/Either";
 import * as TE from "fp-ts/TaskEither";
 import { pipe } from "fp-ts/function";
-import { encodeJpeg, toBytes, writeFileAtomic } from "./io/images.ts";
+import { encodeJpeg, toBytes, writeFilesAtomic } from "./io/images.ts";
 import { ioError, type PetalError, petalError } from "./io/errors.ts";
 import { tokenizeAll, type Vocabulary } from "../stages/tokenize.ts";
 import { embedCaptions, type Gan, sample } from "../stages/train_step.ts";
@@ -277,19 +277,31 @@ export const drawFolder = (
     const { imageSize } = gen.gan.model;
     const batch = opts.batch ?? 64;
     await Deno.mkdir(dir, { recursive: true });
+    // A batch's JPEGs are encoded and written while the next batch is drawn.
+    let writing: Promise<void> = Promise.resolve();
     for (let start = 0; start < rows.length; start += batch) {
       const part = rows.slice(start, start + batch);
       const images = await drawPixels(gen, part, { ...opts, batch });
-      for (const [i, r] of part.entries()) {
-        await writeFileAtomic(
-          `${dir}/${inferenceName(r.id)}`,
-          await encodeJpeg(images[i], imageSize),
-        );
-      }
-      opts.log?.(`generated ${start + part.length}/${rows.length}`);
+      await writing;
+      const done = start + part.length;
+      writing = writeJpegs(dir, part, images, imageSize)
+        .then(() => opts.log?.(`generated ${done}/${rows.length}`));
+      writing.catch(() => {}); // handled: the next `await writing` throws it
     }
+    await writing;
     return rows.length;
   }, ioError(dir, "check the folder is writable and the disk has room"));
+
+/** One batch's images as `DIR/inference_NNNN.jpg`, encoded side by side, written atomically. */
+async function writeJpegs(
+  dir: string,
+  rows: readonly Drawn[],
+  images: readonly Uint8Array[],
+  imageSize: number,
+): Promise<void> {
+  const jpegs = await Promise.all(images.map((rgb) => encodeJpeg(rgb, imageSize)));
+  await writeFilesAtomic(dir, new Map(rows.map((r, i) => [inferenceName(r.id), jpegs[i]])));
+}
 
 /** The task's report ids, used when the captions hold them. */
 export const REPORT_IDS = [5685, 5883, 7547, 253, 6519];

@@ -1,14 +1,16 @@
 /**
  * The one drawing path and its noise policy (pipeline/draw.ts, stages/noise.ts): an image
  * depends on (checkpoint, caption id, seed, K) only — not on the batch size, nor on the
- * other captions it is drawn with.
+ * other captions it is drawn with. And the folder writes: a batch is whole or not there.
  */
 import { assert, assertEquals } from "./assert.ts";
 import { useBackend } from "../pipeline/backends/backend.ts";
 import { unwrap } from "../pipeline/io/errors.ts";
 import { train } from "../pipeline/train.ts";
 import { disposeGenerator, infer, inferenceName, loadGenerator } from "../pipeline/infer.ts";
-import { byPosition, drawPixels, generateImages } from "../pipeline/draw.ts";
+import { byPosition, drawFolder, drawPixels, generateImages } from "../pipeline/draw.ts";
+import { writeFilesAtomic } from "../pipeline/io/images.ts";
+import * as E from "fp-ts/Either";
 import { captionNoise, noiseRows, noiseStreamSeed } from "../stages/noise.ts";
 import { plainRecipe, syntheticFixture } from "./fixtures.ts";
 
@@ -88,4 +90,50 @@ Deno.test("infer --batch 7 and --batch 64 write byte-identical JPEGs (K = 2, 70 
   assert(same(one, byHand), "one candidate is the caption's candidate-0 noise");
   disposeGenerator(gen);
   await Deno.remove(out, { recursive: true });
+});
+
+Deno.test("a batch that cannot be written: one error naming the folder, no temp file, nothing after it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "petal-draw-fail-" });
+  // A folder where inference_0003.jpg should go: renaming the JPEG over it fails.
+  await Deno.mkdir(`${dir}/${inferenceName(3)}/kept`, { recursive: true });
+  const gen = await loadGenerator("models/flowers");
+  const rows = [1, 2, 3, 4, 5].map((id) => ({ id, caption: `a red flower number ${id}` }));
+  const result = await drawFolder(gen, rows, dir, { seed: 0, candidates: 1, batch: 2 })();
+  disposeGenerator(gen);
+  assert(E.isLeft(result), "the write's failure is the result");
+  assertEquals(result.left.path, dir);
+  assertEquals(result.left.fix, "check the folder is writable and the disk has room");
+  // The first batch is whole; the second stopped at its failure, and the third was
+  // never written.
+  const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+  assertEquals(names, [inferenceName(1), inferenceName(2), inferenceName(3)]);
+  assert((await Deno.readFile(`${dir}/${inferenceName(1)}`)).length > 100, "a whole JPEG");
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("writeFilesAtomic: every file whole, other writers' stale temps of those names swept", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "petal-write-" });
+  const stale = `a.jpg.99999999.deadbeef.tmp`, other = `c.jpg.99999999.deadbeef.tmp`;
+  const own = `a.jpg.${Deno.pid}.cafe0123.tmp`; // this process's: may be a write in flight
+  for (const name of [stale, other, own]) await Deno.writeTextFile(`${dir}/${name}`, "half");
+  await Deno.writeTextFile(`${dir}/b.jpg`, "old");
+  await writeFilesAtomic(
+    dir,
+    new Map<string, string | Uint8Array>([["a.jpg", "new a"], ["b.jpg", new Uint8Array([1, 2])]]),
+  );
+  assertEquals(await Deno.readTextFile(`${dir}/a.jpg`), "new a");
+  assertEquals(Array.from(await Deno.readFile(`${dir}/b.jpg`)), [1, 2]);
+  const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+  assertEquals(names, ["a.jpg", own, "b.jpg", other].sort());
+  // A name that cannot be written: the error, and neither file changed nor a temp left.
+  await Deno.remove(`${dir}/${own}`);
+  await Deno.remove(`${dir}/${other}`);
+  const failed = await writeFilesAtomic(
+    dir,
+    new Map([["a.jpg", "newer"], ["no/such/folder.jpg", "x"]]),
+  ).then(() => null, (e: Error) => e);
+  assert(failed instanceof Deno.errors.NotFound, `got ${failed}`);
+  assertEquals([...Deno.readDirSync(dir)].map((e) => e.name).sort(), ["a.jpg", "b.jpg"]);
+  assertEquals(await Deno.readTextFile(`${dir}/a.jpg`), "new a");
+  await Deno.remove(dir, { recursive: true });
 });

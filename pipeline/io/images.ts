@@ -70,23 +70,30 @@ export function toBytes(x: ArrayLike<number>): Uint8Array {
 /** The temp-file name prefix of `path` for process `pid`: `PATH.PID.`. */
 const tempPrefix = (path: string, pid: number) => `${path}.${pid}.`;
 
+/** A path's folder and file name (`.` for a bare name). */
+function splitPath(path: string): [string, string] {
+  const cut = path.lastIndexOf("/");
+  return [cut < 0 ? "." : path.slice(0, cut) || "/", path.slice(cut + 1)];
+}
+
 /**
  * Removes temp files another process left beside `path` (a kill mid-write): any
  * `PATH.PID.XXXXXXXX.tmp` of a PID other than this one. Temps of this process may belong
  * to a write still in flight, so they stay.
  */
 export async function removeStaleTemps(path: string): Promise<number> {
-  const cut = path.lastIndexOf("/");
-  const dir = cut < 0 ? "." : path.slice(0, cut) || "/";
-  const base = path.slice(cut + 1);
-  const own = tempPrefix(base, Deno.pid);
+  const [dir, base] = splitPath(path);
+  return await removeStaleTempsOf(dir, new Set([base]));
+}
+
+/** {@link removeStaleTemps} for several file names of one folder, in one listing. */
+async function removeStaleTempsOf(dir: string, bases: ReadonlySet<string>): Promise<number> {
+  const stale = /^(.+)\.(\d+)\.[0-9a-f]{8}\.tmp$/;
   let removed = 0;
   try {
     for await (const e of Deno.readDir(dir)) {
-      if (
-        e.isFile && e.name.startsWith(`${base}.`) && e.name.endsWith(".tmp") &&
-        !e.name.startsWith(own) && /^\.\d+\.[0-9a-f]{8}\.tmp$/.test(e.name.slice(base.length))
-      ) {
+      const m = e.isFile ? stale.exec(e.name) : null;
+      if (m && bases.has(m[1]) && Number(m[2]) !== Deno.pid) {
         await Deno.remove(`${dir}/${e.name}`).then(() => removed++, () => {});
       }
     }
@@ -114,6 +121,53 @@ async function syncDir(dir: string): Promise<void> {
  */
 export async function writeFileAtomic(path: string, bytes: Uint8Array | string): Promise<void> {
   await removeStaleTemps(path);
+  await renameIn(await writeTemp(path, bytes), path);
+  await syncDir(splitPath(path)[0]);
+}
+
+/**
+ * {@link writeFileAtomic} for many files of one folder (`files`: name → bytes): the temps
+ * are written and fsynced side by side, then renamed, and the folder is fsynced once.
+ * Each file is either as it was or wholly new; where a write fails, no temp stays and the
+ * files not yet renamed keep their old contents.
+ *
+ * @example
+ * ```ts
+ * import { writeFilesAtomic } from "./images.ts";
+ * const dir = await Deno.makeTempDir();
+ * await writeFilesAtomic(dir, new Map([["a.txt", "one"], ["b.txt", "two"]]));
+ * console.log(await Deno.readTextFile(`${dir}/b.txt`)); // two
+ * ```
+ */
+export async function writeFilesAtomic(
+  dir: string,
+  files: ReadonlyMap<string, Uint8Array | string>,
+): Promise<void> {
+  await removeStaleTempsOf(dir, new Set(files.keys()));
+  const written = await Promise.allSettled(
+    [...files].map(async ([name, bytes]) => [await writeTemp(`${dir}/${name}`, bytes), name]),
+  );
+  const failed = written.find((r) => r.status === "rejected");
+  if (failed) {
+    await Promise.all(
+      written.map((r) =>
+        r.status === "fulfilled" ? Deno.remove(r.value[0]).catch(() => {}) : undefined
+      ),
+    );
+    throw (failed as PromiseRejectedResult).reason;
+  }
+  const temps = (written as PromiseFulfilledResult<[string, string]>[]).map((r) => r.value);
+  for (const [i, [tmp, name]] of temps.entries()) {
+    await renameIn(tmp, `${dir}/${name}`).catch(async (e) => {
+      await Promise.all(temps.slice(i + 1).map(([t]) => Deno.remove(t).catch(() => {})));
+      throw e;
+    });
+  }
+  await syncDir(dir);
+}
+
+/** `bytes` in a fresh fsynced temp file beside `path` (removed again if the write fails). */
+async function writeTemp(path: string, bytes: Uint8Array | string): Promise<string> {
   const tmp = `${tempPrefix(path, Deno.pid)}${crypto.randomUUID().slice(0, 8)}.tmp`;
   try {
     const data = typeof bytes === "string" ? new TextEncoder().encode(bytes) : bytes;
@@ -124,13 +178,21 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array | string):
     } finally {
       file.close();
     }
+    return tmp;
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+}
+
+/** Renames a temp over `path`; the temp is removed if that fails. */
+async function renameIn(tmp: string, path: string): Promise<void> {
+  try {
     await Deno.rename(tmp, path);
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
     throw e;
   }
-  const cut = path.lastIndexOf("/");
-  await syncDir(cut < 0 ? "." : path.slice(0, cut) || "/");
 }
 
 const rawInput = (rgb: Uint8Array, width: number, height: number) =>
