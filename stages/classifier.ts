@@ -19,7 +19,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import {
-  batchNorm,
+  batchNormAct,
   type Context,
   conv2d,
   glorotInit,
@@ -73,9 +73,7 @@ export function classifierFeatures(
 ): tf.Tensor2D {
   let h = inputPool > 1 ? tf.avgPool(images, inputPool, inputPool, "valid") as tf.Tensor4D : images;
   for (const [i, [, stride]] of layers.entries()) {
-    h = tf.relu(
-      batchNorm(conv2d(h, p[`conv${i}.w`] as tf.Tensor4D, stride), p, `bn${i}`, ctx),
-    ) as tf.Tensor4D;
+    h = batchNormAct(conv2d(h, p[`conv${i}.w`] as tf.Tensor4D, stride), p, `bn${i}`, ctx, "relu");
   }
   return tf.mean(h, [1, 2]) as tf.Tensor2D;
 }

@@ -63,6 +63,13 @@ export const BIAS_ACT = "PetalBiasAct";
 /** Its gradient: inputs y, dy; the same attrs → [dx, dbias]. */
 export const BIAS_ACT_GRAD = "PetalBiasActGrad";
 
+/**
+ * The per-sample affine-and-activation kernel: inputs x [B, …, C], a and b [B, C]; attrs
+ * act, alpha → y = act(x · a + b), a and b per sample and channel. A batch norm on running
+ * statistics (eval mode) with its affine parts folds into a and b (stages/layers.ts).
+ */
+export const AFFINE_ACT = "PetalAffineAct";
+
 /** The up-sampling kernel: input x [B, H, W, C] → [B, 2H, 2W, C]. */
 export const UPSAMPLE = "PetalUpsampleNearest2x";
 /** Its gradient: input dy [B, 2H, 2W, C] → [B, H, W, C], the sum of each 2×2 block. */
@@ -76,6 +83,16 @@ export const biasActKernel = (
   alpha: number,
 ): tf.Tensor =>
   tf.engine().runKernel(BIAS_ACT, { x, bias }, { act: ACTIVATIONS[act], alpha }) as tf.Tensor;
+
+/** act(x · a + b) with a and b [B, C] per sample and channel of x [B, …, C], as one kernel. */
+export const affineActKernel = (
+  x: tf.Tensor,
+  a: tf.Tensor2D,
+  b: tf.Tensor2D,
+  act: Activation,
+  alpha: number,
+): tf.Tensor =>
+  tf.engine().runKernel(AFFINE_ACT, { x, a, b }, { act: ACTIVATIONS[act], alpha }) as tf.Tensor;
 
 /** Nearest ×2 up-sampling [B, H, W, C] → [B, 2H, 2W, C], as one kernel. */
 export const upsampleKernel = (x: tf.Tensor4D): tf.Tensor4D =>
@@ -147,6 +164,22 @@ export function biasActGradOps(
 ): [tf.Tensor, tf.Tensor] {
   const dx = activationGradOps(y, dy, attrs);
   return [dx, tf.sum(dx, dy.shape.map((_, i) => i).slice(0, -1))];
+}
+
+/** The affine kernel's gradients in tf ops, from x, a, its output y and dy: [dx, da, db]. */
+export function affineActGradOps(
+  x: tf.Tensor,
+  a: tf.Tensor,
+  y: tf.Tensor,
+  dy: tf.Tensor,
+  attrs: tf.NamedAttrMap,
+): [tf.Tensor, tf.Tensor, tf.Tensor] {
+  const g = activationGradOps(y, dy, attrs);
+  const C = x.shape[x.rank - 1], B = x.shape[0];
+  const rows = x.shape.slice(1, -1).map((_, i) => i + 1); // the axes within a sample
+  const perSample = (t: tf.Tensor) => t.reshape([B, ...rows.map(() => 1), C]);
+  const overSample = (t: tf.Tensor) => (rows.length ? tf.sum(t, rows) : t);
+  return [tf.mul(g, perSample(a)), overSample(tf.mul(g, x)), overSample(g)];
 }
 
 /**

@@ -24,6 +24,7 @@
 import * as tf from "@tensorflow/tfjs";
 import {
   type Activation,
+  affineActKernel,
   biasActKernel,
   fusedBatchNormAct,
   type Modulation,
@@ -267,7 +268,7 @@ function recordStatistics(
  * {@link batchNorm}, then the per-sample affine of conditional batch norm when `mod` is
  * given (·(1 + scale) + shift, each [B, C]), then `act` (leaky ReLU with slope 0.2). In
  * training mode one kernel forward and one backward (stages/fused.ts); in eval mode, with
- * the running statistics, the ops one by one.
+ * the running statistics, one affine-and-activation kernel.
  */
 export function batchNormAct(
   x: tf.Tensor4D,
@@ -285,7 +286,38 @@ export function batchNormAct(
     if (ctx.training) recordStatistics(p, name, ctx, mean, variance, momentum);
     return y as tf.Tensor4D;
   }
-  return modulateAct(batchNorm(x, p, name, ctx, momentum, epsilon), act, mod) as tf.Tensor4D;
+  const [a, b] = runningAffine(p, name, x.shape[0], epsilon, mod);
+  return affineActKernel(x, a, b, act, 0.2) as tf.Tensor4D;
+}
+
+/**
+ * Batch norm on running statistics, then `mod`, as one affine per sample and channel:
+ * (x − mean) · rsqrt(var + ε) · γ + β, ·(1 + scale) + shift, is x · a + b with
+ * a = γ · rsqrt(var + ε) · (1 + scale) and b = (β − mean · γ · rsqrt(var + ε)) · (1 + scale)
+ * + shift, each [B, C].
+ */
+function runningAffine(
+  p: Params,
+  name: string,
+  batch: number,
+  epsilon: number,
+  mod?: Modulation,
+): [tf.Tensor2D, tf.Tensor2D] {
+  const gain = tf.mul(p[`${name}.gamma`], tf.rsqrt(tf.add(p[`${name}.var`], epsilon)));
+  const offset = tf.sub(p[`${name}.beta`], tf.mul(p[`${name}.mean`], gain));
+  const C = gain.shape[0];
+  if (!mod) {
+    const rows = (t: tf.Tensor) => tf.broadcastTo(t.reshape([1, C]), [batch, C]) as tf.Tensor2D;
+    return [rows(gain), rows(offset)];
+  }
+  const m = tf.add(1, mod.scale);
+  return [tf.mul(gain, m), tf.add(tf.mul(offset, m), mod.shift)] as [tf.Tensor2D, tf.Tensor2D];
+}
+
+/** The affine kernel of stages/fused.ts in tf ops: act(x · a + b), a and b [B, C]. */
+export function affineActOps(x: tf.Tensor, a: tf.Tensor, b: tf.Tensor, act: Activation): tf.Tensor {
+  const perSample = [x.shape[0], ...x.shape.slice(1, -1).map(() => 1), x.shape[x.rank - 1]];
+  return modulateAct(tf.add(tf.mul(x, a.reshape(perSample)), b.reshape(perSample)), act);
 }
 
 /** ·(1 + scale) + shift per sample when `mod` is given, then `act`, in tf ops. */

@@ -4,7 +4,8 @@
  * native (libpetal: native/src/norm.cpp, upsample.cpp) and as cpu's own kernels
  * (pipeline/backends/fused_routes.ts, whose gradients are stages/fused.ts's tf-op ones).
  * Batch norm: forward values, running statistics, every gradient, a second-order gradient,
- * no tensor left behind, and a clear error on a bad shape. Bias and activation: values and
+ * no tensor left behind, and a clear error on a bad shape; in eval mode (the affine kernel),
+ * values and gradients against tf.batchNorm on the running statistics. Bias and activation: values and
  * gradients, second order. Up-sampling: values and gradient, bit for bit. Skipped when
  * libpetal is not built.
  */
@@ -14,6 +15,7 @@ import { nativeCallCount, registerNativeBackend } from "../pipeline/backends/nat
 import { seededTensor } from "./seeded.ts";
 import {
   type Activation,
+  AFFINE_ACT,
   BIAS_ACT,
   BIAS_ACT_GRAD,
   FUSED_COND_NORM,
@@ -137,6 +139,45 @@ for (const { shape, act, mod } of cases) {
   });
 }
 
+for (const { shape, act, mod } of cases) {
+  Deno.test({
+    name: `eval-mode batch norm [${shape}] ${act}${mod ? ", modulated" : ""}: the affine ` +
+      "kernel's values and gradients match autodiff of tf.batchNorm on the running statistics",
+    ignore: !available,
+    fn: async () => {
+      const [B, , , C] = shape;
+      const run = (layerPath: boolean) => () => {
+        const x = rand(shape, 60), r = rand(shape, 61);
+        const scale = tf.mul(0.3, rand([B, C], 62)), shift = rand([B, C], 63);
+        const p = layer(C, 64, true);
+        const f = (xx: tf.Tensor, g: tf.Tensor, b: tf.Tensor, s: tf.Tensor, t: tf.Tensor) => {
+          const m = mod ? { scale: s as tf.Tensor2D, shift: t as tf.Tensor2D } : undefined;
+          if (layerPath) {
+            const q = { ...p, "bn.gamma": g, "bn.beta": b } as unknown as Params;
+            return batchNormAct(xx as tf.Tensor4D, q, "bn", newContext(false), act, m);
+          }
+          let h = tf.batchNorm(xx, p["bn.mean"], p["bn.var"], b, g, 1e-5);
+          if (m) h = tf.add(tf.mul(h, tf.add(1, s.reshape([B, 1, 1, C]))), t.reshape([B, 1, 1, C]));
+          return act === "relu" ? tf.relu(h) : act === "leakyRelu" ? tf.leakyRelu(h, 0.2) : h;
+        };
+        const all = [x, p["bn.gamma"], p["bn.beta"], scale, shift];
+        const y = f(...all as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]);
+        const grads = tf.grads((...xs: tf.Tensor[]) =>
+          tf.sum(tf.mul(f(xs[0], xs[1], xs[2], xs[3] ?? scale, xs[4] ?? shift), r))
+        )(all.slice(0, mod ? 5 : 3));
+        tf.dispose([p["bn.mean"], p["bn.var"]]);
+        return [y, ...grads];
+      };
+      const ref = await on("cpu", run(false));
+      assertClose(await on("cpu", run(true)), ref);
+      const before = nativeCallCount(AFFINE_ACT);
+      const got = await on("native", run(true));
+      assert(nativeCallCount(AFFINE_ACT) > before, `${AFFINE_ACT} did not run`);
+      assertClose(got, ref);
+    },
+  });
+}
+
 for (const backend of ["native", "cpu"]) {
   Deno.test({
     name: `fused kernels on ${backend}: no tensor left after training steps through all three`,
@@ -176,43 +217,6 @@ for (const backend of ["native", "cpu"]) {
   });
 }
 
-Deno.test({
-  name: "bias and activation: a bias of the wrong length is a one-line error naming it",
-  ignore: !available,
-  fn: async () => {
-    await tf.setBackend("native");
-    tf.tidy(() => {
-      assert.throws(
-        () =>
-          tf.engine().runKernel(BIAS_ACT, { x: tf.ones([2, 3]), bias: tf.ones([4]) }, {
-            act: 2,
-            alpha: 0.2,
-          }),
-        /bias and activation: bias must be float32 \[3\], got \[4\]/,
-      );
-    });
-  },
-});
-
-Deno.test({
-  name: "fused batch norm: a gamma of the wrong length is a one-line error naming it",
-  ignore: !available,
-  fn: async () => {
-    await tf.setBackend("native");
-    tf.tidy(() => {
-      assert.throws(
-        () =>
-          tf.engine().runKernel(FUSED_NORM, {
-            x: tf.ones([2, 3, 3, 4]),
-            gamma: tf.ones([5]),
-            beta: tf.zeros([4]),
-          }, { act: 1, alpha: 0, epsilon: 1e-5 }),
-        /fused batch norm: gamma must be float32 \[4\], got \[5\]/,
-      );
-    });
-  },
-});
-
 for (const shape of [[2, 4, 4, 128], [3, 5, 7, 3], [1, 1, 1, 1]]) {
   Deno.test({
     name: `nearest up-sampling [${shape}]: values and gradient bit for bit autodiff of the ops`,
@@ -235,19 +239,51 @@ for (const shape of [[2, 4, 4, 128], [3, 5, 7, 3], [1, 1, 1, 1]]) {
   });
 }
 
-Deno.test({
-  name: "nearest up-sampling: an odd-sized gradient is a one-line error naming dy",
-  ignore: !available,
-  fn: async () => {
-    await tf.setBackend("native");
-    tf.tidy(() => {
-      assert.throws(
-        () => tf.engine().runKernel(UPSAMPLE_GRAD, { dy: tf.ones([1, 3, 4, 2]) }),
-        /nearest up-sampling: dy must be float32 \[B, 2H, 2W, C\], got \[1,3,4,2\]/,
-      );
-    });
-  },
-});
+const badInputs: Array<[string, string, () => tf.NamedTensorMap, tf.NamedAttrMap, RegExp]> = [
+  [
+    "bias and activation: a bias of the wrong length",
+    BIAS_ACT,
+    () => ({ x: tf.ones([2, 3]), bias: tf.ones([4]) }),
+    { act: 2, alpha: 0.2 },
+    /^bias and activation: bias must be float32 \[3\], got \[4\]$/,
+  ],
+  [
+    "fused batch norm: a gamma of the wrong length",
+    FUSED_NORM,
+    () => ({ x: tf.ones([2, 3, 3, 4]), gamma: tf.ones([5]), beta: tf.zeros([4]) }),
+    { act: 1, alpha: 0, epsilon: 1e-5 },
+    /^fused batch norm: gamma must be float32 \[4\], got \[5\]$/,
+  ],
+  [
+    "nearest up-sampling: an odd-sized gradient",
+    UPSAMPLE_GRAD,
+    () => ({ dy: tf.ones([1, 3, 4, 2]) }),
+    {},
+    /^nearest up-sampling: dy must be float32 \[B, 2H, 2W, C\], got \[1,3,4,2\]$/,
+  ],
+  [
+    "affine and activation: a per-channel a where it wants one per sample",
+    AFFINE_ACT,
+    () => ({ x: tf.ones([2, 3, 3, 4]), a: tf.ones([1, 4]), b: tf.zeros([2, 4]) }),
+    { act: 1, alpha: 0 },
+    /^affine and activation: a must be float32 \[2,4\], got \[1,4\]$/,
+  ],
+];
+for (const [what, kernel, inputs, attrs, message] of badInputs) {
+  Deno.test({
+    name: `${what} is a one-line error naming it`,
+    ignore: !available,
+    fn: async () => {
+      await tf.setBackend("native");
+      tf.tidy(() => {
+        assert.throws(() => tf.engine().runKernel(kernel, inputs(), attrs), (e: Error) => {
+          assert.match(e.message, message);
+          return true;
+        });
+      });
+    },
+  });
+}
 
 const biasCases: Array<{ shape: number[]; act: Activation }> = [
   { shape: [4, 16, 16, 16], act: "leakyRelu" }, // D's first layer

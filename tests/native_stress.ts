@@ -107,6 +107,32 @@ const SHARED_CASES = [
         return tf.concat(gs.map((g) => g.flatten())).dataSync() as Float32Array;
       }),
   },
+  {
+    // Eval-mode batch norm (running statistics) as the affine kernel, conditional and ReLU.
+    name: "eval batch norm (affine and activation) 8x16x16x32",
+    run: () =>
+      tf.tidy(() => {
+        const p = {
+          "bn.gamma": rand([32], 13),
+          "bn.beta": rand([32], 14),
+          "bn.mean": rand([32], 15),
+          "bn.var": tf.abs(rand([32], 16)),
+        } as unknown as Params;
+        const mod = {
+          scale: rand([8, 32], 17) as tf.Tensor2D,
+          shift: rand([8, 32], 18) as tf.Tensor2D,
+        };
+        return batchNormAct(
+          rand([8, 16, 16, 32], 19) as tf.Tensor4D,
+          p,
+          "bn",
+          newContext(false),
+          "relu",
+          mod,
+        )
+          .dataSync() as Float32Array;
+      }),
+  },
 ] as Case[];
 
 /** Shapes each worker builds first (so their primitives are made on that worker's thread). */

@@ -271,6 +271,28 @@ gpuTest(
       ["PetalBiasAct", "PetalUpsampleNearest2x"],
     ),
 );
+gpuTest(
+  "layers.batchNormAct, eval (running statistics; the affine kernel): forward and gradients",
+  () =>
+    parity(
+      [{ shape: [3, 5, 7, 4] }, { shape: [4] }, { shape: [4], positive: true }, { shape: [4] }, {
+        shape: [3, 4],
+      }],
+      (x, m, v, b, s) => {
+        const p = { "bn.gamma": v, "bn.beta": b, "bn.mean": m, "bn.var": v } as unknown as Record<
+          string,
+          tf.Variable
+        >;
+        const ctx = { training: false, updates: [] };
+        const mod = { scale: s as tf.Tensor2D, shift: s as tf.Tensor2D };
+        return tf.add(
+          batchNormAct(T4(x), p, "bn", ctx, "relu", mod),
+          batchNormAct(T4(x), p, "bn", ctx, "leakyRelu"),
+        );
+      },
+      ["PetalAffineAct"],
+    ),
+);
 gpuTest("tf.batchNorm, eval (FusedBatchNorm) forward", () =>
   parity(
     [{ shape: [3, 5, 7, 4] }, { shape: [4] }, { shape: [4], positive: true }, { shape: [4] }, {

@@ -33,6 +33,7 @@ export const MODEL_KERNELS: readonly string[] = [
   "OneHot",
   "OnesLike",
   "Pack",
+  "PetalAffineAct",
   "PetalBatchNormAct",
   "PetalBiasAct",
   "PetalCondBatchNormAct",

@@ -201,6 +201,31 @@ PETAL_API int petal_bn_act_grad(const float *x, const float *y, const float *dy,
   return petal::OK;
 }
 
+// Batch norm in eval mode (running statistics), folded by the caller with everything after
+// it into a per-sample, per-channel affine: y = act(x · a + b) over x [samples, rows, C],
+// a and b [samples, C]. G's conditional batch norm and ReLU, and the classifiers' batch norm
+// and ReLU, at inference.
+PETAL_API int petal_affine_act(const float *x, const float *a, const float *b, float *y, int samples_,
+                               int rows_, int channels, int act, float alpha) {
+  const int64_t samples = samples_, rows = rows_, C = channels;
+  if (samples <= 0 || rows <= 0 || C <= 0 || act < NONE || act > LEAKY) return petal::UNSUPPORTED;
+  const int threads = threads_for(samples * rows * C, samples);
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t s = 0; s < samples; ++s) {
+    const float *as = a + s * C, *bs = b + s * C;
+    for (int64_t row = s * rows; row < (s + 1) * rows; ++row) {
+      const float *xr = x + row * C;
+      float *yr = y + row * C;
+      for (int64_t c = 0; c < C; ++c) {
+        const float o = xr[c] * as[c] + bs[c];
+        const float scaled = alpha * o;
+        yr[c] = act == NONE ? o : (o > 0.f ? o : (act == RELU ? 0.f : scaled));
+      }
+    }
+  }
+  return petal::OK;
+}
+
 // y = act(x + bias) over x [rows, C], bias [C]: a conv's bias and its activation in one pass
 // (D's first layer and its text projection; tfjs writes leaky relu as 5 kernels).
 PETAL_API int petal_bias_act(const float *x, const float *bias, float *y, int rows_, int channels, int act,

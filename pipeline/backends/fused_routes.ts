@@ -20,6 +20,8 @@ import * as tf from "@tensorflow/tfjs";
 import {
   type Activation,
   ACTIVATIONS,
+  AFFINE_ACT,
+  affineActGradOps,
   batchNormActGradOps,
   BIAS_ACT,
   BIAS_ACT_GRAD,
@@ -32,7 +34,12 @@ import {
   UPSAMPLE_GRAD,
   upsampleGradOps,
 } from "../../stages/fused.ts";
-import { batchNormActOps, biasActOps, upsampleNearestOps } from "../../stages/layers.ts";
+import {
+  affineActOps,
+  batchNormActOps,
+  biasActOps,
+  upsampleNearestOps,
+} from "../../stages/layers.ts";
 import { withTensors } from "./fast_routes.ts";
 
 /** The backends that get the tf-op versions (native registers its own). */
@@ -72,6 +79,12 @@ const biasKernel = ({ inputs, attrs }: Args) =>
   withTensors(
     [inputs.x, inputs.bias],
     ([x, bias]) => tf.tidy(() => biasActOps(x, bias, activation(attrs.act))),
+  );
+
+const affineKernel = ({ inputs, attrs }: Args) =>
+  withTensors(
+    [inputs.x, inputs.a, inputs.b],
+    ([x, a, b]) => tf.tidy(() => affineActOps(x, a, b, activation(attrs.act))),
   );
 
 const upsampleKernel = ({ inputs }: Args) =>
@@ -134,6 +147,15 @@ function registerGradients(): void {
     },
   });
   tf.registerGradient({
+    kernelName: AFFINE_ACT,
+    inputsToSave: ["x", "a"],
+    outputsToSave: [true],
+    gradFunc: (dy, [x, a, y], attrs) => {
+      const [dx, da, db] = affineActGradOps(x, a, y, dy as tf.Tensor, attrs!);
+      return { x: () => dx, a: () => da, b: () => db };
+    },
+  });
+  tf.registerGradient({
     kernelName: UPSAMPLE,
     gradFunc: (dy) => {
       const d = dy as tf.Tensor;
@@ -162,6 +184,7 @@ export function installFusedRoutes(
     [FUSED_NORM, normKernel(false)],
     [FUSED_COND_NORM, normKernel(true)],
     [BIAS_ACT, biasKernel],
+    [AFFINE_ACT, affineKernel],
     [UPSAMPLE, upsampleKernel],
   ];
   for (const backendName of backends) {

@@ -167,6 +167,10 @@ const SYMBOLS = {
     ],
     result: "i32",
   },
+  petal_affine_act: {
+    parameters: ["buffer", "buffer", "buffer", "buffer", "i32", "i32", "i32", "i32", "f32"],
+    result: "i32",
+  },
   petal_bias_act: {
     parameters: ["buffer", "buffer", "buffer", "i32", "i32", "i32", "f32"],
     result: "i32",

@@ -2,7 +2,7 @@
  * The kernels of stages/fused.ts on libpetal: the training-mode batch norm with its affine
  * parts and activation (native/src/norm.cpp: batch statistics, affine, G's per-sample
  * affine and the activation in one call forward and one backward), a bias with its
- * activation (the same file), and nearest ×2 up-sampling and its gradient
+ * activation and eval mode's per-sample affine with its activation (the same file), and nearest ×2 up-sampling and its gradient
  * (native/src/upsample.cpp).
  *
  * @example
@@ -17,6 +17,7 @@ import { check, f32, type KernelArgs, out, recordFast, sizeOf } from "./kernel_u
 import { registerNative } from "./gradients.ts";
 import { installFusedRoutes } from "../fused_routes.ts";
 import {
+  AFFINE_ACT,
   BIAS_ACT,
   BIAS_ACT_GRAD,
   FUSED_COND_NORM,
@@ -165,6 +166,28 @@ function biasAct(lib: Libpetal, grad: boolean): tf.KernelFunc {
   };
 }
 
+/** act(x · a + b), a and b [B, C] per sample and channel of x [B, …, C] (eval-mode batch norm). */
+function affineAct(lib: Libpetal): tf.KernelFunc {
+  return (args) => {
+    const { inputs, backend, attrs } = args as unknown as KernelArgs;
+    const what = "affine and activation";
+    const x = inputs.x;
+    const C = x.shape[x.shape.length - 1], B = x.shape[0];
+    if (x.shape.length < 2 || x.dtype !== "float32" || !(C > 0) || !(B > 0)) {
+      throw new Error(`${what}: x must be float32 [B, …, C], got ${x.dtype} [${x.shape}]`);
+    }
+    const xv = values(backend, x, x.shape, "x", what);
+    const a = values(backend, inputs.a, [B, C], "a", what);
+    const b = values(backend, inputs.b, [B, C], "b", what);
+    const y = new Float32Array(xv.length);
+    const rows = xv.length / (B * C);
+    const act = attrs.act as number, alpha = attrs.alpha as number;
+    check(lib.petal_affine_act(xv, a, b, y, B, rows, C, act, alpha), what);
+    recordFast(AFFINE_ACT);
+    return out(backend, x.shape.slice(), y);
+  };
+}
+
 /** Nearest ×2 up-sampling (`grad`: the sum of each 2×2 block) of a float32 [B, H, W, C]. */
 function upsample(lib: Libpetal, grad: boolean): tf.KernelFunc {
   return (args) => {
@@ -204,6 +227,7 @@ export function installFused(lib: Libpetal): void {
   registerNative(FUSED_NORM_GRAD, backward(lib));
   registerNative(BIAS_ACT, biasAct(lib, false));
   registerNative(BIAS_ACT_GRAD, biasAct(lib, true));
+  registerNative(AFFINE_ACT, affineAct(lib));
   registerNative(UPSAMPLE, upsample(lib, false));
   registerNative(UPSAMPLE_GRAD, upsample(lib, true));
   installFusedRoutes(); // the kernels' gradients (and the other backends' kernels)
