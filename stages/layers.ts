@@ -215,36 +215,6 @@ export const conv2dTranspose = (
 
 // ---------------------------------------------------------------- other layers
 
-/**
- * Batch norm over all axes but the last. Training: batch statistics, and the running
- * averages (momentum 0.9) are recorded in ctx.updates. Eval: running statistics.
- */
-export function batchNorm(
-  x: tf.Tensor,
-  p: Params,
-  name: string,
-  ctx: Context,
-  momentum = 0.9,
-  epsilon = 1e-5,
-): tf.Tensor {
-  const gamma = p[`${name}.gamma`];
-  const beta = p[`${name}.beta`];
-  const runMean = p[`${name}.mean`];
-  const runVar = p[`${name}.var`];
-  if (!ctx.training && runMean) return tf.batchNorm(x, runMean, runVar, beta, gamma, epsilon);
-  const axes = x.shape.map((_, i) => i).slice(0, -1);
-  // Rank-1 moments (keepDims false): the batchNorm gradient wants them so (see notes).
-  const { mean, variance } = tf.moments(x, axes, false);
-  // Written out rather than tf.batchNorm: its gradient tiles full-size tensors, which
-  // costs more than the whole forward pass on wasm.
-  const normalized = tf.add(
-    tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, epsilon))), gamma),
-    beta,
-  );
-  recordStatistics(p, name, ctx, mean, variance, momentum);
-  return normalized;
-}
-
 /** Records a training-mode batch norm's moments in ctx (running averages, standing ones). */
 function recordStatistics(
   p: Params,
@@ -265,8 +235,10 @@ function recordStatistics(
 }
 
 /**
- * {@link batchNorm}, then the per-sample affine of conditional batch norm when `mod` is
- * given (·(1 + scale) + shift, each [B, C]), then `act` (leaky ReLU with slope 0.2). In
+ * Batch norm over all axes but the last, then the per-sample affine of conditional batch
+ * norm when `mod` is given (·(1 + scale) + shift, each [B, C]), then `act` (leaky ReLU with
+ * slope 0.2). Training: the batch's statistics, and the running averages (momentum 0.9)
+ * are recorded in ctx.updates. Eval: the running statistics. In
  * training mode one kernel forward and one backward (stages/fused.ts); in eval mode, with
  * the running statistics, one affine-and-activation kernel.
  */

@@ -9,7 +9,6 @@ import * as tf from "@tensorflow/tfjs";
 import { assert } from "./assert.ts";
 import { coveredKernels, gpuTest, parity, type Spec } from "./webgpu_parity.ts";
 import {
-  batchNorm,
   batchNormAct,
   biasAct,
   conv2d,
@@ -235,14 +234,6 @@ gpuTest(
 
 // ------------------------------------------------------------------ batch norm
 
-gpuTest(
-  "layers.batchNorm, training: forward and gradients (x, gamma, beta)",
-  () =>
-    parity([{ shape: [3, 5, 7, 4] }, { shape: [4], positive: true }, { shape: [4] }], (x, g, b) => {
-      const p = { "bn.gamma": g, "bn.beta": b } as unknown as Record<string, tf.Variable>;
-      return batchNorm(x, p, "bn", { training: true, updates: [] });
-    }, ["Rsqrt"]),
-);
 // stages/fused.ts's kernels: on webgpu the tf ops they stand for inside one kernel
 // (pipeline/backends/fused_routes.ts), their gradients in tf ops (Sign among them).
 gpuTest(
