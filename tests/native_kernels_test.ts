@@ -96,6 +96,14 @@ const convCases: ConvCase[] = [
   { n: 2, h: 5, w: 5, c: 13, k: [1, 1], oc: 9, stride: 1, pad: "valid" },
   // ~100 MFLOP: above libpetal's one-thread cut-off, so the all-cores path is checked too.
   { n: 2, h: 26, w: 25, c: 64, k: [3, 3], oc: 64, stride: 1, pad: "same" },
+  // At most 4 output channels: libpetal's direct kernels (native/src/conv_narrow.cpp). A
+  // generator's RGB layer at 64×64 (past the one-thread cut-off), a critic's score, channel
+  // counts off the 8-lane vectors, strides and asymmetric "same" padding.
+  { n: 3, h: 64, w: 64, c: 16, k: [3, 3], oc: 3, stride: 1, pad: "same" },
+  { n: 4, h: 4, w: 4, c: 128, k: [4, 4], oc: 1, stride: 1, pad: "valid" },
+  { n: 2, h: 9, w: 10, c: 13, k: [4, 4], oc: 2, stride: 2, pad: "same" },
+  { n: 2, h: 7, w: 5, c: 5, k: [1, 1], oc: 4, stride: 1, pad: "valid" },
+  { n: 1, h: 8, w: 9, c: 9, k: [3, 2], oc: 3, stride: 3, pad: 1 },
 ];
 
 const label = (c: ConvCase) =>

@@ -76,6 +76,10 @@ const SHARED_CASES = [
   convCase(16, 32, 32, 64, 4, 2),
   convCase(8, 16, 64, 128, 4, 2),
   convCase(8, 32, 16, 16, 3, 1),
+  // At most 4 output channels: libpetal's direct kernels (native/src/conv_narrow.cpp), on
+  // both cores at this size. The default recipe's RGB layer, and a critic's score.
+  convCase(8, 64, 16, 3, 3, 1),
+  convCase(8, 4, 128, 1, 4, 1),
   {
     name: "matmul 384x256x320",
     run: () => tf.tidy(() => tf.matMul(rand([384, 256], 1), rand([256, 320], 2)).dataSync()),
@@ -139,6 +143,7 @@ const SHARED_CASES = [
 const workerCases = (w: number): Case[] => [
   convCase(4 + w, 24, 24, 40, 3, 2),
   toRgbCase(2 + w, 16, 32),
+  convCase(2 + w, 32, 16, 3, 3, 1),
 ];
 
 const TOL = 1e-4;

@@ -61,6 +61,11 @@ inline int reduce_threads() {
 // leaky relu on the shared box).
 int adaptive_threads();
 
+// conv_narrow.cpp: convolutions with at most 4 output channels, direct in NHWC. `params`
+// is conv.cpp's parameter block; `kind` 0 forward, 1 backward data, 2 backward filter.
+bool narrow_conv(const int *params);
+int run_narrow_conv(int kind, const int *params, const float *in0, const float *in1, float *out);
+
 inline int ew_threads() {
   static const int fixed = [] {
     const char *v = std::getenv("PETAL_EW_THREADS");

@@ -4,6 +4,7 @@
 // because its blocked AVX2 kernels are several times faster than its plain-NHWC ones.
 // Primitives and reorders are cached per shape: a training loop
 // sees the same handful of shapes every step, and building a primitive (JIT) costs ms.
+// Convolutions with at most 4 output channels skip oneDNN: conv_narrow.cpp runs them.
 #include "common.hpp"
 
 #include <omp.h>
@@ -248,6 +249,7 @@ void reorder_exec(Operand &o, dnnl::reorder &r, memory &from, memory &to) {
 }
 
 int run(Kind kind, const int *params, const float *in0, const float *in1, float *out) {
+  if (petal::narrow_conv(params)) return petal::run_narrow_conv(kind, params, in0, in1, out);
   ConvParams p;
   std::memcpy(&p, params, sizeof p);
   // The cache and scratch are process-wide, and `deno test --parallel` runs isolates on
