@@ -94,6 +94,13 @@ export function candidatesFor(
 export const byPosition = (captions: readonly string[]): Drawn[] =>
   positionIds(captions.length).map((id) => ({ id, caption: captions[id] }));
 
+/** Rows one after another, in one array. */
+function concatRows(rows: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(rows.reduce((n, r) => n + r.length, 0));
+  rows.reduce((at, r) => (out.set(r, at), at + r.length), 0);
+  return out;
+}
+
 /**
  * One forward pass: RGB bytes of each caption given each candidate's noise rows
  * ([n·zDim] each); with several, the matcher's pick.
@@ -107,11 +114,14 @@ async function forward(
   const { zDim, seqLen, imageSize } = gan.model;
   const n = captions.length;
   if (noises.length > 1 && !gan.match) throw new Error("best-of-K needs the GAN's matcher");
+  const K = noises.length;
   const pixels = tf.tidy(() => {
     const ids = tf.tensor2d(tokenizeAll(vocab, captions, seqLen), [n, seqLen], "int32");
     const text = embedCaptions(gan, ids, vocab.padId);
-    const images = noises.map((z) => sample(gan, tf.tensor2d(z, [n, zDim]), text));
-    return images.length === 1 ? images[0] : pickBest(gan.match!, images, text);
+    // The K candidates in one pass of G: rows k·n … k·n + n − 1 are noise k's.
+    const z = tf.tensor2d(concatRows(noises), [K * n, zDim]);
+    const images = sample(gan, z, K === 1 ? text : tf.tile(text, [K, 1]) as tf.Tensor2D);
+    return K === 1 ? images : pickBest(gan.match!, images, text);
   });
   const data = await pixels.data();
   pixels.dispose();

@@ -81,22 +81,28 @@ export function matchSimilarity(
 
 /**
  * Of K candidate images per caption, the one the matcher finds nearest its caption:
- * `candidates[k]` [B, H, W, 3] is every caption's k-th image, and the result [B, H, W, 3]
- * keeps, per caption, the candidate of highest {@link matchSimilarity} (the first on a
- * tie). One candidate is returned as it is.
+ * `candidates` [K·B, H, W, 3] holds every caption's k-th image in rows k·B … k·B + B − 1
+ * (for B sentences), and the result [B, H, W, 3] keeps, per caption, the candidate of
+ * highest {@link matchSimilarity} (the first on a tie). Every candidate goes through the
+ * matcher in one pass (eval mode: each image's vector is its own). One candidate (K = 1)
+ * is returned as it is.
  */
 export function pickBest(
   m: Params,
-  candidates: readonly tf.Tensor4D[],
+  candidates: tf.Tensor4D,
   sentences: tf.Tensor2D,
 ): tf.Tensor4D {
-  if (candidates.length === 1) return candidates[0].clone();
+  const B = sentences.shape[0], K = candidates.shape[0] / B;
+  if (!Number.isInteger(K) || K < 1) {
+    throw new Error(`pickBest: ${candidates.shape[0]} candidates for ${B} sentences`);
+  }
+  if (K === 1) return candidates.clone();
   return tf.tidy(() => {
-    const scores = tf.stack(candidates.map((x) => matchSimilarity(m, x, sentences))); // [K, B]
-    const B = sentences.shape[0];
+    const scores = matchSimilarity(m, candidates, tf.tile(sentences, [K, 1]) as tf.Tensor2D)
+      .reshape([K, B]);
     const best = tf.cast(tf.argMax(scores, 0), "int32"); // [B], candidate index
     const rows = tf.add(tf.mul(best, tf.scalar(B, "int32")), tf.range(0, B, 1, "int32"));
-    return tf.gather(tf.concat([...candidates], 0), rows) as tf.Tensor4D; // rows of [K·B, …]
+    return tf.gather(candidates, rows) as tf.Tensor4D;
   });
 }
 

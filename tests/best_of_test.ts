@@ -6,7 +6,7 @@
  * and asking it for more is a one-line error.
  */
 import * as tf from "@tensorflow/tfjs";
-import { assert, assertEquals, assertMatch } from "./assert.ts";
+import { assert, assertEquals, assertMatch, assertThrows } from "./assert.ts";
 import { useBackend } from "../pipeline/backends/backend.ts";
 import {
   initMatcher,
@@ -59,8 +59,9 @@ Deno.test("pickBest: per caption, the candidate of highest similarity to its sen
   const candidates = [0, 1, 2].map((k) =>
     tf.randomUniform([6, 64, 64, 3], -1, 1, "float32", 20 + k) as tf.Tensor4D
   );
+  const stacked = tf.concat(candidates) as tf.Tensor4D; // candidate-major: [3·6, …]
   const tensors = tf.memory().numTensors;
-  const best = pickBest(m, candidates, sentences);
+  const best = pickBest(m, stacked, sentences);
   assertEquals(tf.memory().numTensors, tensors + 1, "only the result is left");
   const sims = candidates.map((c) =>
     tf.tidy(() => Array.from(matchSimilarity(m, c, sentences).dataSync()))
@@ -76,9 +77,13 @@ Deno.test("pickBest: per caption, the candidate of highest similarity to its sen
       `caption ${i}: candidate ${k}`,
     );
   }
-  const one = pickBest(m, candidates.slice(0, 1), sentences);
+  const one = pickBest(m, candidates[0], sentences);
   assertEquals(maxDiff(one, candidates[0]), 0, "one candidate is returned as it is");
-  tf.dispose([best, one, sentences, ...candidates, ...Object.values(m)]);
+  assertThrows(
+    () => tf.tidy(() => pickBest(m, stacked.slice(0, 10), sentences)),
+    /10 candidates for 6 sentences/,
+  );
+  tf.dispose([best, one, stacked, sentences, ...candidates, ...Object.values(m)]);
 });
 
 /** A 2-step run on the synthetic set, pre-trained (so with a matcher) or not. */
