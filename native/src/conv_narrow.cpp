@@ -223,36 +223,55 @@ void backward_data(const Shape &s, const float *dy, const float *f, float *dx) {
   }
 }
 
+// Output columns [first, end) whose tap kw lands inside the input row.
+inline void columns(const Shape &s, int64_t kw, int64_t &first, int64_t &end) {
+  const int64_t lo = s.pl - kw, hi = s.w - 1 + s.pl - kw;  // ow · sw must be in [lo, hi]
+  first = lo <= 0 ? 0 : (lo + s.sw - 1) / s.sw;
+  end = hi < 0 ? 0 : std::min(s.ow, hi / s.sw + 1);
+  if (end < first) end = first;
+}
+
 // One output row's share of the filter gradient, added to r [taps, O, c]: per tap and
-// channel block, Σ over the row's pixels of x · dy, O sums held in registers.
+// channel block, Σ over the row's pixels of x · dy, in two interleaved sets of O sums held
+// in registers (even and odd columns), added together at the end.
 template <int O>
 void backward_filter_row(const Shape &s, const float *x, const float *dy, int64_t n, int64_t oh, float *r) {
   const int64_t C = s.c;
+  const float *drow = dy + (n * s.oh + oh) * s.ow * O;
   for (int64_t kh = 0; kh < s.kh; ++kh) {
     const int64_t ih = oh * s.sh - s.pt + kh;
     if (ih < 0 || ih >= s.h) continue;
+    const float *xrow = x + (n * s.h + ih) * s.w * C;
     for (int64_t kw = 0; kw < s.kw; ++kw) {
       float *rp = r + (kh * s.kw + kw) * O * C;
+      int64_t first, end;
+      columns(s, kw, first, end);
+      auto at = [&](int64_t ow) { return xrow + (ow * s.sw - s.pl + kw) * C; };
       for (int64_t c0 = 0; c0 < C; c0 += kLanes) {
         const int64_t width = std::min<int64_t>(kLanes, C - c0);
-        __m256 acc[O];
-        for (int o = 0; o < O; ++o) acc[o] = _mm256_setzero_ps();
-        for (int64_t ow = 0; ow < s.ow; ++ow) {
-          const int64_t iw = ow * s.sw - s.pl + kw;
-          if (iw < 0 || iw >= s.w) continue;
-          const float *xp = x + ((n * s.h + ih) * s.w + iw) * C + c0;
-          const float *d = dy + ((n * s.oh + oh) * s.ow + ow) * O;
-          if (width == kLanes) {
-            const __m256 xv = load(xp);
-            for (int o = 0; o < O; ++o) acc[o] = fma(_mm256_set1_ps(d[o]), xv, acc[o]);
-          } else {
+        if (width < kLanes) {
+          for (int64_t ow = first; ow < end; ++ow)
             for (int o = 0; o < O; ++o)
-              for (int64_t c = 0; c < width; ++c) rp[o * C + c0 + c] += d[o] * xp[c];
+              for (int64_t c = 0; c < width; ++c) rp[o * C + c0 + c] += drow[ow * O + o] * at(ow)[c0 + c];
+          continue;
+        }
+        __m256 even[O], odd[O];
+        for (int o = 0; o < O; ++o) even[o] = odd[o] = _mm256_setzero_ps();
+        int64_t ow = first;
+        for (; ow + 2 <= end; ow += 2) {
+          const __m256 x0 = load(at(ow) + c0), x1 = load(at(ow + 1) + c0);
+          for (int o = 0; o < O; ++o) {
+            even[o] = fma(_mm256_set1_ps(drow[ow * O + o]), x0, even[o]);
+            odd[o] = fma(_mm256_set1_ps(drow[(ow + 1) * O + o]), x1, odd[o]);
           }
         }
-        if (width == kLanes) {
-          for (int o = 0; o < O; ++o)
-            _mm256_storeu_ps(rp + o * C + c0, _mm256_add_ps(load(rp + o * C + c0), acc[o]));
+        if (ow < end) {
+          const __m256 x0 = load(at(ow) + c0);
+          for (int o = 0; o < O; ++o) even[o] = fma(_mm256_set1_ps(drow[ow * O + o]), x0, even[o]);
+        }
+        for (int o = 0; o < O; ++o) {
+          float *t = rp + o * C + c0;
+          _mm256_storeu_ps(t, _mm256_add_ps(load(t), _mm256_add_ps(even[o], odd[o])));
         }
       }
     }

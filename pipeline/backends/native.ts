@@ -82,6 +82,8 @@ function register(): Registered {
   if (!loaded.ok) return loaded;
   libRef = loaded;
   const lib = loaded.lib;
+  // Large tensors stay in the C heap between steps (native/src/allocator.cpp).
+  lib.petal_tune_allocator();
   const ew = elementwiseOps(lib);
   const fast: Record<string, FastKernel> = { ...mathKernels(lib, ew), ...convKernels(lib, ew) };
   const debug = ["1", "true"].includes(Deno.env.get("PETAL_NATIVE_DEBUG") ?? "");

@@ -14,6 +14,7 @@
 /** FFI signatures of native/src/*.cpp. Pointers are "buffer": Deno passes TypedArrays. */
 const SYMBOLS = {
   petal_conv_params: { parameters: [], result: "i32" },
+  petal_tune_allocator: { parameters: [], result: "i32" },
   petal_conv2d: { parameters: ["buffer", "buffer", "buffer", "buffer"], result: "i32" },
   petal_conv2d_backprop_input: {
     parameters: ["buffer", "buffer", "buffer", "buffer"],
