@@ -8,7 +8,14 @@ import { useBackend } from "../pipeline/backends/backend.ts";
 import { unwrap } from "../pipeline/io/errors.ts";
 import { train } from "../pipeline/train.ts";
 import { disposeGenerator, infer, inferenceName, loadGenerator } from "../pipeline/infer.ts";
-import { byPosition, drawFolder, drawPixels, generateImages } from "../pipeline/draw.ts";
+import {
+  byPosition,
+  drawFolder,
+  drawPixels,
+  generateImages,
+  imagesPerPass,
+} from "../pipeline/draw.ts";
+import { modelConfig } from "../stages/config.ts";
 import { writeFilesAtomic } from "../pipeline/io/images.ts";
 import * as E from "fp-ts/Either";
 import { captionNoise, noiseRows, noiseStreamSeed } from "../stages/noise.ts";
@@ -136,4 +143,11 @@ Deno.test("writeFilesAtomic: every file whole, other writers' stale temps of tho
   assertEquals([...Deno.readDirSync(dir)].map((e) => e.name).sort(), ["a.jpg", "b.jpg"]);
   assertEquals(await Deno.readTextFile(`${dir}/a.jpg`), "new a");
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a pass of G holds the K candidates of as many captions as 64 MiB of its last layer allow", () => {
+  assertEquals(imagesPerPass(modelConfig("small", 100)), 256); // 64×64×16 floats an image
+  assertEquals(imagesPerPass(modelConfig("medium", 100)), 128);
+  assertEquals(imagesPerPass(modelConfig("reed", 100)), 64);
+  assertEquals(imagesPerPass({ imageSize: 4096, gChannels: [64] }), 1, "at least one");
 });
