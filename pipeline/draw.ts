@@ -50,8 +50,8 @@ export interface DrawOptions {
 
 /**
  * The most images one forward pass of G draws (captions × candidates): the K candidates
- * go through G together, as many as fit 64 MiB of G's widest activation (its last layer's
- * channels at the image size): 256 for `small`, 64 for `reed`. A bigger pass is faster
+ * go through G together, as many as fit 64 MiB of G's largest activation (its last
+ * block's channels at the full image size): 256 for `small`, 64 for `reed`. A bigger pass is faster
  * (best-of-8 on `small`: 86 img/s at 64 images per pass, 99 at 256), and the bound keeps
  * the memory of the activations a pass holds (reed at 512 images: 2.5 GiB).
  */
@@ -303,14 +303,19 @@ export const drawFolder = (
     await Deno.mkdir(dir, { recursive: true });
     // A batch's JPEGs are encoded and written while the next batch is drawn.
     let writing: Promise<void> = Promise.resolve();
-    for (let start = 0; start < rows.length; start += batch) {
-      const part = rows.slice(start, start + batch);
-      const images = await drawPixels(gen, part, { ...opts, batch });
-      await writing;
-      const done = start + part.length;
-      writing = writeJpegs(dir, part, images, imageSize)
-        .then(() => opts.log?.(`generated ${done}/${rows.length}`));
-      writing.catch(() => {}); // handled: the next `await writing` throws it
+    try {
+      for (let start = 0; start < rows.length; start += batch) {
+        const part = rows.slice(start, start + batch);
+        const images = await drawPixels(gen, part, { ...opts, batch });
+        await writing;
+        const done = start + part.length;
+        writing = writeJpegs(dir, part, images, imageSize)
+          .then(() => opts.log?.(`generated ${done}/${rows.length}`));
+        writing.catch(() => {}); // handled: the next `await writing` throws it
+      }
+    } catch (e) {
+      await writing.catch(() => {}); // no write left running once this fails
+      throw e;
     }
     await writing;
     return rows.length;
