@@ -34,7 +34,7 @@ for (const isa of ["AVX2", "the machine's best ISA"]) {
       const text = new TextDecoder().decode(out.stdout);
       const err = new TextDecoder().decode(out.stderr);
       assertEquals(out.code, 0, `stress exited ${out.code} (signal ${out.signal}): ${err}`);
-      assertMatch(text, /stress ok: 14 cases, 3 workers × 2 rounds/);
+      assertMatch(text, /stress ok: 20 cases, 3 workers × 2 rounds/);
     },
   });
 }
