@@ -182,13 +182,12 @@ export function initDfDiscriminator(
   return p;
 }
 
-/** Logits [B] for images [B, 64, 64, 3] paired with sentence vectors [B, textDim]. */
-export function dfDiscriminate(
+/** DF-GAN D's image trunk: images [B, 64, 64, 3] → features [B, 4, 4, dChannels.at(-1)]. */
+export function dfDiscriminateFeatures(
   p: Params,
   cfg: ModelConfig,
   images: tf.Tensor4D,
-  text: tf.Tensor2D,
-): tf.Tensor1D {
+): tf.Tensor4D {
   let h = leakyRelu(conv(images, p, "img", 2)) as tf.Tensor4D;
   for (let i = 0; i + 1 < cfg.dChannels.length; i++) {
     const n = `down${i}`;
@@ -196,8 +195,21 @@ export function dfDiscriminate(
     const res = leakyRelu(conv(r1, p, `${n}.r2`));
     h = tf.add(conv(h, p, `${n}.sc`, 2), tf.mul(p[`${n}.gamma`], res)) as tf.Tensor4D;
   }
-  const [B, s] = h.shape;
+  return h;
+}
+
+/** DF-GAN D's text head: trunk features and sentence vectors [B, textDim] → logits [B]. */
+export function dfJudge(p: Params, features: tf.Tensor4D, text: tf.Tensor2D): tf.Tensor1D {
+  const [B, s] = features.shape;
   const tiled = tf.tile(text.reshape([B, 1, 1, text.shape[1]]), [1, s, s, 1]);
-  const joint = leakyRelu(conv(tf.concat([h, tiled], 3) as tf.Tensor4D, p, "joint"));
+  const joint = leakyRelu(conv(tf.concat([features, tiled], 3) as tf.Tensor4D, p, "joint"));
   return conv(joint as tf.Tensor4D, p, "logit", 1, "valid").reshape([B]) as tf.Tensor1D;
 }
+
+/** Logits [B] for images [B, 64, 64, 3] paired with sentence vectors [B, textDim]. */
+export const dfDiscriminate = (
+  p: Params,
+  cfg: ModelConfig,
+  images: tf.Tensor4D,
+  text: tf.Tensor2D,
+): tf.Tensor1D => dfJudge(p, dfDiscriminateFeatures(p, cfg, images), text);

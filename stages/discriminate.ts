@@ -73,23 +73,46 @@ function normAct(h: tf.Tensor4D, p: Params, bias: string, bn: string, ctx: Conte
   return biasAct(h, p[bias], "leakyRelu") as tf.Tensor4D;
 }
 
+/**
+ * D's image trunk: images [B, 64, 64, 3] → features [B, 4, 4, dChannels.at(-1)], which
+ * do not depend on the text. The D step scores the real images with both captions from
+ * one trunk pass (`judge` twice): batch norm sees the same batch either way.
+ */
+export function discriminateFeatures(
+  p: Params,
+  cfg: ModelConfig,
+  images: tf.Tensor4D,
+  ctx: Context,
+): tf.Tensor4D {
+  let h = images;
+  for (let i = 0; i < cfg.dChannels.length; i++) {
+    h = normAct(conv2d(h, p[`down${i}.w`] as tf.Tensor4D, 2), p, `down${i}.b`, `bn${i}`, ctx);
+  }
+  return h;
+}
+
+/** D's text head: trunk features [B, 4, 4, C] and sentence vectors [B, textDim] → logits [B]. */
+export function judge(
+  p: Params,
+  cfg: ModelConfig,
+  features: tf.Tensor4D,
+  text: tf.Tensor2D,
+  ctx: Context,
+): tf.Tensor1D {
+  const [B, s] = features.shape;
+  const t = biasAct(tf.matMul(text, p["text.w"] as tf.Tensor2D), p["text.b"], "leakyRelu");
+  const tiled = tf.tile(t.reshape([B, 1, 1, cfg.dTextDim]), [1, s, s, 1]);
+  const h = tf.concat([features, tiled], 3) as tf.Tensor4D;
+  const fused = normAct(conv2d(h, p["fuse.w"] as tf.Tensor4D, 1), p, "fuse.b", "bnFuse", ctx);
+  const out = tf.add(conv2d(fused, p["out.w"] as tf.Tensor4D, 1, "valid"), p["out.b"]);
+  return out.reshape([B]) as tf.Tensor1D;
+}
+
 /** Logits [B] for images [B, 64, 64, 3] paired with sentence vectors [B, textDim]. */
-export function discriminate(
+export const discriminate = (
   p: Params,
   cfg: ModelConfig,
   images: tf.Tensor4D,
   text: tf.Tensor2D,
   ctx: Context,
-): tf.Tensor1D {
-  let h = images;
-  for (let i = 0; i < cfg.dChannels.length; i++) {
-    h = normAct(conv2d(h, p[`down${i}.w`] as tf.Tensor4D, 2), p, `down${i}.b`, `bn${i}`, ctx);
-  }
-  const [B, s] = h.shape;
-  const t = biasAct(tf.matMul(text, p["text.w"] as tf.Tensor2D), p["text.b"], "leakyRelu");
-  const tiled = tf.tile(t.reshape([B, 1, 1, cfg.dTextDim]), [1, s, s, 1]);
-  h = tf.concat([h, tiled], 3) as tf.Tensor4D;
-  h = normAct(conv2d(h, p["fuse.w"] as tf.Tensor4D, 1), p, "fuse.b", "bnFuse", ctx);
-  const out = tf.add(conv2d(h, p["out.w"] as tf.Tensor4D, 1, "valid"), p["out.b"]);
-  return out.reshape([B]) as tf.Tensor1D;
-}
+): tf.Tensor1D => judge(p, cfg, discriminateFeatures(p, cfg, images, ctx), text, ctx);

@@ -22,14 +22,20 @@ import type { ModelConfig, TrainConfig } from "./config.ts";
 import { contrastiveLoss, encodeText, initTextEncoder, sentenceDim } from "./embed.ts";
 import { initMatcher, matchFeatures } from "./match.ts";
 import { generate, initGenerator } from "./generate.ts";
-import { discriminate, initDiscriminator } from "./discriminate.ts";
+import { discriminateFeatures, initDiscriminator, judge } from "./discriminate.ts";
 import {
   discriminatorLoss,
   generatorLoss,
   gradientPenalty,
   matchingAwarePenalty,
 } from "./losses.ts";
-import { dfDiscriminate, dfGenerate, initDfDiscriminator, initDfGenerator } from "./dfgan.ts";
+import {
+  dfDiscriminateFeatures,
+  dfGenerate,
+  dfJudge,
+  initDfDiscriminator,
+  initDfGenerator,
+} from "./dfgan.ts";
 import { diffAugment, type DiffAugmentParams } from "./diffaugment.ts";
 import {
   applyUpdates,
@@ -146,6 +152,16 @@ export function runGenerator(
   return { images: dfGenerate(p, gan.model, z, e), kl: tf.scalar(0) };
 }
 
+/** D's text-free image trunk of the run's architecture: images → [B, 4, 4, C]. */
+const discriminatorFeatures = (gan: Gan, x: tf.Tensor4D, ctx: Context): tf.Tensor4D =>
+  gan.model.arch === "dfgan"
+    ? dfDiscriminateFeatures(gan.d, gan.model, x)
+    : discriminateFeatures(gan.d, gan.model, x, ctx);
+
+/** D's text head of the run's architecture: trunk features and sentence vectors → logits. */
+const judgeFeatures = (gan: Gan, h: tf.Tensor4D, e: tf.Tensor2D, ctx: Context): tf.Tensor1D =>
+  gan.model.arch === "dfgan" ? dfJudge(gan.d, h, e) : judge(gan.d, gan.model, h, e, ctx);
+
 /** D(x, e) of the run's architecture, after DiffAugment when the batch carries `aug`. */
 export function runDiscriminator(
   gan: Gan,
@@ -155,9 +171,7 @@ export function runDiscriminator(
   aug?: DiffAugmentParams,
 ): tf.Tensor1D {
   const seen = aug ? diffAugment(x, aug) : x;
-  return gan.model.arch === "dfgan"
-    ? dfDiscriminate(gan.d, gan.model, seen, e)
-    : discriminate(gan.d, gan.model, seen, e, ctx);
+  return judgeFeatures(gan, discriminatorFeatures(gan, seen, ctx), e, ctx);
 }
 
 /** Frees a batch's tensors. */
@@ -225,11 +239,14 @@ export function discriminatorStep(
           gradientPenalty((x) => critic(x, eRight), real, fakeSeen, b.alpha),
         ) as tf.Scalar
         : undefined;
+      // The real images' trunk once for both captions (the text joins after it): the
+      // same values as two D passes, at two thirds of the D step's image work.
+      const realFeatures = discriminatorFeatures(gan, real, ctx);
       const loss = discriminatorLoss(
         train.loss,
-        critic(real, eRight),
+        judgeFeatures(gan, realFeatures, eRight, ctx),
         critic(fakeSeen, eRight),
-        critic(real, eWrong),
+        judgeFeatures(gan, realFeatures, eWrong, ctx),
         penalty,
       );
       if (!train.maGpWeight) return loss;
