@@ -16,10 +16,12 @@ stages/train_step.ts (NCHW here, NHWC there):
   bias) + BN + leaky ReLU; text Linear(128 -> 64) + leaky ReLU tiled 4x4, concat, conv 1x1
   192 -> 128 + BN + leaky ReLU, conv 4x4 valid -> 1 logit (bias).
 - D step: fake = G(z, right, eps) without grad; BCE(D(real, right), 1)
-  + 1/2 [BCE(D(fake, right), 0) + BCE(D(real, wrong), 0)] (three D passes, three sets of
-  batch statistics); Adam(5e-4, 0.5, 0.999).
+  + 1/2 [BCE(D(fake, right), 0) + BCE(D(real, wrong), 0)], the real images' trunk (the
+  convolutions before the text joins) computed once for both captions, as petal does: two
+  trunk passes, two sets of trunk batch statistics; Adam(5e-4, 0.5, 0.999).
 - G step: BCE(D(G(z, right, eps), right), 1) + 0.1 KL + GAN-INT: BCE(D(G(z', e_int, eps'),
-  e_int), 1) with e_int = (right + right[partners]) / 2; Adam(5e-4, 0.5, 0.999).
+  e_int), 1) with e_int = (right + right[partners]) / 2; Adam(5e-4, 0.5, 0.999). D's
+  parameters take no gradient here (petal's tape does not compute them either).
 - EMA of G: ema = d ema + (1 - d) g over G's parameters (d = 0.999 after warm-up).
 
 usage: torch_twin.py [--batch 32] [--threads 2] [--steps 10] [--warmup 3]
@@ -77,9 +79,15 @@ class D(nn.Module):
         s.bn_fuse = nn.BatchNorm2d(DCH[-1], track_running_stats=False)
         s.out = nn.Conv2d(DCH[-1], 1, 4)
 
-    def forward(s, x, e):
+    def features(s, x):
         h = F.leaky_relu(s.down[0](x), 0.2)
         for conv, bn in zip(s.down[1:], s.bn): h = F.leaky_relu(bn(conv(h)), 0.2)
+        return h
+
+    def forward(s, x, e):
+        return s.judge(s.features(x), e)
+
+    def judge(s, h, e):
         t = F.leaky_relu(s.text(e), 0.2)[:, :, None, None].expand(-1, DTEXT, 4, 4)
         h = F.leaky_relu(s.bn_fuse(s.fuse(torch.cat([h, t], 1))), 0.2)
         return s.out(h).view(-1)
@@ -100,14 +108,17 @@ def step(t):
     partners = torch.randperm(B)
     with torch.no_grad(): fake, _ = g(z, right, eps)
     opt_d.zero_grad(set_to_none=True)
-    loss_d = bce(d(real, right), ones) + 0.5 * (bce(d(fake, right), zeros) + bce(d(real, wrong), zeros))
+    h_real = d.features(real)
+    loss_d = bce(d.judge(h_real, right), ones) + 0.5 * (bce(d(fake, right), zeros) + bce(d.judge(h_real, wrong), zeros))
     loss_d.backward(); opt_d.step()
+    d.requires_grad_(False)
     opt_g.zero_grad(set_to_none=True)
     images, kl = g(z, right, eps)
     loss_g = bce(d(images, right), ones) + KL_W * kl
     e_int = 0.5 * right + 0.5 * right[partners]
     loss_g = loss_g + bce(d(g(z_int, e_int, eps_int)[0], e_int), ones)
     loss_g.backward(); opt_g.step()
+    d.requires_grad_(True)
     decay = min(EMA, (1 + t) / (10 + t))
     with torch.no_grad():
         for e, p in zip(ema, g.parameters()): e.mul_(decay).add_(p, alpha=1 - decay)
