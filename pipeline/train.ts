@@ -278,6 +278,17 @@ const topNeedsDcgan = (opts: TrainOptions, r: Recipe): E.Either<PetalError, Reci
     ))
     : E.right(r);
 
+/** Label smoothing moves the `bce` target; hinge and WGAN losses have none to move. */
+const smoothingNeedsBce = (opts: TrainOptions, r: Recipe): E.Either<PetalError, Recipe> =>
+  r.train.labelSmooth && r.train.loss !== "bce"
+    ? E.left(petalError(
+      "BadArgument",
+      opts.out,
+      `--label-smooth moves the bce loss's target, and this recipe's loss is ${r.train.loss}`,
+      "drop --label-smooth, or add --loss bce",
+    ))
+    : E.right(r);
+
 /**
  * Minutes from the start by which the text pre-training stops at the latest: the options'
  * own, else {@link PRETRAIN_CLOCK_SHARE} of a `minutes` budget, else none.
@@ -342,7 +353,11 @@ const initOrResume = (
 ): TE.TaskEither<PetalError, TrainingRun> =>
   pipe(
     TE.fromEither(
-      pipe(contrastiveNeedsPretraining(opts, s.recipe), E.chain((r) => topNeedsDcgan(opts, r))),
+      pipe(
+        contrastiveNeedsPretraining(opts, s.recipe),
+        E.chain((r) => topNeedsDcgan(opts, r)),
+        E.chain((r) => smoothingNeedsBce(opts, r)),
+      ),
     ),
     TE.chain(() => attempt(() => modelFor(opts, s, data), opts.out)),
     TE.map((gan): TrainingRun => {

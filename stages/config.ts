@@ -165,6 +165,12 @@ export interface TrainConfig {
    * rates fall linearly to 0. 0 or absent (older checkpoints): constant rates.
    */
   readonly lrDecay?: number;
+  /**
+   * One-sided label smoothing of the `bce` D loss (Salimans et al. 2016): D's target for
+   * (real, right text) is 1 − labelSmooth; fakes and wrong texts keep 0. 0 or absent
+   * (older checkpoints): off.
+   */
+  readonly labelSmooth?: number;
   /** EMA decay of the generator copy used for samples and inference. */
   readonly emaDecay: number;
   /**

@@ -19,7 +19,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { LossKind } from "./config.ts";
 
 /** Mean binary cross-entropy of logits against a constant target (stable form). */
-export const bceWithLogits = (logits: tf.Tensor, target: 0 | 1): tf.Scalar =>
+export const bceWithLogits = (logits: tf.Tensor, target: number): tf.Scalar =>
   tf.mean(
     tf.add(
       tf.sub(tf.relu(logits), tf.mul(logits, target)),
@@ -27,18 +27,22 @@ export const bceWithLogits = (logits: tf.Tensor, target: 0 | 1): tf.Scalar =>
     ),
   );
 
-/** The discriminator's loss over its three logits (see the module comment). */
+/**
+ * The discriminator's loss over its three logits (see the module comment). `realTarget`
+ * is bce's target for (real, right text): below 1 it is one-sided label smoothing.
+ */
 export function discriminatorLoss(
   kind: LossKind,
   real: tf.Tensor1D,
   fake: tf.Tensor1D,
   wrong: tf.Tensor1D,
   penalty?: tf.Scalar,
+  realTarget = 1,
 ): tf.Scalar {
   switch (kind) {
     case "bce":
       return tf.add(
-        bceWithLogits(real, 1),
+        bceWithLogits(real, realTarget),
         tf.mul(0.5, tf.add(bceWithLogits(fake, 0), bceWithLogits(wrong, 0))),
       );
     case "hinge":

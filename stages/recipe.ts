@@ -90,6 +90,7 @@ const TRAIN_DEFAULTS: Omit<TrainConfig, "lrG" | "lrD"> = {
   freezeText: false,
   contrastiveWeight: 0,
   lrDecay: 0,
+  labelSmooth: 0,
 };
 
 type Preset = Omit<RecipeOverrides, "size">;

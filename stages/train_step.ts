@@ -248,6 +248,7 @@ export function discriminatorStep(
         critic(fakeSeen, eRight),
         judgeFeatures(gan, realFeatures, eWrong, ctx),
         penalty,
+        1 - (train.labelSmooth ?? 0),
       );
       if (!train.maGpWeight) return loss;
       const ma = matchingAwarePenalty(critic, real, eRight, train.maGpWeight, train.maGpPower ?? 6);

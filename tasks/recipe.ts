@@ -129,6 +129,14 @@ export const RECIPE_FLAGS = {
     help: "let both learning rates fall linearly to 0 over the last F of the budget",
     defaultText: presetText((r) => r.train.lrDecay),
   },
+  "label-smooth": {
+    type: "number",
+    arg: "S",
+    min: 0,
+    max: 0.5,
+    help: "one-sided label smoothing: D's `bce` target for (real, right text) is 1 − S",
+    defaultText: presetText((r) => r.train.labelSmooth),
+  },
   diffaug: {
     type: "boolean",
     help: "DiffAugment (colour, translation, cutout) before D",
@@ -206,6 +214,7 @@ export const recipeOverrides = (v: RecipeValues): RecipeOverrides => ({
   ...given("lrD", v["lr-d"]),
   ...given("maGpWeight", v["ma-gp"]),
   ...given("lrDecay", v["lr-decay"]),
+  ...given("labelSmooth", v["label-smooth"]),
   ...(v.diffaug ? { diffAugment: true } : {}),
   ...(v["no-diffaug"] ? { diffAugment: false } : {}),
   ...given("pretrainSteps", v["pretrain-text"]),

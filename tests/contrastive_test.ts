@@ -115,6 +115,7 @@ Deno.test("--contrastive without a pre-trained, frozen φ fails with a one-line 
   const flags = (v: RecipeValues) => recipeFromFlags(v).train;
   assertEquals(flags({ contrastive: 0.5 }).contrastiveWeight, 0.5);
   assertEquals(flags({ "lr-decay": 0.3 }).lrDecay, 0.3);
+  assertEquals([flags({ "label-smooth": 0.1 }).labelSmooth, flags({}).labelSmooth], [0.1, 0]);
   assertEquals([flags({}).contrastiveWeight, flags({}).lrDecay], [0, 0]);
 });
 

@@ -60,7 +60,14 @@ Deno.test("train() with nothing but data and out stores recipe() in its checkpoi
 });
 
 Deno.test("a stored recipe reads back as it was written; older headers are rebuilt", () => {
-  for (const r of [recipe(), recipe("dfgan", { size: "reed" }), plainRecipe({ emaDecay: 0.99 })]) {
+  for (
+    const r of [
+      recipe(),
+      recipe("dfgan", { size: "reed" }),
+      plainRecipe({ emaDecay: 0.99 }),
+      recipe("gan-int-cls", { labelSmooth: 0.1 }),
+    ]
+  ) {
     const model = modelConfig(r.size, 50, r.arch, r.upsample);
     assertEquals(storedRecipe(model, r.train, r), r);
   }
@@ -117,6 +124,27 @@ Deno.test("--g-top C: the dcgan G gets a 3×3 conv of C channels at 64×64 befor
   assertEquals(ctx.updates.length, 10);
   tf.dispose([...ctx.updates.map(([, t]) => t), ...Object.values(plain), ...Object.values(topped)]);
   assertEquals(tf.memory().numTensors, before, "no tensor left");
+});
+
+Deno.test("--label-smooth with a loss other than bce is a one-line error, before a model is made", async () => {
+  const data = await syntheticFixture(16, 1);
+  const out = await Deno.makeTempDir({ prefix: "petal-smooth-" });
+  const before = tf.memory().numTensors;
+  const result = await train({
+    data,
+    out,
+    recipe: recipe("gan-int-cls", { loss: "hinge", labelSmooth: 0.1 }),
+    maxSteps: 1,
+  })();
+  assert(E.isLeft(result));
+  assertEquals(result.left.kind, "BadArgument");
+  assertMatch(
+    formatError(result.left),
+    /--label-smooth moves the bce loss's target, and this recipe's loss is hinge — drop --label-smooth, or add --loss bce/,
+  );
+  assertEquals(tf.memory().numTensors, before, "no tensor left");
+  assertEquals([...Deno.readDirSync(out)], [], "nothing written");
+  await Deno.remove(out, { recursive: true });
 });
 
 Deno.test("--g-top on DF-GAN's generator is a one-line error, before a model is made", async () => {

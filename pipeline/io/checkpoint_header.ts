@@ -115,6 +115,7 @@ const TRAIN_NUMBERS = [
   "maGpPower",
   "contrastiveWeight",
   "lrDecay",
+  "labelSmooth",
   "emaDecay",
   "cropMargin",
   "seed",
