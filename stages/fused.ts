@@ -166,6 +166,20 @@ export function biasActGradOps(
   return [dx, tf.sum(dx, dy.shape.map((_, i) => i).slice(0, -1))];
 }
 
+/**
+ * For x [B, …, C] and a per-sample, per-channel [B, C] value: `broadcast` shapes it
+ * [B, 1, …, 1, C] against x, and `sum` reduces an x-shaped tensor over each sample's
+ * axes to [B, C] (the gradient of such a value).
+ */
+function perSampleChannel(x: tf.Tensor) {
+  const C = x.shape[x.rank - 1], B = x.shape[0];
+  const within = x.shape.slice(1, -1).map((_, i) => i + 1);
+  return {
+    broadcast: (t: tf.Tensor) => t.reshape([B, ...within.map(() => 1), C]),
+    sum: (t: tf.Tensor) => (within.length ? tf.sum(t, within) : t),
+  };
+}
+
 /** The affine kernel's gradients in tf ops, from x, a, its output y and dy: [dx, da, db]. */
 export function affineActGradOps(
   x: tf.Tensor,
@@ -175,11 +189,8 @@ export function affineActGradOps(
   attrs: tf.NamedAttrMap,
 ): [tf.Tensor, tf.Tensor, tf.Tensor] {
   const g = activationGradOps(y, dy, attrs);
-  const C = x.shape[x.rank - 1], B = x.shape[0];
-  const rows = x.shape.slice(1, -1).map((_, i) => i + 1); // the axes within a sample
-  const perSample = (t: tf.Tensor) => t.reshape([B, ...rows.map(() => 1), C]);
-  const overSample = (t: tf.Tensor) => (rows.length ? tf.sum(t, rows) : t);
-  return [tf.mul(g, perSample(a)), overSample(tf.mul(g, x)), overSample(g)];
+  const perSample = perSampleChannel(x);
+  return [tf.mul(g, perSample.broadcast(a)), perSample.sum(tf.mul(g, x)), perSample.sum(g)];
 }
 
 /**
@@ -196,7 +207,7 @@ export function batchNormActGradOps(
   scale: tf.Tensor | undefined,
   attrs: tf.NamedAttrMap,
 ): NormGrads {
-  const C = x.shape[x.rank - 1], B = x.shape[0];
+  const C = x.shape[x.rank - 1];
   const axes = x.shape.map((_, i) => i).slice(0, -1);
   const count = x.size / C;
   const { mean, variance } = tf.moments(x, axes);
@@ -205,13 +216,12 @@ export function batchNormActGradOps(
   let dn = g;
   let mod: Pick<NormGrads, "scale" | "shift"> = {};
   if (scale) {
-    const perSample = [B, ...axes.slice(1).map(() => 1), C];
-    const overSample = (t: tf.Tensor) => (axes.length > 1 ? tf.sum(t, axes.slice(1)) : t);
+    const perSample = perSampleChannel(x);
     mod = {
-      shift: overSample(g),
-      scale: overSample(tf.mul(g, tf.add(tf.mul(xhat, gamma), beta))),
+      shift: perSample.sum(g),
+      scale: perSample.sum(tf.mul(g, tf.add(tf.mul(xhat, gamma), beta))),
     };
-    dn = tf.mul(g, tf.add(1, scale.reshape(perSample)));
+    dn = tf.mul(g, tf.add(1, perSample.broadcast(scale)));
   }
   const dbeta = tf.sum(dn, axes);
   const dgamma = tf.sum(tf.mul(dn, xhat), axes);
