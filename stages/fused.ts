@@ -143,11 +143,12 @@ export interface NormGrads {
 
 /**
  * dL/d(pre-activation) from the activation's output y and dy, in tf ops that have a (zero)
- * gradient themselves: 1 where y > 0 (the slope there) as sign∘relu, since a comparison
- * would have none.
+ * gradient themselves: 1 where y > 0 (the slope there) as step(y), since a comparison
+ * would have none. (Step has a native kernel; sign∘relu, which it replaces, fell back to
+ * the cpu backend for its Sign.)
  */
 export function activationGradOps(y: tf.Tensor, dy: tf.Tensor, attrs: tf.NamedAttrMap): tf.Tensor {
-  const on = tf.sign(tf.relu(y));
+  const on = tf.step(y, 0);
   const alpha = attrs.alpha as number;
   if (attrs.act === ACTIVATIONS.relu) return tf.mul(dy, on);
   if (attrs.act === ACTIVATIONS.leakyRelu) {

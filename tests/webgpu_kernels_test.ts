@@ -250,7 +250,7 @@ gpuTest(
         const relu = batchNormAct(T4(x), p, "bn", ctx, "relu", mod);
         return tf.add(relu, batchNormAct(T4(x), p, "bn", ctx, "leakyRelu"));
       },
-      ["PetalCondBatchNormAct", "PetalBatchNormAct", "Sign"],
+      ["PetalCondBatchNormAct", "PetalBatchNormAct", "Step"],
     ),
 );
 gpuTest(

@@ -46,7 +46,6 @@ export const MODEL_KERNELS: readonly string[] = [
   "Rsqrt",
   "Select",
   "Sigmoid",
-  "Sign",
   "Slice",
   "SplitV",
   "Sqrt",
