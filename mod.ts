@@ -127,8 +127,9 @@ export { lossLog, runObservers, sampleEvery, type TrainObserver } from "./pipeli
 
 /**
  * Draw: load a checkpoint's EMA generator and draw captions through the one drawing
- * path (the best of K noises each where the checkpoint keeps its matcher). An image
- * depends on (checkpoint, caption id, seed, K) only. docs/examples/custom_infer.ts goes
+ * path (the best of K noises each where the checkpoint keeps its matcher; guidance 1.5
+ * where it keeps its mean condition). An image depends on (checkpoint, caption id, seed,
+ * K, guidance) only. docs/examples/custom_infer.ts goes
  * from a CSV to images to a score.
  *
  * @example The shipped model draws a caption twice: the same bytes.
@@ -152,6 +153,7 @@ export {
   drawPixels,
   generateImages,
   type Generator,
+  guidanceFor,
   inferenceName,
   interpolateCaptions,
 } from "./pipeline/draw.ts";

@@ -4,8 +4,10 @@
  * `pickBest`); {@link drawFolder}: captions → a folder of `inference_NNNN.jpg`. infer,
  * quality, serve, the sample grids, the report grid and docs/examples/custom_infer.ts all
  * draw through these, and every noise comes from the one noise policy (stages/noise.ts
- * `captionNoise`): an image depends on (checkpoint, caption id, seed, K) only, never on
- * the batch size or the other captions of its batch.
+ * `captionNoise`): an image depends on (checkpoint, caption id, seed, K, guidance) only,
+ * never on the batch size or the other captions of its batch. Guidance (stages/generate.ts
+ * `Guidance`) moves each caption's condition away from the checkpoint's mean condition:
+ * {@link DEFAULT_GUIDANCE} where the checkpoint keeps one.
  *
  * @example
  * ```ts
@@ -20,7 +22,13 @@ import { pipe } from "fp-ts/function";
 import { encodeJpeg, toBytes, writeFilesAtomic } from "./io/images.ts";
 import { ioError, type PetalError, petalError } from "./io/errors.ts";
 import { tokenizeAll, type Vocabulary } from "../stages/tokenize.ts";
-import { embedCaptions, type Gan, sample } from "../stages/train_step.ts";
+import {
+  embedCaptions,
+  type Gan,
+  meanCondition,
+  sample,
+  setMeanCondition,
+} from "../stages/train_step.ts";
 import { pickBest } from "../stages/match.ts";
 import { captionNoise, noiseRows, positionIds } from "../stages/noise.ts";
 
@@ -41,6 +49,8 @@ export interface DrawOptions {
   readonly seed: number;
   /** Noises per caption of which the matcher keeps the best (default 1: no pick). */
   readonly candidates?: number;
+  /** Guidance scale (1: none); default {@link defaultGuidance}. */
+  readonly guidance?: number;
   /**
    * Captions per forward pass, at most (default 64; fewer where their K candidates would
    * pass {@link imagesPerPass}): memory only, the images do not depend on it.
@@ -103,6 +113,80 @@ export function candidatesFor(
   return E.right(asked ?? defaultCandidates(gen));
 }
 
+/**
+ * Guidance's default scale where the checkpoint keeps its mean condition. Chosen on the
+ * ledger's held-out split (docs/quality.md, "Guidance"): of 1, 1.25, 1.5, 1.75 and 2 on
+ * three checkpoints, 1.5 gave the best mean score on two and was 0.001 behind 1.75 on the
+ * third; every scale above 1 beat 1 on all three.
+ */
+export const DEFAULT_GUIDANCE = 1.5;
+
+/**
+ * Guidance where none is asked: {@link DEFAULT_GUIDANCE} where the checkpoint keeps its
+ * mean condition, 1 (none) where it was written before petal kept one.
+ */
+export const defaultGuidance = (gen: Generator): number =>
+  meanCondition(gen.gan) ? DEFAULT_GUIDANCE : 1;
+
+/**
+ * The guidance scale: `asked`, or {@link defaultGuidance}. A scale that is not a number
+ * ≥ 0, or guidance other than 1 from a checkpoint without a mean condition, is an error
+ * naming the fix.
+ *
+ * @example The shipped model keeps its mean condition: guidance 1.5 by default.
+ * ```ts
+ * import { disposeGenerator, guidanceFor, loadGenerator, useBackend } from "../mod.ts";
+ *
+ * await useBackend("auto");
+ * const gen = await loadGenerator("models/flowers");
+ * console.log(guidanceFor(gen, "models/flowers")); // { _tag: "Right", right: 1.5 }
+ * console.log(guidanceFor(gen, "models/flowers", -1)._tag); // "Left": not a number ≥ 0
+ * disposeGenerator(gen);
+ * ```
+ */
+export function guidanceFor(
+  gen: Generator,
+  checkpoint: string,
+  asked?: number,
+): E.Either<PetalError, number> {
+  if (asked !== undefined && !(Number.isFinite(asked) && asked >= 0)) {
+    return E.left(petalError(
+      "BadArgument",
+      checkpoint,
+      `--guidance ${asked} is not a number ≥ 0`,
+      "pass --guidance 1 (none), or a scale such as 1.5",
+    ));
+  }
+  if (asked !== undefined && asked !== 1 && !meanCondition(gen.gan)) {
+    return E.left(petalError(
+      "BadArgument",
+      checkpoint,
+      `this checkpoint keeps no mean condition (it was written before guidance), so it cannot draw with guidance ${asked}`,
+      "pass --guidance 1, or `deno task export --checkpoint DIR --data DATA` to give it one",
+    ));
+  }
+  return E.right(asked ?? defaultGuidance(gen));
+}
+
+/**
+ * Gives a generator whose checkpoint was written before petal kept the mean condition
+ * one (stages/train_step.ts `setMeanCondition`) from `captions`, which should be the
+ * training captions of its run; a run's own checkpoints get theirs from training.
+ */
+export function giveMeanCondition(gen: Generator, captions: readonly string[]): void {
+  const { seqLen } = gen.gan.model;
+  const batches: tf.Tensor2D[] = [];
+  for (let start = 0; start < captions.length; start += 256) {
+    const part = captions.slice(start, start + 256);
+    batches.push(tf.tensor2d(tokenizeAll(gen.vocab, part, seqLen), [part.length, seqLen], "int32"));
+  }
+  try {
+    setMeanCondition(gen.gan, batches, gen.vocab.padId);
+  } finally {
+    tf.dispose(batches);
+  }
+}
+
 /** Captions without ids, keyed by position (the noise policy's rule for them). */
 export const byPosition = (captions: readonly string[]): Drawn[] =>
   positionIds(captions.length).map((id) => ({ id, caption: captions[id] }));
@@ -122,6 +206,7 @@ async function forward(
   gen: Generator,
   captions: readonly string[],
   noises: readonly Float32Array[],
+  guidance: number,
 ): Promise<Uint8Array[]> {
   const { gan, vocab } = gen;
   const { zDim, seqLen, imageSize } = gan.model;
@@ -133,7 +218,7 @@ async function forward(
     const text = embedCaptions(gan, ids, vocab.padId);
     // The K candidates in one pass of G: rows k·n … k·n + n − 1 are noise k's.
     const z = tf.tensor2d(concatRows(noises), [K * n, zDim]);
-    const images = sample(gan, z, K === 1 ? text : tf.tile(text, [K, 1]) as tf.Tensor2D);
+    const images = sample(gan, z, K === 1 ? text : tf.tile(text, [K, 1]) as tf.Tensor2D, guidance);
     return K === 1 ? images : pickBest(gan.match!, images, text);
   });
   const data = await pixels.data();
@@ -145,7 +230,8 @@ async function forward(
 /**
  * RGB bytes (imageSize² · 3 each) of one image per caption: candidate k of caption `id`
  * drawn from `captionNoise(seed, id, k)`, the matcher's pick of the K (the generator must
- * keep a matcher when K > 1). The batch size changes memory and speed, not the images.
+ * keep a matcher when K > 1), drawn with `guidance` ({@link defaultGuidance} unless set).
+ * The batch size changes memory and speed, not the images.
  *
  * @example A caption's image depends on its id, not on the batch it is drawn in.
  * ```ts
@@ -168,21 +254,22 @@ export async function drawPixels(
   const { zDim } = gen.gan.model;
   const batch = opts.batch ?? 64;
   const K = opts.candidates ?? 1;
+  const guidance = opts.guidance ?? defaultGuidance(gen);
   const out: Uint8Array[] = [];
   const per = Math.max(1, Math.min(batch, Math.floor(imagesPerPass(gen.gan.model) / K)));
   for (let start = 0; start < captions.length; start += per) {
     const part = captions.slice(start, start + per);
     const ids = part.map((c) => c.id);
     const noises = Array.from({ length: K }, (_, k) => noiseRows(opts.seed, ids, k, zDim));
-    out.push(...await forward(gen, part.map((c) => c.caption), noises));
+    out.push(...await forward(gen, part.map((c) => c.caption), noises, guidance));
   }
   return out;
 }
 
 /**
  * RGB bytes of one image per caption from explicit noise: row i of `noise` (zDim each)
- * for caption i; given several noises, the matcher's pick. For a script's own noise; the
- * tools draw with {@link drawPixels}.
+ * for caption i; given several noises, the matcher's pick; with `guidance` (default
+ * {@link defaultGuidance}). For a script's own noise; the tools draw with {@link drawPixels}.
  *
  * @example One noise of your own, under two captions.
  * ```ts
@@ -202,6 +289,7 @@ export async function generateImages(
   captions: readonly string[],
   noise: Float32Array | readonly Float32Array[],
   batch = 64,
+  guidance = defaultGuidance(gen),
 ): Promise<Uint8Array[]> {
   const { zDim } = gen.gan.model;
   const noises = noise instanceof Float32Array ? [noise] : noise;
@@ -209,14 +297,15 @@ export async function generateImages(
   for (let start = 0; start < captions.length; start += batch) {
     const part = captions.slice(start, start + batch);
     const rows = noises.map((z) => z.subarray(start * zDim, (start + part.length) * zDim));
-    out.push(...await forward(gen, part, rows));
+    out.push(...await forward(gen, part, rows, guidance));
   }
   return out;
 }
 
 /**
  * Images along the straight line between two captions' embeddings, with the noise of
- * the first image of a request under `seed` (`captionNoise(seed, 0, 0)`).
+ * the first image of a request under `seed` (`captionNoise(seed, 0, 0)`), and `guidance`
+ * (default {@link defaultGuidance}).
  *
  * @example Five steps from a red flower to a yellow one.
  * ```ts
@@ -235,6 +324,7 @@ export async function interpolateCaptions(
   b: string,
   steps: number,
   seed: number,
+  guidance = defaultGuidance(gen),
 ): Promise<Uint8Array[]> {
   const { gan, vocab } = gen;
   const { zDim, seqLen, imageSize } = gan.model;
@@ -248,7 +338,7 @@ export async function interpolateCaptions(
       tf.mul(w, e.slice([1, 0], [1, -1])),
     );
     const z = tf.tile(tf.tensor2d(noise, [1, zDim]), [steps, 1]);
-    return sample(gan, z as tf.Tensor2D, mixed as tf.Tensor2D);
+    return sample(gan, z as tf.Tensor2D, mixed as tf.Tensor2D, guidance);
   });
   const data = await pixels.data();
   pixels.dispose();
@@ -348,6 +438,7 @@ export async function reportRows(
   captions: readonly Drawn[],
   seed: number,
   candidates: number,
+  guidance?: number,
 ): Promise<{ label: string; images: Uint8Array[] }[]> {
   const byId = new Map(captions.map((r) => [r.id, r.caption]));
   const ids = REPORT_IDS.every((id) => byId.has(id))
@@ -359,11 +450,18 @@ export async function reportRows(
     const cells = byPosition(Array(REPORT_COLUMNS).fill(caption));
     rows.push({
       label: `${id}: ${caption}`,
-      images: await drawPixels(gen, cells, { seed, candidates }),
+      images: await drawPixels(gen, cells, { seed, candidates, guidance }),
     });
   }
   return rows;
 }
+
+/** Lifts {@link guidanceFor} into a TaskEither, for pipelines. */
+export const guidanceTE = (
+  gen: Generator,
+  checkpoint: string,
+  asked?: number,
+): TE.TaskEither<PetalError, number> => pipe(guidanceFor(gen, checkpoint, asked), TE.fromEither);
 
 /** Lifts {@link candidatesFor} into a TaskEither, for pipelines. */
 export const candidatesTE = (

@@ -2,9 +2,10 @@
  * The infer pipeline: checkpoint + captions → one 64×64 JPEG per caption,
  * `inference_{id:04d}.jpg`, drawn by the EMA generator through the one drawing path
  * (pipeline/draw.ts `drawFolder`; the noise policy is stages/noise.ts): an image depends
- * on (checkpoint, caption id, seed, K) only, not on `--batch`. Where the checkpoint keeps
- * its image–text matcher, each image is the best of 8 noises for its caption
- * (`candidates`; stages/match.ts `pickBest`). Optional extras: the task's report grid
+ * on (checkpoint, caption id, seed, K, guidance) only, not on `--batch`. Where the
+ * checkpoint keeps its image–text matcher, each image is the best of 8 noises for its
+ * caption (`candidates`; stages/match.ts `pickBest`); where it keeps its mean condition,
+ * each is drawn with guidance 1.5 (`guidance`; stages/generate.ts `Guidance`). Optional extras: the task's report grid
  * (5 captions × 5 columns) and an interpolation strip between two captions.
  *
  * @example The task's test captions, drawn by your run, with the report grid.
@@ -32,6 +33,7 @@ import {
   candidatesTE,
   drawFolder,
   type Generator,
+  guidanceTE,
   interpolateCaptions,
   reportRows,
 } from "./draw.ts";
@@ -39,11 +41,14 @@ import {
 export {
   candidatesFor,
   DEFAULT_CANDIDATES,
+  DEFAULT_GUIDANCE,
   defaultCandidates,
+  defaultGuidance,
   drawFolder,
   drawPixels,
   generateImages,
   type Generator,
+  guidanceFor,
   inferenceName,
   interpolateCaptions,
   REPORT_IDS,
@@ -62,6 +67,11 @@ export interface InferOptions {
    * (default {@link DEFAULT_CANDIDATES} where the checkpoint keeps its matcher, else 1).
    */
   readonly candidates?: number;
+  /**
+   * Guidance scale (1: none; default {@link DEFAULT_GUIDANCE} where the checkpoint keeps
+   * its mean condition, else 1).
+   */
+  readonly guidance?: number;
   readonly dictionary?: string;
   readonly report?: boolean;
   readonly interpolate?: readonly [string, string];
@@ -73,6 +83,8 @@ export interface InferResult {
   readonly written: number;
   /** Noises drawn per caption (the matcher kept the best; 1: no pick). */
   readonly candidates: number;
+  /** The guidance scale drawn with (1: none). */
+  readonly guidance: number;
   readonly report?: string;
   readonly interpolation?: string;
   readonly seconds: number;
@@ -133,8 +145,9 @@ async function writeReport(
   rows: readonly TestCaption[],
   opts: InferOptions,
   candidates: number,
+  guidance: number,
 ) {
-  const gridRows = await reportRows(gen, rows, opts.seed ?? 0, candidates);
+  const gridRows = await reportRows(gen, rows, opts.seed ?? 0, candidates, guidance);
   const path = `${sibling(opts.out)}_report.png`;
   const grid = await renderGrid(gridRows, gen.gan.model.imageSize, { labelWidth: 300 });
   await writeFileAtomic(path, grid);
@@ -147,8 +160,9 @@ async function writeInterpolation(
   gen: Generator,
   [a, b]: readonly [string, string],
   opts: InferOptions,
+  guidance: number,
 ) {
-  const images = await interpolateCaptions(gen, a, b, 8, opts.seed ?? 0);
+  const images = await interpolateCaptions(gen, a, b, 8, opts.seed ?? 0, guidance);
   const path = `${sibling(opts.out)}_interpolation.png`;
   const grid = await renderGrid([{ label: `${a} → ${b}`, images }], gen.gan.model.imageSize);
   await writeFileAtomic(path, grid);
@@ -175,6 +189,15 @@ const chooseCandidates = (gen: Generator, opts: InferOptions): TE.TaskEither<Pet
     }),
   );
 
+/** The guidance scale, said in the log when it is not 1. */
+const chooseGuidance = (gen: Generator, opts: InferOptions): TE.TaskEither<PetalError, number> =>
+  pipe(
+    guidanceTE(gen, opts.checkpoint, opts.guidance),
+    TE.tapIO((g) => () => {
+      if (g !== 1) opts.log?.(`guidance ${g} (away from the checkpoint's mean condition)`);
+    }),
+  );
+
 /** With the generator loaded: the images, then the optional report and strip. */
 const drawAll =
   (opts: InferOptions, rows: readonly TestCaption[], started: number) =>
@@ -182,21 +205,27 @@ const drawAll =
     pipe(
       TE.Do,
       TE.bind("candidates", () => chooseCandidates(gen, opts)),
-      TE.bind("written", ({ candidates }) =>
+      TE.bind("guidance", () => chooseGuidance(gen, opts)),
+      TE.bind("written", ({ candidates, guidance }) =>
         drawFolder(gen, rows, opts.out, {
           seed: opts.seed ?? 0,
           candidates,
+          guidance,
           batch: opts.batch,
           log: opts.log,
         })),
-      TE.bind("report", ({ candidates }) =>
+      TE.bind("report", ({ candidates, guidance }) =>
         optional(
           opts.report && rows.length > 0,
-          () => writeReport(gen, rows, opts, candidates),
+          () => writeReport(gen, rows, opts, candidates, guidance),
           opts.out,
         )),
-      TE.bind("interpolation", () =>
-        optional(opts.interpolate, (pair) => writeInterpolation(gen, pair, opts), opts.out)),
+      TE.bind("interpolation", ({ guidance }) =>
+        optional(
+          opts.interpolate,
+          (pair) => writeInterpolation(gen, pair, opts, guidance),
+          opts.out,
+        )),
       TE.map((r) => ({ ...r, seconds: (performance.now() - started) / 1000 })),
     );
 

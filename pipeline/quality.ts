@@ -28,7 +28,16 @@ import { writeFileAtomic } from "./io/images.ts";
 import { renderGrid } from "./io/grid.ts";
 import type { EvaluatorManifest } from "./evaluator.ts";
 import { disposeGenerator, loadGenerator } from "./infer.ts";
-import { candidatesTE, drawFolder, type Generator, inferenceName, reportRows } from "./draw.ts";
+import {
+  candidatesTE,
+  drawFolder,
+  type Generator,
+  giveMeanCondition,
+  guidanceTE,
+  inferenceName,
+  reportRows,
+} from "./draw.ts";
+import { meanCondition } from "../stages/train_step.ts";
 import { scoreFolder, type ScoreSummary } from "./score.ts";
 import { scoreSanity } from "./sanity.ts";
 import { PRETRAIN_CLOCK_SHARE, train, type TrainOptions } from "./train.ts";
@@ -48,6 +57,8 @@ export interface QualityOptions extends Omit<TrainOptions, "excludeIds" | "keepM
   readonly noiseSeed?: number;
   /** Noises per caption of which the matcher keeps the best (infer's default when absent). */
   readonly candidates?: number;
+  /** Guidance scale (infer's default when absent). */
+  readonly guidance?: number;
   /**
    * Points of the budget at which the run is scored on its way, in the budget's unit
    * (minutes, or steps with `maxSteps`); see {@link budgetPoints}. The run trains to a
@@ -75,6 +86,8 @@ export interface QualityResult {
   readonly gridPath: string;
   /** Noises drawn per caption (1: no pick). */
   readonly candidates: number;
+  /** The guidance scale drawn with (1: none). */
+  readonly guidance: number;
 }
 
 /** Minutes at which {@link runQuality}'s callers score a run on its way by default. */
@@ -171,10 +184,10 @@ const drawReport = (
   captions: readonly { id: number; caption: string }[],
   path: string,
   seed: number,
-  candidates: number,
+  { candidates, guidance }: Drawing,
 ): TE.TaskEither<PetalError, void> =>
   TE.tryCatch(async () => {
-    const rows = await reportRows(gen, captions, seed, candidates);
+    const rows = await reportRows(gen, captions, seed, candidates, guidance);
     // A 256-colour PNG: the grid is committed with the ledger, so it should stay small.
     const png = await sharp(await renderGrid(rows, gen.gan.model.imageSize, { labelWidth: 300 }))
       .png({ palette: true, colours: 256, compressionLevel: 9, effort: 10 }).toBuffer();
@@ -183,7 +196,16 @@ const drawReport = (
   }, ioError(path, "check the folder is writable"));
 
 /** What drawing for the quality loop needs besides the generator. */
-type DrawSettings = Pick<QualityOptions, "out" | "noiseSeed" | "candidates" | "reportCaptions">;
+type DrawSettings = Pick<
+  QualityOptions,
+  "out" | "noiseSeed" | "candidates" | "guidance" | "reportCaptions"
+>;
+
+/** How the held-out captions were drawn: K noises per caption, and the guidance scale. */
+interface Drawing {
+  readonly candidates: number;
+  readonly guidance: number;
+}
 
 /**
  * With a generator (the caller's, disposed after): K, the held-out images (one per held-out
@@ -195,27 +217,28 @@ const drawAndScore = (
   opts: DrawSettings & { readonly data: string; readonly evaluator: string },
   held: readonly HeldOutCaption[],
   gridPath: string,
-): TE.TaskEither<PetalError, { candidates: number; summary: ScoreSummary }> => {
+): TE.TaskEither<PetalError, Drawing & { summary: ScoreSummary }> => {
   const seed = opts.noiseSeed ?? 0;
   const dir = `${opts.out}/inference`;
-  const draw = (gen: Generator) =>
+  const draw = (gen: Generator): TE.TaskEither<PetalError, Drawing> =>
     pipe(
-      candidatesTE(gen, opts.out, opts.candidates),
+      TE.Do,
+      TE.bind("candidates", () => candidatesTE(gen, opts.out, opts.candidates)),
+      TE.bind("guidance", () => guidanceTE(gen, opts.out, opts.guidance)),
       TE.chainFirst(() => emptyFolder(dir)),
-      TE.chainFirst((candidates) => drawFolder(gen, held, dir, { seed, candidates })),
-      TE.chainFirst((candidates) =>
+      TE.chainFirst((drawing) => drawFolder(gen, held, dir, { seed, ...drawing })),
+      TE.chainFirst((drawing) =>
         drawReport(
           gen,
           opts.reportCaptions?.length ? opts.reportCaptions : held,
           gridPath,
           seed,
-          candidates,
+          drawing,
         )
       ),
     );
   return pipe(
     TE.bracket(generator, draw, (gen) => TE.fromIO(() => disposeGenerator(gen))),
-    TE.bindTo("candidates"),
     TE.bind("summary", () =>
       scoreFolder({
         inference: dir,
@@ -272,7 +295,7 @@ const leg = (
       "scored",
       ({ trained }) => drawAndScore(TE.right(trained.model!), opts, split.held, gridPath),
     ),
-    TE.map(({ trained, scored: { candidates, summary } }) => {
+    TE.map(({ trained, scored: { candidates, guidance, summary } }) => {
       const { step } = trained.progress;
       const images = (step - tally.step) * trained.recipe.train.batchSize;
       const seconds = trained.imagesPerSecond > 0 ? images / trained.imagesPerSecond : 0;
@@ -295,6 +318,7 @@ const leg = (
           trainImages: split.training.length,
           gridPath,
           candidates,
+          guidance,
         },
       };
     }),
@@ -385,15 +409,21 @@ export interface RescoreOptions extends DrawSettings {
 export interface RescoreResult {
   readonly summary: ScoreSummary;
   readonly candidates: number;
+  readonly guidance: number;
+  /** The checkpoint kept no mean condition: it was given one from the split's training captions. */
+  readonly centered: boolean;
   readonly heldOutAccuracy: number;
   readonly gridPath: string;
 }
 
 /**
  * A ledger row's numbers again from its checkpoint: the held-out captions drawn as the
- * quality loop draws them (same noises, same K) and scored by the evaluator. The quality
- * loop's own checkpoint re-scores to its row exactly; the checkpoint must not have
- * trained on the held-out images (quality runs and `models/flowers` did not).
+ * quality loop draws them (same noises, same K, same guidance) and scored by the
+ * evaluator. The quality loop's own checkpoint re-scores to its row exactly; the
+ * checkpoint must not have trained on the held-out images (quality runs and
+ * `models/flowers` did not). A checkpoint written before petal kept the mean condition is
+ * given one from the split's training captions (each image's first), so that it can be
+ * scored with guidance.
  *
  * @example
  * ```ts ignore
@@ -410,15 +440,24 @@ export const rescoreCheckpoint = (
     evaluatorManifest(opts.evaluator),
     TE.bindTo("manifest"),
     TE.bind("split", ({ manifest }) => heldOutCaptions(opts.data, manifest.heldOutIds)),
-    TE.bind("scored", ({ split }) =>
+    TE.bind("centered", () => TE.of({ value: false })),
+    TE.bind("scored", ({ split, centered }) =>
       drawAndScore(
-        attempt(() => loadGenerator(opts.checkpoint), opts.checkpoint),
+        attempt(async () => {
+          const gen = await loadGenerator(opts.checkpoint);
+          if (!meanCondition(gen.gan)) {
+            giveMeanCondition(gen, split.training.flatMap((t) => t.captions.slice(0, 1)));
+            centered.value = true;
+          }
+          return gen;
+        }, opts.checkpoint),
         opts,
         split.held,
         gridPath,
       )),
-    TE.map(({ manifest, scored }) => ({
+    TE.map(({ manifest, scored, centered }) => ({
       ...scored,
+      centered: centered.value,
       heldOutAccuracy: manifest.heldOutAccuracy,
       gridPath,
     })),

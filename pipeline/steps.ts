@@ -40,6 +40,7 @@ import {
   emaStandingStatistics,
   type Gan,
   scaleLearningRates,
+  setMeanCondition,
   type StandingDraw,
   type StepLosses,
   trainStep,
@@ -344,10 +345,11 @@ export function trainSteps(run: TrainingRun, budget: Budget = {}): StepLoop {
 export const STANDING_BATCHES = 8;
 
 /**
- * Standing statistics for the run's EMA generator (stages/train_step.ts), from training
- * captions and noise of one fixed stream: the same weights always get the same
- * statistics, so a resumed run's checkpoints stay those of an uninterrupted one.
- * Returns how many batch-norm variables were set.
+ * Standing statistics for the run's EMA generator (stages/train_step.ts), and its mean
+ * condition (what drawing's guidance pushes away from), from the same training captions
+ * and noise of one fixed stream: the same weights always get the same statistics, so a
+ * resumed run's checkpoints stay those of an uninterrupted one. Returns how many
+ * batch-norm variables were set.
  */
 export function settleEma(run: TrainingRun, batches = STANDING_BATCHES): number {
   const { seqLen, zDim } = run.gan.model;
@@ -361,6 +363,7 @@ export function settleEma(run: TrainingRun, batches = STANDING_BATCHES): number 
     };
   });
   try {
+    setMeanCondition(run.gan, draws.map((d) => d.ids), run.data.vocab.padId);
     return emaStandingStatistics(run.gan, draws, run.data.vocab.padId);
   } finally {
     tf.dispose(draws.flatMap((d) => [d.ids, d.z]));

@@ -6,7 +6,8 @@
  * text encoder learns with the discriminator, unless the run keeps it frozen
  * (`freezeText`, after a contrastive pre-training): then the batch's sentence vectors are
  * computed once per step, with no gradient, and shared by both steps. Before samples are
- * drawn, `emaStandingStatistics` gives the EMA generator its own batch-norm statistics.
+ * drawn, `emaStandingStatistics` gives the EMA generator its own batch-norm statistics,
+ * and `setMeanCondition` the mean condition that drawing's guidance pushes away from.
  *
  * @example
  * ```ts
@@ -21,7 +22,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { ModelConfig, TrainConfig } from "./config.ts";
 import { contrastiveLoss, encodeText, initTextEncoder, sentenceDim } from "./embed.ts";
 import { initMatcher, matchFeatures } from "./match.ts";
-import { generate, initGenerator } from "./generate.ts";
+import { conditioning, generate, type Guidance, guide, initGenerator } from "./generate.ts";
 import { discriminateFeatures, initDiscriminator, judge } from "./discriminate.ts";
 import {
   discriminatorLoss,
@@ -139,7 +140,10 @@ export interface BatchTensors {
   readonly augFake?: DiffAugmentParams;
 }
 
-/** G(z, e) of the run's architecture: images and the CA KL term (0 for DF-GAN). */
+/**
+ * G(z, e) of the run's architecture: images and the CA KL term (0 for DF-GAN); its
+ * condition ({@link generatorCondition}) under `guidance` where given (drawing only).
+ */
 export function runGenerator(
   gan: Gan,
   p: Params,
@@ -147,10 +151,18 @@ export function runGenerator(
   e: tf.Tensor2D,
   eps: tf.Tensor2D,
   ctx: Context,
+  guidance?: Guidance,
 ): { images: tf.Tensor4D; kl: tf.Scalar } {
-  if (gan.model.arch !== "dfgan") return generate(p, gan.model, z, e, eps, ctx);
-  return { images: dfGenerate(p, gan.model, z, e), kl: tf.scalar(0) };
+  if (gan.model.arch !== "dfgan") return generate(p, gan.model, z, e, eps, ctx, guidance);
+  return { images: dfGenerate(p, gan.model, z, guide(e, guidance)), kl: tf.scalar(0) };
 }
+
+/**
+ * What G of the run's architecture is conditioned on at ε = 0, per caption [B, width]:
+ * conditioning augmentation's μ (dcgan), the sentence vector itself (DF-GAN).
+ */
+export const generatorCondition = (gan: Gan, p: Params, e: tf.Tensor2D): tf.Tensor2D =>
+  gan.model.arch === "dfgan" ? e : conditioning(p, e).mu;
 
 /** D's text-free image trunk of the run's architecture: images → [B, 4, 4, C]. */
 const discriminatorFeatures = (gan: Gan, x: tf.Tensor4D, ctx: Context): tf.Tensor4D =>
@@ -402,12 +414,50 @@ export function trainStep(
 export const embedCaptions = (gan: Gan, ids: tf.Tensor2D, padId: number): tf.Tensor2D =>
   encodeText(gan.text, ids, padId);
 
-/** Images from the EMA generator at the mean condition (eps = 0), eval-mode batch norm. */
-export function sample(gan: Gan, z: tf.Tensor2D, text: tf.Tensor2D): tf.Tensor4D {
+/**
+ * Images from the EMA generator at the mean condition (eps = 0), eval-mode batch norm,
+ * with guidance `scale` (1: none; else the GAN must keep its {@link meanCondition}).
+ */
+export function sample(gan: Gan, z: tf.Tensor2D, text: tf.Tensor2D, scale = 1): tf.Tensor4D {
+  const center = meanCondition(gan);
+  if (scale !== 1 && !center) {
+    throw new Error(`guidance ${scale} needs the generator's mean condition, which it lacks`);
+  }
   return tf.tidy(() => {
     const eps = tf.zeros([z.shape[0], gan.model.condDim]) as tf.Tensor2D;
-    return runGenerator(gan, gan.ema, z, text, eps, newContext(false)).images;
+    const guidance = scale === 1 ? undefined : { center: center!, scale };
+    return runGenerator(gan, gan.ema, z, text, eps, newContext(false), guidance).images;
   });
+}
+
+/** Where the EMA generator keeps its mean condition (`ema/cond.center` in checkpoints). */
+export const MEAN_CONDITION = "cond.center";
+
+/**
+ * The EMA generator's mean condition [width] ({@link setMeanCondition}); undefined before
+ * the first one is set, and in checkpoints written before petal kept it.
+ */
+export const meanCondition = (gan: Gan): tf.Variable | undefined => gan.ema[MEAN_CONDITION];
+
+/**
+ * Sets the EMA generator's mean condition: {@link generatorCondition} averaged over the
+ * captions of `batches` (token ids [B, T] each), which should be training captions. The
+ * variable is made the first time (untrainable) and assigned after that.
+ */
+export function setMeanCondition(gan: Gan, batches: readonly tf.Tensor2D[], padId: number): void {
+  const mean = tf.tidy(() => {
+    const sums = batches.map((ids) =>
+      tf.sum(generatorCondition(gan, gan.ema, encodeText(gan.text, ids, padId)), 0)
+    );
+    const count = batches.reduce((n, ids) => n + ids.shape[0], 0);
+    return tf.div(tf.addN(sums), count);
+  });
+  const known = meanCondition(gan);
+  if (!known) gan.ema[MEAN_CONDITION] = variable(undefined, mean, false);
+  else {
+    known.assign(mean);
+    mean.dispose();
+  }
 }
 
 /** Every variable of the GAN by a stable name (for checkpoints): "text/…", "g/…", … */

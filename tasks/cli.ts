@@ -55,6 +55,16 @@ export const BACKEND_FLAG = {
   help: "compute backend",
 } as const satisfies Flag;
 
+/** `--guidance G`, shared by the tasks that draw (infer, quality). */
+export const GUIDANCE_FLAG = {
+  type: "number",
+  min: 0,
+  arg: "G",
+  help:
+    "guidance: each caption's condition pushed G times as far from the mean condition (1: none)",
+  defaultText: "1.5 where the checkpoint keeps its mean condition, else 1",
+} as const satisfies Flag;
+
 /** Selects the backend named by --backend and prints it. */
 export async function selectBackend(choice: BackendChoice): Promise<string> {
   const name = await useBackend(choice);

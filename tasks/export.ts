@@ -1,15 +1,22 @@
 /**
  * `deno task export --checkpoint DIR --out models/NAME`: the generator-only checkpoint
- * of a run — text encoder, EMA generator and vocabulary, no D and no optimiser state —
- * small enough to ship; `deno task infer` and `deno task serve` draw with it.
+ * of a run — text encoder, EMA generator (with its mean condition) and vocabulary, no D
+ * and no optimiser state — small enough to ship; `deno task infer` and `deno task serve`
+ * draw with it. With `--data`, a checkpoint written before petal kept the mean condition
+ * (what drawing's guidance pushes away from) is given one from that data's training
+ * captions, minus the images `--evaluator` holds out.
  */
 import {
+  checkpointVocabulary,
   disposeCheckpoint,
   readCheckpoint,
   restoreGan,
   writeGeneratorCheckpoint,
 } from "../pipeline/io/checkpoint.ts";
-import { disposeGan } from "../stages/train_step.ts";
+import { giveMeanCondition } from "../pipeline/draw.ts";
+import { evaluatorManifest, heldOutCaptions } from "../pipeline/quality.ts";
+import { unwrap } from "../pipeline/io/errors.ts";
+import { disposeGan, type Gan, meanCondition } from "../stages/train_step.ts";
 import { defineTask } from "./flags.ts";
 import { BACKEND_FLAG, runTask, selectBackend } from "./cli.ts";
 
@@ -29,9 +36,36 @@ export const EXPORT = defineTask({
       default: "models/flowers",
       help: "where its `checkpoint.petal` goes",
     },
+    data: {
+      type: "string",
+      arg: "DIR",
+      help:
+        "training data (Reed layout) whose captions give an older checkpoint its mean condition",
+    },
+    evaluator: {
+      type: "string",
+      arg: "DIR",
+      help: "with --data: leave out the images this evaluator holds out (a ledger run's split)",
+    },
     backend: BACKEND_FLAG,
   },
 });
+
+/** Gives `gan` its mean condition from the first caption of each training image of `data`. */
+async function centerOn(
+  gan: Gan,
+  vocab: ReturnType<typeof checkpointVocabulary>,
+  data: string,
+  evaluator?: string,
+) {
+  const held = evaluator ? (await unwrap(evaluatorManifest(evaluator))).heldOutIds : [];
+  const { training } = await unwrap(heldOutCaptions(data, held));
+  giveMeanCondition({ gan, vocab }, training.flatMap((t) => t.captions.slice(0, 1)));
+  console.log(
+    `mean condition: from the first captions of ${training.length} training images of ${data}` +
+      (held.length ? ` (${held.length} held out by ${evaluator})` : ""),
+  );
+}
 
 if (import.meta.main) {
   await runTask(EXPORT, async (values) => {
@@ -39,6 +73,14 @@ if (import.meta.main) {
     const ck = await readCheckpoint(values.checkpoint);
     try {
       const gan = await restoreGan(ck, values.checkpoint);
+      if (values.data && !meanCondition(gan)) {
+        await centerOn(
+          gan,
+          checkpointVocabulary(ck, values.checkpoint),
+          values.data,
+          values.evaluator,
+        );
+      }
       const { progress, vocabulary, recipe } = ck.header;
       const path = await writeGeneratorCheckpoint(values.out, gan, progress, vocabulary, recipe);
       disposeGan(gan);

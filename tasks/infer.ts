@@ -10,6 +10,7 @@ import {
   BACKEND_FLAG,
   DEFAULT_DATA,
   exists,
+  GUIDANCE_FLAG,
   reportFallbacks,
   runTask,
   selectBackend,
@@ -51,6 +52,7 @@ export const INFER = defineTask({
       help: "noises per caption; the checkpoint's image–text matcher keeps the best (1: no pick)",
       defaultText: "8 where the checkpoint keeps its matcher, else 1",
     },
+    guidance: GUIDANCE_FLAG,
     report: {
       type: "boolean",
       help: "also the task's 5×5 report grid, `inference_report.png` beside the folder",

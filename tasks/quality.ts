@@ -27,7 +27,7 @@ import { writeCurvesPlot } from "../pipeline/io/plots.ts";
 import { loadCaptions } from "../pipeline/io/task_files.ts";
 import { petalError, PetalFailure, unwrap } from "../pipeline/io/errors.ts";
 import { defineTask, type FlagValues } from "./flags.ts";
-import { BACKEND_FLAG, exists, resolveData, runTask, selectBackend } from "./cli.ts";
+import { BACKEND_FLAG, exists, GUIDANCE_FLAG, resolveData, runTask, selectBackend } from "./cli.ts";
 import { RECIPE_FLAGS, recipeFromFlags, recipeText } from "./recipe.ts";
 import { progressLine } from "./progress.ts";
 
@@ -91,6 +91,7 @@ export const QUALITY = defineTask({
       help: "noises per held-out caption; the run's image–text matcher keeps the best (1: no pick)",
       defaultText: "8 where the run keeps its matcher (a pre-trained φ), else 1",
     },
+    guidance: GUIDANCE_FLAG,
     checkpoint: {
       type: "string",
       arg: "DIR",
@@ -200,6 +201,11 @@ async function plotCurves(ledger: string, ledgerDir: string): Promise<string> {
   return await writeCurvesPlot(qualityCurves(ledgerRuns(text)), path, references);
 }
 
+/** The ledger's recipe column: the recipe's flags and how its images were drawn. */
+const drawnWith = (text: string, r: { candidates: number; guidance: number }) =>
+  text + (r.candidates > 1 ? ` --candidates ${r.candidates}` : "") +
+  (r.guidance !== 1 ? ` --guidance ${r.guidance}` : "");
+
 async function quality(values: Values, data: string, backend: string) {
   const out = values.out ?? "runs/quality";
   const commit = await gitCommit(); // the code the run starts with
@@ -227,7 +233,7 @@ async function quality(values: Values, data: string, backend: string) {
     const row = runRow({
       date,
       commit,
-      recipe: r.candidates > 1 ? `${text} --candidates ${r.candidates}` : text,
+      recipe: drawnWith(text, r),
       backend,
       minutes: r.minutes,
       steps: r.steps,
@@ -258,6 +264,7 @@ async function quality(values: Values, data: string, backend: string) {
     gridPath: grid,
     gridPathAt: gridAt,
     candidates: values.candidates,
+    guidance: values.guidance,
     log: (line) => console.log(line),
     onStep: (s) => {
       // Each leg's clock starts at 0: a reading below the last is a new leg.
@@ -280,12 +287,18 @@ async function rescore(values: Values, data: string, checkpoint: string) {
     evaluator: values.evaluator,
     out,
     candidates: values.candidates,
+    guidance: values.guidance,
     reportCaptions,
     gridPath: values.grid,
   }));
   const s = r.summary;
+  if (r.centered) {
+    console.log(`${checkpoint}: no mean condition kept; given one from the training captions`);
+  }
   console.log(
-    `${checkpoint} (K = ${r.candidates}, evaluator ${(100 * r.heldOutAccuracy).toFixed(1)}%): ` +
+    `${checkpoint} (K = ${r.candidates}, guidance ${r.guidance}, evaluator ${
+      (100 * r.heldOutAccuracy).toFixed(1)
+    }%): ` +
       `mean score ${s.meanScore.toFixed(4)}, cosine ${s.meanCosine.toFixed(4)}, IS ${
         s.inceptionScore.toFixed(2)
       }, FID ${s.fid?.toFixed(1) ?? "-"}, R-precision ${(100 * s.rPrecision).toFixed(1)}%`,

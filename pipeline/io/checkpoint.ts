@@ -25,12 +25,14 @@ import {
   createGan,
   disposeGan,
   type Gan,
+  MEAN_CONDITION,
   namedVariables,
   withMatcher,
 } from "../../stages/train_step.ts";
 import * as E from "fp-ts/Either";
 import { petalError, PetalFailure } from "./errors.ts";
 import { writeFileAtomic } from "./images.ts";
+import { variable } from "../../stages/layers.ts";
 import { validateHeader } from "./checkpoint_header.ts";
 import { type Vocabulary, vocabularyFromJson } from "../../stages/tokenize.ts";
 
@@ -366,6 +368,10 @@ export async function restoreGan(
     createGan(header.model, { ...header.train, ...trainOverrides }, 0),
     ck,
   );
+  // The EMA generator's mean condition, where the checkpoint keeps one (written since
+  // guidance; older ones draw without it).
+  const center = ck.tensors.get(`ema/${MEAN_CONDITION}`);
+  if (center) gan.ema[MEAN_CONDITION] = variable(undefined, tf.zeros(center.shape), false);
   try {
     await loadWeights(gan, ck, path);
   } catch (e) {
