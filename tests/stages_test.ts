@@ -21,6 +21,7 @@ import {
   emaStandingStatistics,
   embedCaptions,
   type Gan,
+  meanCondition,
   runDiscriminator,
   runGenerator,
   sample,
@@ -238,13 +239,19 @@ Deno.test("settleEma: one fixed stream, so the same weights get the same statist
     Object.entries(run.gan.ema).filter(([k]) => /\.(mean|var)$/.test(k))
       .map(([, v]) => [...v.dataSync()]);
   const count = tf.memory().numTensors;
+  const center = () => [...meanCondition(run.gan)!.dataSync()];
   assertEquals(settleEma(run, 2), 8);
   const first = stats();
-  assertEquals(tf.memory().numTensors, count);
+  const firstCenter = center();
+  assertEquals(tf.memory().numTensors, count + 1, "one new variable: the mean condition");
+  assertEquals(settleEma(run, 2), 8);
+  assertEquals([stats(), center()], [first, firstCenter], "the same weights, the same values");
+  assertEquals(tf.memory().numTensors, count + 1, "set again, not made again");
   for await (const _ of trainSteps(run, { maxSteps: 1 })); // the EMA blends G's in again
   assert(JSON.stringify(stats()) !== JSON.stringify(first), "a step moves them");
   settleEma(run, 2);
   assert(JSON.stringify(stats()) !== JSON.stringify(first), "new weights, new statistics");
+  assert(JSON.stringify(center()) !== JSON.stringify(firstCenter), "and a new mean condition");
   disposeRun(run);
 });
 
