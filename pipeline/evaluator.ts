@@ -16,6 +16,7 @@
  * ```
  */
 import * as tf from "@tensorflow/tfjs";
+import * as E from "fp-ts/Either";
 import * as TE from "fp-ts/TaskEither";
 import { pipe } from "fp-ts/function";
 import { labelsForEvaluator, loadReedFolder } from "./io/data.ts";
@@ -410,3 +411,53 @@ export async function logitsOf(ev: Evaluator, images: Float32Array, count: numbe
 }
 
 export const disposeEvaluator = (ev: Evaluator) => tf.dispose(Object.values(ev.params));
+
+/**
+ * For each of `heldIds`, the photo of a training image of the same class (an image not
+ * in `heldIds`, drawn with `seed`): the "same kind of flower" baseline, what a generator
+ * that drew a real photo of the caption's class would score. Captions are paired with
+ * images at class level (../shared/oxford102/README), so this is the ceiling the task's
+ * metric leaves a caption-conditional generator. It reads class labels, so it lives here.
+ *
+ * @example
+ * ```ts ignore
+ * import { unwrap } from "./io/errors.ts";
+ * import { sameClassPhotos } from "./evaluator.ts";
+ * const photos = await unwrap(sameClassPhotos("../shared/oxford102", [1, 2]));
+ * console.log(photos.get(1)); // ".../images/image_000NN.jpg", another image of image 1's class
+ * ```
+ */
+export const sameClassPhotos = (
+  data: string,
+  heldIds: readonly number[],
+  seed = 0,
+): TE.TaskEither<PetalError, ReadonlyMap<number, string>> =>
+  pipe(
+    loadReedFolder(data),
+    TE.chainEitherK(({ records, labels: opaque }) => {
+      const labels = labelsForEvaluator(opaque);
+      const held = new Set(heldIds);
+      const byClass = new Map<number, string[]>();
+      for (const r of records) {
+        if (held.has(r.imageId)) continue;
+        const c = labels.get(r.imageId)!;
+        if (!byClass.has(c)) byClass.set(c, []);
+        byClass.get(c)!.push(r.imagePath);
+      }
+      const rng = new Rng(seed);
+      const picked = new Map<number, string>();
+      for (const id of heldIds) {
+        const pool = byClass.get(labels.get(id) ?? -1) ?? [];
+        if (pool.length === 0) {
+          return E.left(petalError(
+            "BadArgument",
+            data,
+            `held-out image ${id} has no training image of its class`,
+            "train the evaluator on this folder: deno task evaluator --data DIR",
+          ));
+        }
+        picked.set(id, pool[rng.int(pool.length)]);
+      }
+      return E.right(picked as ReadonlyMap<number, string>);
+    }),
+  );

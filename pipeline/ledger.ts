@@ -45,6 +45,7 @@ export const BASELINE_MEANING: Record<string, string> = {
   shuffled: "held-out real photos, shuffled across ids",
   noise: "uniform noise",
   retrieval: "caption retrieval: the training photo whose captions share most words",
+  "same-class": "a training photo of the held-out image's class (the evaluator's labels)",
 };
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;

@@ -26,7 +26,7 @@ import { loadReedFolder } from "./io/data.ts";
 import { attempt, ioError, type PetalError, petalError } from "./io/errors.ts";
 import { writeFileAtomic } from "./io/images.ts";
 import { renderGrid } from "./io/grid.ts";
-import type { EvaluatorManifest } from "./evaluator.ts";
+import { type EvaluatorManifest, sameClassPhotos } from "./evaluator.ts";
 import { disposeGenerator, loadGenerator } from "./infer.ts";
 import {
   candidatesTE,
@@ -395,6 +395,21 @@ export const runQuality = (opts: QualityOptions): TE.TaskEither<PetalError, Qual
   );
 };
 
+/**
+ * A checkpoint's generator, with a mean condition: its own, or (`centered`) one given from
+ * the first caption of each training image, for a checkpoint written before petal kept it.
+ */
+const loadCentered = (
+  checkpoint: string,
+  training: HeldOutSplit["training"],
+): TE.TaskEither<PetalError, { readonly gen: Generator; readonly centered: boolean }> =>
+  attempt(async () => {
+    const gen = await loadGenerator(checkpoint);
+    const centered = !meanCondition(gen.gan);
+    if (centered) giveMeanCondition(gen, training.flatMap((t) => t.captions.slice(0, 1)));
+    return { gen, centered };
+  }, checkpoint);
+
 /** Options of {@link rescoreCheckpoint}: the checkpoint, and how to draw and score it. */
 export interface RescoreOptions extends DrawSettings {
   /** A run folder or `checkpoint.petal` that never trained on the evaluator's held-out images. */
@@ -440,24 +455,14 @@ export const rescoreCheckpoint = (
     evaluatorManifest(opts.evaluator),
     TE.bindTo("manifest"),
     TE.bind("split", ({ manifest }) => heldOutCaptions(opts.data, manifest.heldOutIds)),
-    TE.bind("centered", () => TE.of({ value: false })),
-    TE.bind("scored", ({ split, centered }) =>
-      drawAndScore(
-        attempt(async () => {
-          const gen = await loadGenerator(opts.checkpoint);
-          if (!meanCondition(gen.gan)) {
-            giveMeanCondition(gen, split.training.flatMap((t) => t.captions.slice(0, 1)));
-            centered.value = true;
-          }
-          return gen;
-        }, opts.checkpoint),
-        opts,
-        split.held,
-        gridPath,
-      )),
-    TE.map(({ manifest, scored, centered }) => ({
+    TE.bind("loaded", ({ split }) => loadCentered(opts.checkpoint, split.training)),
+    TE.bind(
+      "scored",
+      ({ split, loaded }) => drawAndScore(TE.right(loaded.gen), opts, split.held, gridPath),
+    ),
+    TE.map(({ manifest, scored, loaded }) => ({
       ...scored,
-      centered: centered.value,
+      centered: loaded.centered,
       heldOutAccuracy: manifest.heldOutAccuracy,
       gridPath,
     })),
@@ -474,34 +479,26 @@ export interface BaselineRow {
 const copy = (photo: string, to: string): TE.TaskEither<PetalError, void> =>
   TE.tryCatch(() => Deno.copyFile(photo, to), ioError(to, "check the folder is writable"));
 
-/**
- * Caption retrieval: for each held-out caption, the training photo (never a held-out
- * one) whose captions share the most words with it, scored as if generated.
- */
-const retrievalBaseline = (
+/** Held-out id → photo, copied as `inference_NNNN.jpg` into `work/name` and scored as if generated. */
+const photoBaseline = (
+  name: string,
+  photos: ReadonlyMap<number, string>,
   data: string,
   evaluator: string,
   work: string,
 ): TE.TaskEither<PetalError, ScoreSummary> => {
-  const dir = `${work}/retrieval`;
+  const dir = `${work}/${name}`;
   return pipe(
-    evaluatorManifest(evaluator),
-    TE.chain((manifest) => heldOutCaptions(data, manifest.heldOutIds)),
-    TE.chainFirst(() =>
-      TE.tryCatch(() => Deno.mkdir(dir, { recursive: true }), ioError(dir, "check the disk"))
+    TE.tryCatch(() => Deno.mkdir(dir, { recursive: true }), ioError(dir, "check the disk")),
+    TE.chain(() =>
+      TE.sequenceSeqArray(
+        [...photos].map(([id, photo]) => copy(photo, `${dir}/${inferenceName(id)}`)),
+      )
     ),
-    TE.chainFirst(({ held, training }) => {
-      const index = captionIndex(training.map((t) => t.captions));
-      return TE.sequenceSeqArray(
-        held.map((h) =>
-          copy(training[retrieveByWords(h.caption, index)].path, `${dir}/${inferenceName(h.id)}`)
-        ),
-      );
-    }),
     TE.chain(() =>
       scoreFolder({
         inference: dir,
-        csv: `${work}/retrieval.csv`,
+        csv: `${work}/${name}.csv`,
         batch: 64,
         evaluator,
         reference: `${data}/images`,
@@ -510,7 +507,45 @@ const retrievalBaseline = (
   );
 };
 
-/** The baselines: real, shuffled real and noise (pipeline/sanity.ts), caption retrieval. */
+/**
+ * Caption retrieval: for each held-out caption, the training photo (never a held-out
+ * one) whose captions share the most words with it, scored as if generated.
+ */
+const retrievalBaseline = (
+  data: string,
+  evaluator: string,
+  work: string,
+): TE.TaskEither<PetalError, ScoreSummary> =>
+  pipe(
+    evaluatorManifest(evaluator),
+    TE.chain((manifest) => heldOutCaptions(data, manifest.heldOutIds)),
+    TE.map(({ held, training }) => {
+      const index = captionIndex(training.map((t) => t.captions));
+      return new Map(held.map((h) => [h.id, training[retrieveByWords(h.caption, index)].path]));
+    }),
+    TE.chain((photos) => photoBaseline("retrieval", photos, data, evaluator, work)),
+  );
+
+/**
+ * The same kind of flower: for each held-out image, a training photo of its class (the
+ * evaluator's labels, {@link sameClassPhotos}), scored as if generated: what a generator
+ * that drew a real photo of the caption's class would score.
+ */
+const sameClassBaseline = (
+  data: string,
+  evaluator: string,
+  work: string,
+): TE.TaskEither<PetalError, ScoreSummary> =>
+  pipe(
+    evaluatorManifest(evaluator),
+    TE.chain((manifest) => sameClassPhotos(data, manifest.heldOutIds)),
+    TE.chain((photos) => photoBaseline("same-class", photos, data, evaluator, work)),
+  );
+
+/**
+ * The baselines: real, shuffled real and noise (pipeline/sanity.ts), caption retrieval, and
+ * a photo of the same class.
+ */
 export const qualityBaselines = (
   data: string,
   evaluator: string,
@@ -525,10 +560,13 @@ export const qualityBaselines = (
         ),
         (work) =>
           pipe(
-            retrievalBaseline(data, evaluator, work),
-            TE.map((retrieval) => [
+            TE.Do,
+            TE.bind("retrieval", () => retrievalBaseline(data, evaluator, work)),
+            TE.bind("sameClass", () => sameClassBaseline(data, evaluator, work)),
+            TE.map(({ retrieval, sameClass }) => [
               ...rows.map((r) => ({ name: r.name, summary: r })),
               { name: "retrieval", summary: retrieval },
+              { name: "same-class", summary: sameClass },
             ]),
           ),
         (work) =>

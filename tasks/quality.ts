@@ -2,7 +2,8 @@
  * `deno task quality`: trains a recipe for a fixed budget without the evaluator's
  * held-out images, scores one image per held-out caption against the real ones, and
  * appends the row to the ledger (docs/quality.md). `--baselines` scores real, shuffled,
- * noise and caption retrieval instead and rewrites the ledger's baselines block.
+ * noise, caption retrieval and a photo of the same class instead and rewrites the
+ * ledger's baselines block.
  * Run with --help for the flags.
  */
 import {
@@ -104,7 +105,8 @@ export const QUALITY = defineTask({
     },
     baselines: {
       type: "boolean",
-      help: "score the baselines (real, shuffled, noise, retrieval) into the ledger instead",
+      help:
+        "score the baselines (real, shuffled, noise, retrieval, same-class) into the ledger instead",
     },
     ...RECIPE_FLAGS,
     cache: { type: "string", arg: "DIR", default: ".cache/images", help: "decoded-image cache" },

@@ -5,16 +5,17 @@
  */
 import { assert, assertAlmostEquals, assertEquals, assertMatch } from "./assert.ts";
 import { runTask, syntheticFixture } from "./fixtures.ts";
-import { trainEvaluator } from "../pipeline/evaluator.ts";
+import { sameClassPhotos, trainEvaluator } from "../pipeline/evaluator.ts";
 import { unwrap } from "../pipeline/io/errors.ts";
 import {
   budgetPoints,
   heldOutCaptions,
   QUALITY_LADDER,
+  qualityBaselines,
   rescoreCheckpoint,
   runQuality,
 } from "../pipeline/quality.ts";
-import { infer, inferenceName } from "../pipeline/infer.ts";
+import { disposeGenerator, infer, inferenceName, loadGenerator } from "../pipeline/infer.ts";
 import {
   appendRun,
   baselineRow,
@@ -28,6 +29,13 @@ import {
 } from "../pipeline/ledger.ts";
 import { writeCurvesPlot } from "../pipeline/io/plots.ts";
 import { recipeFromFlags } from "../tasks/recipe.ts";
+
+import {
+  checkpointPath,
+  readCheckpointHeader,
+  writeGeneratorCheckpoint,
+} from "../pipeline/io/checkpoint.ts";
+import { MEAN_CONDITION, meanCondition } from "../stages/train_step.ts";
 import { useBackend } from "../pipeline/backends/backend.ts";
 import sharp from "sharp";
 
@@ -73,6 +81,28 @@ Deno.test("quality: held-out images are left out; same seed and steps, same numb
   }
 });
 
+/**
+ * A checkpoint from before petal kept the mean condition (the run's own, written without
+ * it) is re-scored with guidance all the same: it is given one from the split's training
+ * captions, and says so.
+ */
+async function oldCheckpointCentered(run: string, data: string, evaluator: string) {
+  const { progress, vocabulary } = (await readCheckpointHeader(checkpointPath(run)))!;
+  const gen = await loadGenerator(run);
+  meanCondition(gen.gan)!.dispose();
+  delete gen.gan.ema[MEAN_CONDITION];
+  await writeGeneratorCheckpoint(`${run}-old`, gen.gan, progress, vocabulary);
+  disposeGenerator(gen);
+  const old = await unwrap(rescoreCheckpoint({
+    checkpoint: `${run}-old`,
+    data,
+    evaluator,
+    out: `${run}-old-rescore`,
+  }));
+  assertEquals([old.guidance, old.centered], [1.5, true]);
+  assert(Number.isFinite(old.summary.meanScore));
+}
+
 async function sameNumbersTwice(
   name: "gan-int-cls" | "dfgan",
   data: string,
@@ -115,6 +145,8 @@ async function sameNumbersTwice(
     out: `${work}/${name}-rescore`,
   }));
   assertEquals([again.summary, again.candidates], [a.summary, a.candidates]);
+  assertEquals([again.guidance, again.centered], [1.5, false], "the run's own mean condition");
+  if (name === "gan-int-cls") await oldCheckpointCentered(`${work}/${name}-a`, data, evaluator);
   assertEquals(a.steps, 2);
   assertEquals(a.trainImages, 48 - heldIds.length, "trained without the held-out images");
   assertEquals(a.summary.images, heldIds.length);
@@ -152,6 +184,31 @@ async function sameNumbersTwice(
     );
   }
 }
+
+Deno.test("baselines: real, shuffled, noise, retrieval, and a training photo of the held-out image's class", async () => {
+  const { data, evaluator } = await setup;
+  const manifest = JSON.parse(await Deno.readTextFile(`${evaluator}/evaluator.json`));
+  const heldIds: number[] = manifest.heldOutIds;
+  // The class of every image, read from the Reed folder's layout.
+  const classOf = new Map<number, string>();
+  for await (const c of Deno.readDir(`${data}/text_c10`)) {
+    for await (const f of Deno.readDir(`${data}/text_c10/${c.name}`)) {
+      classOf.set(Number(/(\d+)/.exec(f.name)![1]), c.name);
+    }
+  }
+  const photos = await unwrap(sameClassPhotos(data, heldIds));
+  assertEquals([...photos.keys()], heldIds);
+  for (const [id, photo] of photos) {
+    const picked = Number(/image_(\d+)\.jpg$/.exec(photo)![1]);
+    assert(!heldIds.includes(picked), `${id}: ${picked} is a training image`);
+    assertEquals(classOf.get(picked), classOf.get(id), `${id}: the same class`);
+  }
+  assertEquals(await unwrap(sameClassPhotos(data, heldIds)), photos, "the same pick again");
+  const rows = await unwrap(qualityBaselines(data, evaluator));
+  assertEquals(rows.map((r) => r.name), ["real", "shuffled", "noise", "retrieval", "same-class"]);
+  assert(rows.every((r) => r.summary.images === heldIds.length));
+  assertAlmostEquals(rows[0].summary.meanCosine, 0, 1e-9, "real photos against themselves");
+});
 
 Deno.test("ledger: baselines rewritten in place at the top, run rows appended below", async () => {
   const ledger = `${work}/ledger.md`;
