@@ -509,38 +509,30 @@ const photoBaseline = (
 
 /**
  * Caption retrieval: for each held-out caption, the training photo (never a held-out
- * one) whose captions share the most words with it, scored as if generated.
+ * one) whose captions share the most words with it.
  */
-const retrievalBaseline = (
+const retrievalPhotos = (
   data: string,
-  evaluator: string,
-  work: string,
-): TE.TaskEither<PetalError, ScoreSummary> =>
+  heldIds: readonly number[],
+): TE.TaskEither<PetalError, ReadonlyMap<number, string>> =>
   pipe(
-    evaluatorManifest(evaluator),
-    TE.chain((manifest) => heldOutCaptions(data, manifest.heldOutIds)),
+    heldOutCaptions(data, heldIds),
     TE.map(({ held, training }) => {
       const index = captionIndex(training.map((t) => t.captions));
       return new Map(held.map((h) => [h.id, training[retrieveByWords(h.caption, index)].path]));
     }),
-    TE.chain((photos) => photoBaseline("retrieval", photos, data, evaluator, work)),
   );
 
 /**
- * The same kind of flower: for each held-out image, a training photo of its class (the
- * evaluator's labels, {@link sameClassPhotos}), scored as if generated: what a generator
- * that drew a real photo of the caption's class would score.
+ * The photo baselines, each held-out id → a photo scored as if generated: caption
+ * retrieval, and the same kind of flower (a training photo of the image's class, the
+ * evaluator's labels, {@link sameClassPhotos}: what a generator that drew a real photo of
+ * the caption's class would score).
  */
-const sameClassBaseline = (
-  data: string,
-  evaluator: string,
-  work: string,
-): TE.TaskEither<PetalError, ScoreSummary> =>
-  pipe(
-    evaluatorManifest(evaluator),
-    TE.chain((manifest) => sameClassPhotos(data, manifest.heldOutIds)),
-    TE.chain((photos) => photoBaseline("same-class", photos, data, evaluator, work)),
-  );
+const PHOTO_BASELINES = [
+  ["retrieval", retrievalPhotos],
+  ["same-class", sameClassPhotos],
+] as const;
 
 /**
  * The baselines: real, shuffled real and noise (pipeline/sanity.ts), caption retrieval, and
@@ -560,13 +552,19 @@ export const qualityBaselines = (
         ),
         (work) =>
           pipe(
-            TE.Do,
-            TE.bind("retrieval", () => retrievalBaseline(data, evaluator, work)),
-            TE.bind("sameClass", () => sameClassBaseline(data, evaluator, work)),
-            TE.map(({ retrieval, sameClass }) => [
+            evaluatorManifest(evaluator),
+            TE.chain(({ heldOutIds }) =>
+              TE.sequenceSeqArray(PHOTO_BASELINES.map(([name, pick]) =>
+                pipe(
+                  pick(data, heldOutIds),
+                  TE.chain((photos) => photoBaseline(name, photos, data, evaluator, work)),
+                  TE.map((summary): BaselineRow => ({ name, summary })),
+                )
+              ))
+            ),
+            TE.map((photoRows) => [
               ...rows.map((r) => ({ name: r.name, summary: r })),
-              { name: "retrieval", summary: retrieval },
-              { name: "same-class", summary: sameClass },
+              ...photoRows,
             ]),
           ),
         (work) =>
