@@ -56,9 +56,13 @@ train() { # tree label round
 
 infer() { # tree label
   local tree="$1" label="$2" ck="$tmp/$2-1"
-  local text
+  local text one=()
+  # Best of 8 at one guidance scale in both trees: the same work, whatever a tree's default.
+  if grep -q "candidates" "$tree/tasks/infer.ts"; then one=(--candidates 8); fi
+  if grep -q "guidance" "$tree/tasks/infer.ts"; then one+=(--guidance 1.5); fi
   text="$(cd "$tree" && deno run -A --unstable-webgpu tasks/infer.ts --checkpoint "$ck" \
-    --captions "$data/test_captions.csv" --out "$ck/inference-$RANDOM" --backend native 2>&1)"
+    --captions "$data/test_captions.csv" --out "$ck/inference-$RANDOM" --backend native \
+    "${one[@]}" 2>&1)"
   local rate
   rate="$(grep -aoE 'wrote 819 images .*\(([0-9.]+) img/s\)' <<<"$text" | sed -E 's/.*\(([0-9.]+) img\/s\)/\1/')"
   echo "$label infer: ${rate:-failed} captions/s (best of 8) (load $(cut -d' ' -f1 /proc/loadavg))"
