@@ -127,8 +127,8 @@ export { lossLog, runObservers, sampleEvery, type TrainObserver } from "./pipeli
 
 /**
  * Draw: load a checkpoint's EMA generator and draw captions through the one drawing
- * path (the best of K noises each where the checkpoint keeps its matcher; guidance 1.5
- * where it keeps its mean condition). An image depends on (checkpoint, caption id, seed,
+ * path (the best of K noises each where the checkpoint keeps its matcher, each drawn at
+ * guidance 1, 1.5 and 2 where it keeps its mean condition too). An image depends on (checkpoint, caption id, seed,
  * K, guidance) only. docs/examples/custom_infer.ts goes
  * from a CSV to images to a score.
  *
@@ -154,6 +154,7 @@ export {
   generateImages,
   type Generator,
   guidanceFor,
+  type GuidanceScales,
   inferenceName,
   interpolateCaptions,
 } from "./pipeline/draw.ts";

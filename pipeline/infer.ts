@@ -5,8 +5,9 @@
  * on (checkpoint, caption id, seed, K, guidance) only, not on `--batch`. Where the
  * checkpoint keeps its image–text matcher, each image is the best of 8 noises for its
  * caption (`candidates`; stages/match.ts `pickBest`); where it keeps its mean condition,
- * each is drawn with guidance 1.5 (`guidance`; stages/generate.ts `Guidance`). Optional extras: the task's report grid
- * (5 captions × 5 columns) and an interpolation strip between two captions.
+ * each noise is drawn with guidance 1, 1.5 and 2 (`guidance`; stages/generate.ts
+ * `Guidance`) and the matcher keeps the best of all. Optional extras: the task's report
+ * grid (5 captions × 5 columns) and an interpolation strip between two captions.
  *
  * @example The task's test captions, drawn by your run, with the report grid.
  * ```ts ignore
@@ -33,6 +34,7 @@ import {
   candidatesTE,
   drawFolder,
   type Generator,
+  type GuidanceScales,
   guidanceTE,
   interpolateCaptions,
   reportRows,
@@ -49,8 +51,10 @@ export {
   generateImages,
   type Generator,
   guidanceFor,
+  type GuidanceScales,
   inferenceName,
   interpolateCaptions,
+  PICKED_GUIDANCE,
   REPORT_IDS,
   reportRows,
 } from "./draw.ts";
@@ -63,15 +67,16 @@ export interface InferOptions {
   readonly batch?: number;
   readonly seed?: number;
   /**
-   * Noises drawn per caption, of which the matcher keeps the image nearest the caption
+   * Noises drawn per caption, of which the matcher keeps the image most surely the caption's
    * (default {@link DEFAULT_CANDIDATES} where the checkpoint keeps its matcher, else 1).
    */
   readonly candidates?: number;
   /**
-   * Guidance scale (1: none; default {@link DEFAULT_GUIDANCE} where the checkpoint keeps
-   * its mean condition, else 1).
+   * Guidance scale (1: none), or several: each noise drawn at every scale, the matcher
+   * keeping the best of all. Default {@link defaultGuidance}: 1, 1.5 and 2 where the
+   * checkpoint keeps its mean condition and matcher.
    */
-  readonly guidance?: number;
+  readonly guidance?: GuidanceScales;
   readonly dictionary?: string;
   readonly report?: boolean;
   readonly interpolate?: readonly [string, string];
@@ -83,8 +88,8 @@ export interface InferResult {
   readonly written: number;
   /** Noises drawn per caption (the matcher kept the best; 1: no pick). */
   readonly candidates: number;
-  /** The guidance scale drawn with (1: none). */
-  readonly guidance: number;
+  /** The guidance scales drawn with ([1]: none). */
+  readonly guidance: readonly number[];
   readonly report?: string;
   readonly interpolation?: string;
   readonly seconds: number;
@@ -145,7 +150,7 @@ async function writeReport(
   rows: readonly TestCaption[],
   opts: InferOptions,
   candidates: number,
-  guidance: number,
+  guidance: readonly number[],
 ) {
   const gridRows = await reportRows(gen, rows, opts.seed ?? 0, candidates, guidance);
   const path = `${sibling(opts.out)}_report.png`;
@@ -160,7 +165,7 @@ async function writeInterpolation(
   gen: Generator,
   [a, b]: readonly [string, string],
   opts: InferOptions,
-  guidance: number,
+  guidance: readonly number[],
 ) {
   const images = await interpolateCaptions(gen, a, b, 8, opts.seed ?? 0, guidance);
   const path = `${sibling(opts.out)}_interpolation.png`;
@@ -189,12 +194,22 @@ const chooseCandidates = (gen: Generator, opts: InferOptions): TE.TaskEither<Pet
     }),
   );
 
-/** The guidance scale, said in the log when it is not 1. */
-const chooseGuidance = (gen: Generator, opts: InferOptions): TE.TaskEither<PetalError, number> =>
+/** The guidance scales, said in the log unless the one scale is 1. */
+const chooseGuidance = (
+  gen: Generator,
+  opts: InferOptions,
+): TE.TaskEither<PetalError, readonly number[]> =>
   pipe(
     guidanceTE(gen, opts.checkpoint, opts.guidance),
     TE.tapIO((g) => () => {
-      if (g !== 1) opts.log?.(`guidance ${g} (away from the checkpoint's mean condition)`);
+      const what = g.length > 1
+        ? `each noise at guidance ${g.join(", ")}, the matcher picking`
+        : `guidance ${g[0]}`;
+      if (g.length > 1 || g[0] !== 1) {
+        opts.log?.(
+          `${what} (away from the checkpoint's mean condition)`,
+        );
+      }
     }),
   );
 

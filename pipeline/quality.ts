@@ -33,11 +33,14 @@ import {
   drawFolder,
   type Generator,
   giveMeanCondition,
+  giveRivals,
+  type GuidanceScales,
   guidanceTE,
   inferenceName,
   reportRows,
 } from "./draw.ts";
 import { meanCondition } from "../stages/train_step.ts";
+import { rivals } from "../stages/match.ts";
 import { scoreFolder, type ScoreSummary } from "./score.ts";
 import { scoreSanity } from "./sanity.ts";
 import { PRETRAIN_CLOCK_SHARE, train, type TrainOptions } from "./train.ts";
@@ -57,8 +60,8 @@ export interface QualityOptions extends Omit<TrainOptions, "excludeIds" | "keepM
   readonly noiseSeed?: number;
   /** Noises per caption of which the matcher keeps the best (infer's default when absent). */
   readonly candidates?: number;
-  /** Guidance scale (infer's default when absent). */
-  readonly guidance?: number;
+  /** Guidance scale or scales (infer's default when absent). */
+  readonly guidance?: GuidanceScales;
   /**
    * Points of the budget at which the run is scored on its way, in the budget's unit
    * (minutes, or steps with `maxSteps`); see {@link budgetPoints}. The run trains to a
@@ -86,8 +89,8 @@ export interface QualityResult {
   readonly gridPath: string;
   /** Noises drawn per caption (1: no pick). */
   readonly candidates: number;
-  /** The guidance scale drawn with (1: none). */
-  readonly guidance: number;
+  /** The guidance scales drawn with ([1]: none). */
+  readonly guidance: readonly number[];
 }
 
 /** Minutes at which {@link runQuality}'s callers score a run on its way by default. */
@@ -201,10 +204,10 @@ type DrawSettings = Pick<
   "out" | "noiseSeed" | "candidates" | "guidance" | "reportCaptions"
 >;
 
-/** How the held-out captions were drawn: K noises per caption, and the guidance scale. */
+/** How the held-out captions were drawn: K noises per caption, and the guidance scales. */
 interface Drawing {
   readonly candidates: number;
-  readonly guidance: number;
+  readonly guidance: readonly number[];
 }
 
 /**
@@ -395,19 +398,32 @@ export const runQuality = (opts: QualityOptions): TE.TaskEither<PetalError, Qual
   );
 };
 
+/** A checkpoint's generator, and what it was given that its checkpoint did not keep. */
+interface Completed {
+  readonly gen: Generator;
+  /** It kept no mean condition: given one. */
+  readonly centered: boolean;
+  /** Its matcher kept no rivals: given them. */
+  readonly rivalled: boolean;
+}
+
 /**
- * A checkpoint's generator, with a mean condition: its own, or (`centered`) one given from
- * the first caption of each training image, for a checkpoint written before petal kept it.
+ * A checkpoint's generator with a mean condition and, where it keeps a matcher, the
+ * matcher's rivals: its own, or ones given from the first caption of each training image,
+ * for a checkpoint written before petal kept them.
  */
-const loadCentered = (
+const loadCompleted = (
   checkpoint: string,
   training: HeldOutSplit["training"],
-): TE.TaskEither<PetalError, { readonly gen: Generator; readonly centered: boolean }> =>
+): TE.TaskEither<PetalError, Completed> =>
   attempt(async () => {
     const gen = await loadGenerator(checkpoint);
+    const firsts = training.flatMap((t) => t.captions.slice(0, 1));
     const centered = !meanCondition(gen.gan);
-    if (centered) giveMeanCondition(gen, training.flatMap((t) => t.captions.slice(0, 1)));
-    return { gen, centered };
+    if (centered) giveMeanCondition(gen, firsts);
+    const rivalled = gen.gan.match !== undefined && !rivals(gen.gan.match);
+    if (rivalled) giveRivals(gen, firsts);
+    return { gen, centered, rivalled };
   }, checkpoint);
 
 /** Options of {@link rescoreCheckpoint}: the checkpoint, and how to draw and score it. */
@@ -424,9 +440,11 @@ export interface RescoreOptions extends DrawSettings {
 export interface RescoreResult {
   readonly summary: ScoreSummary;
   readonly candidates: number;
-  readonly guidance: number;
+  readonly guidance: readonly number[];
   /** The checkpoint kept no mean condition: it was given one from the split's training captions. */
   readonly centered: boolean;
+  /** Its matcher kept no rivals: it was given them from the split's training captions. */
+  readonly rivalled: boolean;
   readonly heldOutAccuracy: number;
   readonly gridPath: string;
 }
@@ -436,9 +454,9 @@ export interface RescoreResult {
  * quality loop draws them (same noises, same K, same guidance) and scored by the
  * evaluator. The quality loop's own checkpoint re-scores to its row exactly; the
  * checkpoint must not have trained on the held-out images (quality runs and
- * `models/flowers` did not). A checkpoint written before petal kept the mean condition is
- * given one from the split's training captions (each image's first), so that it can be
- * scored with guidance.
+ * `models/flowers` did not). A checkpoint written before petal kept the mean condition or
+ * the matcher's rivals is given them from the split's training captions (each image's
+ * first), so that it can be scored with guidance and the rivals pick.
  *
  * @example
  * ```ts ignore
@@ -455,7 +473,7 @@ export const rescoreCheckpoint = (
     evaluatorManifest(opts.evaluator),
     TE.bindTo("manifest"),
     TE.bind("split", ({ manifest }) => heldOutCaptions(opts.data, manifest.heldOutIds)),
-    TE.bind("loaded", ({ split }) => loadCentered(opts.checkpoint, split.training)),
+    TE.bind("loaded", ({ split }) => loadCompleted(opts.checkpoint, split.training)),
     TE.bind(
       "scored",
       ({ split, loaded }) => drawAndScore(TE.right(loaded.gen), opts, split.held, gridPath),
@@ -463,6 +481,7 @@ export const rescoreCheckpoint = (
     TE.map(({ manifest, scored, loaded }) => ({
       ...scored,
       centered: loaded.centered,
+      rivalled: loaded.rivalled,
       heldOutAccuracy: manifest.heldOutAccuracy,
       gridPath,
     })),

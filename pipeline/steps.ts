@@ -40,12 +40,14 @@ import {
   emaStandingStatistics,
   type Gan,
   scaleLearningRates,
+  setCaptionRivals,
   setMeanCondition,
   type StandingDraw,
   type StepLosses,
   trainStep,
 } from "../stages/train_step.ts";
 import { diffAugmentTensors, drawDiffAugment } from "../stages/diffaugment.ts";
+import { RIVAL_COUNT } from "../stages/match.ts";
 
 /** Training data, tokenized and decoded once: what every step draws from. */
 export interface PreparedData {
@@ -345,11 +347,11 @@ export function trainSteps(run: TrainingRun, budget: Budget = {}): StepLoop {
 export const STANDING_BATCHES = 8;
 
 /**
- * Standing statistics for the run's EMA generator (stages/train_step.ts), and its mean
+ * Standing statistics for the run's EMA generator (stages/train_step.ts) and its mean
  * condition (what drawing's guidance pushes away from), from the same training captions
- * and noise of one fixed stream: the same weights always get the same statistics, so a
- * resumed run's checkpoints stay those of an uninterrupted one. Returns how many
- * batch-norm variables were set.
+ * and noise of one fixed stream, and the matcher's rivals from another: the same weights
+ * always get the same statistics, so a resumed run's checkpoints stay those of an
+ * uninterrupted one. Returns how many batch-norm variables were set.
  */
 export function settleEma(run: TrainingRun, batches = STANDING_BATCHES): number {
   const { seqLen, zDim } = run.gan.model;
@@ -364,9 +366,29 @@ export function settleEma(run: TrainingRun, batches = STANDING_BATCHES): number 
   });
   try {
     setMeanCondition(run.gan, draws.map((d) => d.ids), run.data.vocab.padId);
+    keepRivals(run);
     return emaStandingStatistics(run.gan, draws, run.data.vocab.padId);
   } finally {
     tf.dispose(draws.flatMap((d) => [d.ids, d.z]));
+  }
+}
+
+/**
+ * The matcher's rivals (stages/match.ts `RIVAL_COUNT` training captions, one of a random
+ * image each, from a fixed stream of their own): what a pick weighs a candidate's own
+ * caption against. Nothing where the run keeps no matcher.
+ */
+function keepRivals(run: TrainingRun): void {
+  if (!run.gan.match) return;
+  const { seqLen } = run.gan.model;
+  const rng = streamFor(run.gan.train.seed, -1, -3);
+  const indices = Int32Array.from({ length: RIVAL_COUNT }, () => rng.int(run.data.bank.length));
+  const captions = sampleCaptions(run.data.bank, indices, seqLen, rng);
+  const ids = tf.tensor2d(captions, [RIVAL_COUNT, seqLen], "int32");
+  try {
+    setCaptionRivals(run.gan, [ids], run.data.vocab.padId);
+  } finally {
+    ids.dispose();
   }
 }
 

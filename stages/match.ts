@@ -6,8 +6,8 @@
  * no class labels. After that, frozen, it can score G's images against their captions
  * (`contrastiveWeight`): the generator loss then asks each fake to be recognisable as
  * its own caption's image, as XMC-GAN's and LAFITE's contrastive losses do. At inference
- * it picks, of several noises per caption, the image nearest its caption ({@link pickBest},
- * as DALL·E re-ranks its samples with CLIP).
+ * it picks, of several noises per caption, the image most surely its caption's rather than
+ * another training caption's ({@link pickBest}, as DALL·E re-ranks its samples with CLIP).
  *
  * @example
  * ```ts
@@ -67,25 +67,75 @@ export const matcherStatistics = (m: Params, batches: readonly tf.Tensor4D[]): n
     batches.map((x) => (ctx) => classifierFeatures(m, halve(x), ctx, undefined, 1)),
   );
 
+/** Rows scaled to length 1. */
+const unit = (v: tf.Tensor2D): tf.Tensor2D => tf.div(v, tf.add(tf.norm(v, 2, 1, true), 1e-8));
+
 /** Cosine similarity [B] of each image (eval mode) with its sentence vector [B, textDim]. */
 export function matchSimilarity(
   m: Params,
   images: tf.Tensor4D,
   sentences: tf.Tensor2D,
 ): tf.Tensor1D {
+  return tf.tidy(() => tf.sum(tf.mul(unit(matchFeatures(m, images, false)), unit(sentences)), 1));
+}
+
+/** Where the matcher keeps its rival captions (`match/rivals` in checkpoints). */
+export const RIVALS = "rivals";
+
+/** Training captions a run keeps as the matcher's rivals ({@link setRivals}). */
+export const RIVAL_COUNT = 1024;
+
+/** The temperature of {@link pickScores}' softmax over the own caption and the rivals. */
+export const PICK_TEMPERATURE = 0.1;
+
+/**
+ * The matcher's rival captions [N, textDim] (unit sentence vectors of training captions),
+ * or undefined where the checkpoint was written before petal kept them.
+ */
+export const rivals = (m: Params): tf.Variable | undefined => m[RIVALS];
+
+/**
+ * Keeps `sentences` [N, textDim] (sentence vectors of training captions), scaled to
+ * length 1, as the matcher's rivals: an untrainable variable, made the first time and
+ * replaced after that.
+ */
+export function setRivals(m: Params, sentences: tf.Tensor2D): void {
+  const value = tf.tidy(() => unit(sentences));
+  const known = rivals(m);
+  if (known && known.shape.join() === value.shape.join()) {
+    known.assign(value);
+    value.dispose();
+    return;
+  }
+  known?.dispose();
+  m[RIVALS] = variable(undefined, value, false);
+}
+
+/**
+ * How well each image [N, H, W, 3] matches its own sentence vector [N, textDim], as
+ * {@link pickBest} ranks candidates. With rivals: the log-probability of the own caption
+ * among itself and the rivals (softmax of cosines at {@link PICK_TEMPERATURE}), which
+ * does not reward an image for matching every caption; without (older checkpoints): the
+ * cosine ({@link matchSimilarity}).
+ */
+export function pickScores(m: Params, images: tf.Tensor4D, sentences: tf.Tensor2D): tf.Tensor1D {
+  const others = rivals(m);
+  if (!others) return matchSimilarity(m, images, sentences);
   return tf.tidy(() => {
-    const unit = (v: tf.Tensor2D) => tf.div(v, tf.add(tf.norm(v, 2, 1, true), 1e-8));
-    return tf.sum(tf.mul(unit(matchFeatures(m, images, false)), unit(sentences)), 1);
+    const f = unit(matchFeatures(m, images, false));
+    const own = tf.sum(tf.mul(f, unit(sentences)), 1);
+    const all = tf.concat([tf.matMul(f, others, false, true), tf.expandDims(own, 1)], 1);
+    return tf.sub(tf.div(own, PICK_TEMPERATURE), tf.logSumExp(tf.div(all, PICK_TEMPERATURE), 1));
   });
 }
 
 /**
- * Of K candidate images per caption, the one the matcher finds nearest its caption:
- * `candidates` [K·B, H, W, 3] holds every caption's k-th image in rows k·B … k·B + B − 1
- * (for B sentences), and the result [B, H, W, 3] keeps, per caption, the candidate of
- * highest {@link matchSimilarity} (the first on a tie). Every candidate goes through the
- * matcher in one pass (eval mode: each image's vector is its own). One candidate (K = 1)
- * is returned as it is.
+ * Of K candidate images per caption, the one the matcher ranks first: `candidates`
+ * [K·B, H, W, 3] holds every caption's k-th image in rows k·B … k·B + B − 1 (for B
+ * sentences), and the result [B, H, W, 3] keeps, per caption, the candidate of highest
+ * {@link pickScores} (the first on a tie). Every candidate goes through the matcher in
+ * one pass (eval mode: each image's vector is its own). One candidate (K = 1) is returned
+ * as it is.
  */
 export function pickBest(
   m: Params,
@@ -98,7 +148,7 @@ export function pickBest(
   }
   if (K === 1) return candidates.clone();
   return tf.tidy(() => {
-    const scores = matchSimilarity(m, candidates, tf.tile(sentences, [K, 1]) as tf.Tensor2D)
+    const scores = pickScores(m, candidates, tf.tile(sentences, [K, 1]) as tf.Tensor2D)
       .reshape([K, B]);
     const best = tf.cast(tf.argMax(scores, 0), "int32"); // [B], candidate index
     const rows = tf.add(tf.mul(best, tf.scalar(B, "int32")), tf.range(0, B, 1, "int32"));

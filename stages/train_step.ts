@@ -21,7 +21,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { ModelConfig, TrainConfig } from "./config.ts";
 import { contrastiveLoss, encodeText, initTextEncoder, sentenceDim } from "./embed.ts";
-import { initMatcher, matchFeatures } from "./match.ts";
+import { initMatcher, matchFeatures, setRivals } from "./match.ts";
 import { conditioning, generate, type Guidance, guide, initGenerator } from "./generate.ts";
 import { discriminateFeatures, initDiscriminator, judge } from "./discriminate.ts";
 import {
@@ -457,6 +457,24 @@ export function setMeanCondition(gan: Gan, batches: readonly tf.Tensor2D[], padI
   else {
     known.assign(mean);
     mean.dispose();
+  }
+}
+
+/**
+ * Keeps the sentence vectors of the captions of `batches` (token ids [B, T] each), which
+ * should be training captions, as the matcher's rivals (stages/match.ts `setRivals`): a
+ * pick then asks how surely an image is its own caption's rather than theirs. Nothing
+ * for a GAN without a matcher.
+ */
+export function setCaptionRivals(gan: Gan, batches: readonly tf.Tensor2D[], padId: number): void {
+  if (!gan.match) return;
+  const sentences = tf.tidy(() =>
+    tf.concat(batches.map((ids) => encodeText(gan.text, ids, padId))) as tf.Tensor2D
+  );
+  try {
+    setRivals(gan.match, sentences);
+  } finally {
+    sentences.dispose();
   }
 }
 

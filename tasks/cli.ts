@@ -57,12 +57,13 @@ export const BACKEND_FLAG = {
 
 /** `--guidance G`, shared by the tasks that draw (infer, quality). */
 export const GUIDANCE_FLAG = {
-  type: "number",
+  type: "numbers",
   min: 0,
   arg: "G",
   help:
-    "guidance: each caption's condition pushed G times as far from the mean condition (1: none)",
-  defaultText: "1.5 where the checkpoint keeps its mean condition, else 1",
+    "guidance: each condition pushed G times as far from the mean one (1: none); `1,1.5,2`: every noise at each, the matcher picks",
+  defaultText:
+    "1,1.5,2 where the checkpoint keeps its mean condition and matcher; 1.5 with no matcher; else 1",
 } as const satisfies Flag;
 
 /** Selects the backend named by --backend and prints it. */

@@ -3,8 +3,9 @@
  * of a run — text encoder, EMA generator (with its mean condition) and vocabulary, no D
  * and no optimiser state — small enough to ship; `deno task infer` and `deno task serve`
  * draw with it. With `--data`, a checkpoint written before petal kept the mean condition
- * (what drawing's guidance pushes away from) is given one from that data's training
- * captions, minus the images `--evaluator` holds out.
+ * (what drawing's guidance pushes away from) or its matcher's rivals (what a pick weighs
+ * a caption against) is given them from that data's training captions, minus the images
+ * `--evaluator` holds out.
  */
 import {
   checkpointVocabulary,
@@ -13,10 +14,11 @@ import {
   restoreGan,
   writeGeneratorCheckpoint,
 } from "../pipeline/io/checkpoint.ts";
-import { giveMeanCondition } from "../pipeline/draw.ts";
+import { giveMeanCondition, giveRivals } from "../pipeline/draw.ts";
 import { evaluatorManifest, heldOutCaptions } from "../pipeline/quality.ts";
 import { unwrap } from "../pipeline/io/errors.ts";
 import { disposeGan, type Gan, meanCondition } from "../stages/train_step.ts";
+import { rivals } from "../stages/match.ts";
 import { defineTask } from "./flags.ts";
 import { BACKEND_FLAG, runTask, selectBackend } from "./cli.ts";
 
@@ -40,7 +42,7 @@ export const EXPORT = defineTask({
       type: "string",
       arg: "DIR",
       help:
-        "training data (Reed layout) whose captions give an older checkpoint its mean condition",
+        "training data (Reed layout) whose captions give an older checkpoint its mean condition and its matcher's rivals",
     },
     evaluator: {
       type: "string",
@@ -51,18 +53,28 @@ export const EXPORT = defineTask({
   },
 });
 
-/** Gives `gan` its mean condition from the first caption of each training image of `data`. */
-async function centerOn(
+/**
+ * Gives `gan` what its checkpoint did not keep, its mean condition and its matcher's
+ * rivals, from the first caption of each training image of `data`.
+ */
+async function complete(
   gan: Gan,
   vocab: ReturnType<typeof checkpointVocabulary>,
   data: string,
   evaluator?: string,
 ) {
+  const centered = !meanCondition(gan);
+  const rivalled = gan.match !== undefined && !rivals(gan.match);
+  if (!centered && !rivalled) return;
   const held = evaluator ? (await unwrap(evaluatorManifest(evaluator))).heldOutIds : [];
   const { training } = await unwrap(heldOutCaptions(data, held));
-  giveMeanCondition({ gan, vocab }, training.flatMap((t) => t.captions.slice(0, 1)));
+  const firsts = training.flatMap((t) => t.captions.slice(0, 1));
+  if (centered) giveMeanCondition({ gan, vocab }, firsts);
+  if (rivalled) giveRivals({ gan, vocab }, firsts);
+  const given = [centered ? "mean condition" : "", rivalled ? "matcher's rivals" : ""];
   console.log(
-    `mean condition: from the first captions of ${training.length} training images of ${data}` +
+    `${given.filter(Boolean).join(" and ")}: from the first captions of ${training.length} ` +
+      `training images of ${data}` +
       (held.length ? ` (${held.length} held out by ${evaluator})` : ""),
   );
 }
@@ -73,8 +85,8 @@ if (import.meta.main) {
     const ck = await readCheckpoint(values.checkpoint);
     try {
       const gan = await restoreGan(ck, values.checkpoint);
-      if (values.data && !meanCondition(gan)) {
-        await centerOn(
+      if (values.data) {
+        await complete(
           gan,
           checkpointVocabulary(ck, values.checkpoint),
           values.data,

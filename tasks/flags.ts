@@ -50,6 +50,14 @@ export interface NumberFlag extends FlagBase {
   readonly max?: number;
 }
 
+/** Numbers separated by commas (`1,1.5,2`), each checked at parse time. */
+export interface NumbersFlag extends FlagBase {
+  readonly type: "numbers";
+  readonly arg?: string;
+  readonly min?: number;
+  readonly max?: number;
+}
+
 /** One of a fixed set of words. */
 export interface ChoiceFlag<C extends string = string> extends FlagBase {
   readonly type: "choice";
@@ -63,7 +71,7 @@ export interface BooleanFlag extends FlagBase {
   readonly type: "boolean";
 }
 
-export type Flag = StringFlag | NumberFlag | ChoiceFlag | BooleanFlag;
+export type Flag = StringFlag | NumberFlag | NumbersFlag | ChoiceFlag | BooleanFlag;
 
 /** What one task takes. */
 export interface TaskSpec<F extends Record<string, Flag>> {
@@ -78,6 +86,7 @@ export interface TaskSpec<F extends Record<string, Flag>> {
 
 type ValueOf<T extends Flag> = T extends BooleanFlag ? boolean
   : T extends NumberFlag ? (T["default"] extends number ? number : number | undefined)
+  : T extends NumbersFlag ? number[] | undefined
   : T extends ChoiceFlag<infer C> ? (T["default"] extends string ? C : C | undefined)
   : T extends StringFlag ? (T["default"] extends string ? string : string | undefined)
   : never;
@@ -101,9 +110,14 @@ export const defineTask = <const F extends Record<string, Flag>>(spec: TaskSpec<
 const bad = (flag: string, message: string, fix: string) =>
   E.left(petalError("BadArgument", `--${flag}`, message, fix));
 
-function checkNumber(name: string, f: NumberFlag, text: string): E.Either<PetalError, number> {
+function checkNumber(
+  name: string,
+  f: NumberFlag | NumbersFlag,
+  text: string,
+): E.Either<PetalError, number> {
   const n = Number(text);
-  const what = f.integer ? "an integer" : "a number";
+  const integer = f.type === "number" && f.integer;
+  const what = integer ? "an integer" : "a number";
   const range = f.min !== undefined && f.max !== undefined
     ? ` in ${f.min}..${f.max}`
     : f.min !== undefined
@@ -111,9 +125,11 @@ function checkNumber(name: string, f: NumberFlag, text: string): E.Either<PetalE
     : f.max !== undefined
     ? ` ≤ ${f.max}`
     : "";
-  const fix = `pass --${name} ${f.arg ?? "N"} (${what}${range})`;
+  const fix = f.type === "numbers"
+    ? `pass --${name} ${f.arg ?? "LIST"} (numbers separated by commas, each${range})`
+    : `pass --${name} ${f.arg ?? "N"} (${what}${range})`;
   if (text.trim() === "" || !Number.isFinite(n)) return bad(name, `"${text}" is not a number`, fix);
-  if (f.integer && !Number.isInteger(n)) {
+  if (integer && !Number.isInteger(n)) {
     return bad(name, `"${text}" is not an integer`, fix);
   }
   if ((f.min !== undefined && n < f.min) || (f.max !== undefined && n > f.max)) {
@@ -124,6 +140,11 @@ function checkNumber(name: string, f: NumberFlag, text: string): E.Either<PetalE
 
 function convert(name: string, f: Flag, raw: unknown): E.Either<PetalError, unknown> {
   if (f.type === "boolean") return E.right(raw === true);
+  if (f.type === "numbers") {
+    return raw === undefined
+      ? E.right(undefined)
+      : E.traverseArray((t: string) => checkNumber(name, f, t))((raw as string).split(","));
+  }
   if (raw === undefined) return E.right(f.default);
   const text = raw as string;
   if (f.type === "number") return checkNumber(name, f, text);
@@ -180,13 +201,21 @@ export function parseFlags<F extends Record<string, Flag>>(
 
 const shownDefault = (f: Flag, code = (s: string) => s): string | undefined =>
   f.defaultText ??
-    (f.type !== "boolean" && f.default !== undefined ? code(String(f.default)) : undefined);
+    ("default" in f && f.default !== undefined ? code(String(f.default)) : undefined);
 
 /** `--name ARG` as --help and the README show it. */
 export const flagLabel = (name: string, f: Flag): string =>
   f.type === "boolean"
     ? `--${name}`
-    : `--${name} ${f.arg ?? (f.type === "number" ? "N" : f.type === "choice" ? "X" : "S")}`;
+    : `--${name} ${
+      f.arg ?? (f.type === "number"
+        ? "N"
+        : f.type === "numbers"
+        ? "LIST"
+        : f.type === "choice"
+        ? "X"
+        : "S")
+    }`;
 
 const helpLine = (f: Flag): string => {
   const d = shownDefault(f);

@@ -204,9 +204,9 @@ async function plotCurves(ledger: string, ledgerDir: string): Promise<string> {
 }
 
 /** The ledger's recipe column: the recipe's flags and how its images were drawn. */
-const drawnWith = (text: string, r: { candidates: number; guidance: number }) =>
+const drawnWith = (text: string, r: { candidates: number; guidance: readonly number[] }) =>
   text + (r.candidates > 1 ? ` --candidates ${r.candidates}` : "") +
-  (r.guidance !== 1 ? ` --guidance ${r.guidance}` : "");
+  (r.guidance.length > 1 || r.guidance[0] !== 1 ? ` --guidance ${r.guidance.join(",")}` : "");
 
 async function quality(values: Values, data: string, backend: string) {
   const out = values.out ?? "runs/quality";
@@ -297,8 +297,13 @@ async function rescore(values: Values, data: string, checkpoint: string) {
   if (r.centered) {
     console.log(`${checkpoint}: no mean condition kept; given one from the training captions`);
   }
+  if (r.rivalled) {
+    console.log(
+      `${checkpoint}: no rivals kept for its matcher; given them from the training captions`,
+    );
+  }
   console.log(
-    `${checkpoint} (K = ${r.candidates}, guidance ${r.guidance}, evaluator ${
+    `${checkpoint} (K = ${r.candidates}, guidance ${r.guidance.join(",")}, evaluator ${
       (100 * r.heldOutAccuracy).toFixed(1)
     }%): ` +
       `mean score ${s.meanScore.toFixed(4)}, cosine ${s.meanCosine.toFixed(4)}, IS ${

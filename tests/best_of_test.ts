@@ -13,8 +13,17 @@ import {
   matcherStatistics,
   matchFeatures,
   matchSimilarity,
+  PICK_TEMPERATURE,
   pickBest,
+  pickScores,
+  RIVAL_COUNT,
+  RIVALS,
+  rivals,
+  setRivals,
 } from "../stages/match.ts";
+import { embedCaptions, sample } from "../stages/train_step.ts";
+import { tokenizeAll } from "../stages/tokenize.ts";
+import { toBytes } from "../pipeline/io/images.ts";
 import { unwrap } from "../pipeline/io/errors.ts";
 import { train } from "../pipeline/train.ts";
 import { readCheckpoint, writeGeneratorCheckpoint } from "../pipeline/io/checkpoint.ts";
@@ -86,6 +95,48 @@ Deno.test("pickBest: per caption, the candidate of highest similarity to its sen
   tf.dispose([best, one, stacked, sentences, ...candidates, ...Object.values(m)]);
 });
 
+Deno.test("pickScores: the own caption's log-probability against the rivals; the cosine without", () => {
+  const m = initMatcher(16, 6);
+  const sentences = tf.randomNormal([4, 16], 0, 1, "float32", 5) as tf.Tensor2D;
+  const images = tf.randomUniform([4, 64, 64, 3], -1, 1, "float32", 7) as tf.Tensor4D;
+  const scores = () => tf.tidy(() => Array.from(pickScores(m, images, sentences).dataSync()));
+  const cosines = tf.tidy(() => Array.from(matchSimilarity(m, images, sentences).dataSync()));
+  assertEquals(scores(), cosines, "no rivals (an older checkpoint): the cosine");
+  const tensors = tf.memory().numTensors;
+  const given = tf.randomNormal([5, 16], 0, 1, "float32", 8) as tf.Tensor2D;
+  setRivals(m, given);
+  given.dispose(); // the matcher keeps its own copy
+  const kept = rivals(m)!;
+  assertEquals([kept.shape, kept.trainable], [[5, 16], false]);
+  const norms = tf.tidy(() => Array.from(tf.norm(kept, 2, 1).dataSync()));
+  assert(norms.every((n) => Math.abs(n - 1) < 1e-5), `rows of length 1: ${norms}`);
+  // By hand: unit image vectors against the unit own sentence and the rivals.
+  const unitRows = (t: tf.Tensor2D) =>
+    tf.tidy(() => tf.div(t, tf.norm(t, 2, 1, true)).arraySync() as number[][]);
+  const features = tf.tidy(() => matchFeatures(m, images, false));
+  const f = unitRows(features);
+  features.dispose();
+  const own = unitRows(sentences), others = kept.arraySync() as number[][];
+  const dot = (a: number[], b: number[]) => a.reduce((s, v, i) => s + v * b[i], 0);
+  const expected = f.map((fi, i) => {
+    const logits = [...others.map((r) => dot(fi, r)), dot(fi, own[i])].map((c) =>
+      c / PICK_TEMPERATURE
+    );
+    const top = Math.max(...logits);
+    return logits.at(-1)! - top - Math.log(logits.reduce((s, l) => s + Math.exp(l - top), 0));
+  });
+  const got = scores();
+  assert(got.every((g, i) => Math.abs(g - expected[i]) < 1e-4), `${got} vs ${expected}`);
+  assert(got.every((g) => g < 0), "a log-probability");
+  // Set again with another count: replaced, nothing left behind.
+  const fewer = tf.randomNormal([3, 16], 0, 1, "float32", 9) as tf.Tensor2D;
+  setRivals(m, fewer);
+  fewer.dispose();
+  assertEquals(rivals(m)!.shape, [3, 16]);
+  assertEquals(tf.memory().numTensors, tensors + 1, "one rivals variable");
+  tf.dispose([sentences, images, ...Object.values(m)]);
+});
+
 /** A 2-step run on the synthetic set, pre-trained (so with a matcher) or not. */
 async function tinyRun(pretrainSteps: number) {
   const data = await syntheticFixture(16, 1);
@@ -107,6 +158,10 @@ Deno.test("a pre-trained run keeps its matcher, with statistics; the export ship
   assert(names.includes("match/proj"), "the full checkpoint keeps the matcher");
   const mean = ck.tensors.get("match/bn0.mean")!;
   assert(Math.max(...Array.from(mean.dataSync()).map(Math.abs)) > 0, "its running mean is set");
+  const kept = ck.tensors.get(`match/${RIVALS}`)!;
+  assertEquals(kept.shape, [RIVAL_COUNT, 128], "its rivals: training captions' sentence vectors");
+  const norms = tf.tidy(() => Array.from(tf.norm(kept, 2, 1).dataSync()));
+  assert(norms.every((n) => Math.abs(n - 1) < 1e-4), "each of length 1");
   const gen = await loadGenerator(out);
   await writeGeneratorCheckpoint(`${out}/gen`, gen.gan, {
     step: 2,
@@ -122,6 +177,7 @@ Deno.test("a pre-trained run keeps its matcher, with statistics; the export ship
   assertEquals(maxDiff(shipped.tensors.get("match/proj")!, ck.tensors.get("match/proj")!), 0);
   const exported = await loadGenerator(`${out}/gen`);
   assert(exported.gan.match, "the export loads with its matcher");
+  assertEquals(maxDiff(rivals(exported.gan.match)!, kept), 0, "and its rivals");
   tf.dispose([...ck.tensors.values(), ...shipped.tensors.values()]);
   disposeGenerator(gen);
   disposeGenerator(exported);
@@ -179,4 +235,46 @@ Deno.test("infer without a matcher: one noise per caption; more is a one-line er
   assert(result._tag === "Left");
   assertMatch(result.left.message, /keeps no image–text matcher, so it cannot pick the best of 4/);
   assertMatch(result.left.fix, /--candidates 1/);
+});
+
+Deno.test("several guidance scales: each caption keeps the matcher's pick of every noise at every scale", async () => {
+  const { out } = await tinyRun(4);
+  const gen = await loadGenerator(out);
+  const { gan, vocab } = gen;
+  const { zDim, seqLen } = gan.model;
+  const caps = ["a red flower with round petals", "a yellow flower", "a blue flower"];
+  const rows = caps.map((caption, i) => ({ id: i + 1, caption }));
+  const picked = await drawPixels(gen, rows, { seed: 0, candidates: 2, guidance: [1, 2] });
+  // By hand: noise k of each caption at each scale, every image ranked by pickScores.
+  const per = 64 * 64 * 3;
+  const drawn = [1, 2].flatMap((g) =>
+    [0, 1].map((k) =>
+      tf.tidy(() => {
+        const ids = tf.tensor2d(tokenizeAll(vocab, caps, seqLen), [3, seqLen], "int32");
+        const text = embedCaptions(gan, ids, vocab.padId);
+        const z = tf.tensor2d(noiseRows(0, [1, 2, 3], k, zDim), [3, zDim]);
+        const images = sample(gan, z, text, g);
+        return {
+          pixels: images.dataSync() as Float32Array,
+          scores: Array.from(pickScores(gan.match!, images, text).dataSync()),
+        };
+      })
+    )
+  );
+  for (const [i, image] of picked.entries()) {
+    const ranked = [...drawn].sort((a, b) => b.scores[i] - a.scores[i]);
+    const [first, second] = ranked;
+    const bytes = (c: typeof first) => toBytes(c.pixels.subarray(i * per, (i + 1) * per));
+    const tie = first.scores[i] - second.scores[i] < 1e-5;
+    const same = (a: Uint8Array, b: Uint8Array) => a.every((v, j) => v === b[j]);
+    assert(
+      same(image, bytes(first)) || (tie && same(image, bytes(second))),
+      `caption ${i + 1}: the best of 4 candidates (scores ${drawn.map((c) => c.scores[i])})`,
+    );
+  }
+  // One scale, as a list or a number: the same drawing.
+  const listed = await drawPixels(gen, rows, { seed: 0, candidates: 2, guidance: [1.5] });
+  const plain = await drawPixels(gen, rows, { seed: 0, candidates: 2, guidance: 1.5 });
+  assertEquals(listed, plain);
+  disposeGenerator(gen);
 });

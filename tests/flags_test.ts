@@ -18,6 +18,7 @@ const DEMO = defineTask({
     lr: { type: "number", arg: "X", help: "learning rate" },
     loss: { type: "choice", choices: ["bce", "hinge"], default: "bce", help: "loss" },
     quiet: { type: "boolean", help: "no bar" },
+    scales: { type: "numbers", min: 0, arg: "G", help: "scales" },
     worker: { type: "string", hidden: true, help: "internal" },
   },
 });
@@ -36,8 +37,15 @@ Deno.test("flags: defaults, numbers, choices and positionals", () => {
     lr: undefined,
     loss: "hinge",
     quiet: true,
+    scales: undefined,
     worker: undefined,
   });
+  const listed = parseFlags(DEMO, ["--scales", "1,1.5,2"]);
+  assert(E.isRight(listed));
+  assertEquals(listed.right.values.scales, [1, 1.5, 2]);
+  const one = parseFlags(DEMO, ["--scales", "1.5"]);
+  assert(E.isRight(one));
+  assertEquals(one.right.values.scales, [1.5]);
   assertEquals(p.right.positionals, ["dir"]);
   assertEquals(p.right.help, false);
   const help = parseFlags(DEMO, ["--help"]);
@@ -54,6 +62,11 @@ Deno.test("flags: each bad value is one error naming the flag and the fix", () =
   assertMatch(range.fix, /in 0\.\.65535/);
   const choice = left(parseFlags(DEMO, ["--loss", "l2"]));
   assertEquals([choice.message, choice.fix], ['unknown value "l2"', "use bce or hinge"]);
+  const gap = left(parseFlags(DEMO, ["--scales", "1,,2"]));
+  assertEquals([gap.path, gap.message], ["--scales", '"" is not a number']);
+  assertEquals(gap.fix, "pass --scales G (numbers separated by commas, each ≥ 0)");
+  const negative = left(parseFlags(DEMO, ["--scales", "1,-2"]));
+  assertEquals(negative.message, "-2 is out of range");
   const unknown = left(parseFlags(DEMO, ["--nope"]));
   assertEquals(unknown.path, "deno task demo");
   assertMatch(unknown.message, /Unknown option '--nope'/);
@@ -68,7 +81,8 @@ Deno.test("flags: --help text and README table come from the declaration", () =>
   const table = flagTable(DEMO).split("\n");
   assertEquals(table[0], "| flag | meaning | default |");
   assertEquals(table[3], "| `--port N` | port | `8000` |");
-  assertEquals(table.length, 2 + 5);
+  assertMatch(help, /--scales G +scales\n/);
+  assertEquals(table.length, 2 + 6);
 });
 
 Deno.test("every task answers --help with its flags, exit 0", async () => {

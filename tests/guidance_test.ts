@@ -20,7 +20,9 @@ import {
   meanCondition,
   sample,
   setMeanCondition,
+  withMatcher,
 } from "../stages/train_step.ts";
+import { rivals } from "../stages/match.ts";
 import { unwrap } from "../pipeline/io/errors.ts";
 import { train } from "../pipeline/train.ts";
 import {
@@ -36,6 +38,7 @@ import {
   infer,
   loadGenerator,
 } from "../pipeline/infer.ts";
+import { middleScale } from "../pipeline/draw.ts";
 import { plainRecipe, runTask, syntheticFixture } from "./fixtures.ts";
 
 await useBackend("auto");
@@ -128,14 +131,21 @@ Deno.test("checkpoints keep the mean condition; an older one draws unguided, and
     tf.dispose([...ck.tensors.values()]);
     const gen = await loadGenerator(`${dir}/${name}`);
     assertEquals(values(meanCondition(gen.gan)!), values(meanCondition(gan)!), name);
-    assertEquals(guidanceFor(gen, name), { _tag: "Right", right: DEFAULT_GUIDANCE });
-    assertEquals(guidanceFor(gen, name, 1), { _tag: "Right", right: 1 });
+    assertEquals(guidanceFor(gen, name), { _tag: "Right", right: [DEFAULT_GUIDANCE] });
+    assertEquals(guidanceFor(gen, name, 1), { _tag: "Right", right: [1] });
     assertMatch(JSON.stringify(guidanceFor(gen, name, -1)), /--guidance -1 is not a number ≥ 0/);
+    assertMatch(JSON.stringify(guidanceFor(gen, name, [1, NaN])), /--guidance NaN is not a number/);
+    assertMatch(JSON.stringify(guidanceFor(gen, name, [])), /--guidance \(none\) is not a number/);
+    // Several scales need a matcher to pick among their images; this GAN keeps none.
+    const several = guidanceFor(gen, name, [1, 2]);
+    assert(several._tag === "Left");
+    assertMatch(several.left.message, /keeps no image–text matcher to pick among guidance 1,2/);
+    assertMatch(several.left.fix, /pass one scale, or train with --pretrain-text/);
     disposeGenerator(gen);
   }
   const old = await loadGenerator(`${dir}/old`);
   assertEquals(meanCondition(old.gan), undefined);
-  assertEquals(guidanceFor(old, "old"), { _tag: "Right", right: 1 });
+  assertEquals(guidanceFor(old, "old"), { _tag: "Right", right: [1] });
   const refused = guidanceFor(old, "old", 2);
   assert(refused._tag === "Left");
   assertMatch(refused.left.message, /keeps no mean condition .* guidance 2/);
@@ -173,9 +183,9 @@ Deno.test("a run's checkpoint keeps its mean condition; infer draws with 1.5 unl
       }),
     );
   const guided = await run(undefined, "default");
-  assertEquals(guided.guidance, DEFAULT_GUIDANCE);
+  assertEquals(guided.guidance, [DEFAULT_GUIDANCE]);
   assert(logs.some((l) => /guidance 1\.5 \(away from the checkpoint's mean condition\)/.test(l)));
-  assertEquals((await run(1, "plain")).guidance, 1);
+  assertEquals((await run(1, "plain")).guidance, [1]);
   const bytes = (dir: string) => Deno.readFile(`${out}/${dir}/inference_0001.jpg`);
   const [a, b] = [await bytes("default"), await bytes("plain")];
   assert(a.length !== b.length || a.some((v, i) => v !== b[i]), "guidance 1.5 draws other images");
@@ -201,6 +211,34 @@ Deno.test("export --data gives an older checkpoint its mean condition from the t
   assertMatch(r.stdout, /mean condition: from the first captions of 8 training images/);
   const gen = await loadGenerator(`${dir}/new`);
   assert(meanCondition(gen.gan), "the export keeps one");
-  assertEquals(guidanceFor(gen, "new"), { _tag: "Right", right: DEFAULT_GUIDANCE });
+  assertEquals(guidanceFor(gen, "new"), { _tag: "Right", right: [DEFAULT_GUIDANCE] });
   disposeGenerator(gen);
+});
+
+Deno.test("export --data gives an older matcher its rivals from the training captions", async () => {
+  const data = await syntheticFixture(8, 1);
+  const dir = await Deno.makeTempDir({ prefix: "petal-export-rivals-" });
+  const gan = withMatcher(createGan(modelConfig("small", 20), defaultTrainConfig(), 7), 1);
+  await writeCheckpoint(`${dir}/old`, gan, PROGRESS, VOCAB); // as written before the rivals
+  disposeGan(gan);
+  const before = await loadGenerator(`${dir}/old`);
+  assertEquals(rivals(before.gan.match!), undefined);
+  disposeGenerator(before);
+  const args = ["--checkpoint", `${dir}/old`, "--out", `${dir}/new`, "--data", data];
+  const r = await runTask("export.ts", [...args, "--backend", "cpu"]);
+  assertEquals(r.code, 0, r.stderr);
+  assertMatch(
+    r.stdout,
+    /mean condition and matcher's rivals: from the first captions of 8 training images/,
+  );
+  const gen = await loadGenerator(`${dir}/new`);
+  assertEquals(rivals(gen.gan.match!)!.shape, [8, 128], "one rival per training image (< 1024)");
+  assertEquals(guidanceFor(gen, "new", [1, 2]), { _tag: "Right", right: [1, 2] });
+  disposeGenerator(gen);
+});
+
+Deno.test("an interpolation strip, which picks nothing, takes the middle of several scales", () => {
+  assertEquals(middleScale(1.5), 1.5);
+  assertEquals(middleScale([2, 1, 1.5]), 1.5);
+  assertEquals(middleScale([2, 1]), 1, "the lower middle of an even count");
 });

@@ -15,7 +15,14 @@ import {
   rescoreCheckpoint,
   runQuality,
 } from "../pipeline/quality.ts";
-import { disposeGenerator, infer, inferenceName, loadGenerator } from "../pipeline/infer.ts";
+import {
+  DEFAULT_GUIDANCE,
+  disposeGenerator,
+  infer,
+  inferenceName,
+  loadGenerator,
+  PICKED_GUIDANCE,
+} from "../pipeline/infer.ts";
 import {
   appendRun,
   baselineRow,
@@ -36,6 +43,7 @@ import {
   writeGeneratorCheckpoint,
 } from "../pipeline/io/checkpoint.ts";
 import { MEAN_CONDITION, meanCondition } from "../stages/train_step.ts";
+import { RIVALS, rivals } from "../stages/match.ts";
 import { useBackend } from "../pipeline/backends/backend.ts";
 import sharp from "sharp";
 
@@ -82,15 +90,17 @@ Deno.test("quality: held-out images are left out; same seed and steps, same numb
 });
 
 /**
- * A checkpoint from before petal kept the mean condition (the run's own, written without
- * it) is re-scored with guidance all the same: it is given one from the split's training
- * captions, and says so.
+ * A checkpoint from before petal kept the mean condition and the matcher's rivals (the
+ * run's own, written without them) is re-scored with guidance and the rivals pick all the
+ * same: it is given them from the split's training captions, and says so.
  */
 async function oldCheckpointCentered(run: string, data: string, evaluator: string) {
   const { progress, vocabulary } = (await readCheckpointHeader(checkpointPath(run)))!;
   const gen = await loadGenerator(run);
   meanCondition(gen.gan)!.dispose();
   delete gen.gan.ema[MEAN_CONDITION];
+  rivals(gen.gan.match!)!.dispose();
+  delete gen.gan.match![RIVALS];
   await writeGeneratorCheckpoint(`${run}-old`, gen.gan, progress, vocabulary);
   disposeGenerator(gen);
   const old = await unwrap(rescoreCheckpoint({
@@ -99,7 +109,7 @@ async function oldCheckpointCentered(run: string, data: string, evaluator: strin
     evaluator,
     out: `${run}-old-rescore`,
   }));
-  assertEquals([old.guidance, old.centered], [1.5, true]);
+  assertEquals([old.guidance, old.centered, old.rivalled], [PICKED_GUIDANCE, true, true]);
   assert(Number.isFinite(old.summary.meanScore));
 }
 
@@ -145,7 +155,11 @@ async function sameNumbersTwice(
     out: `${work}/${name}-rescore`,
   }));
   assertEquals([again.summary, again.candidates], [a.summary, a.candidates]);
-  assertEquals([again.guidance, again.centered], [1.5, false], "the run's own mean condition");
+  assertEquals(
+    [again.guidance, again.centered, again.rivalled],
+    [name === "gan-int-cls" ? PICKED_GUIDANCE : [DEFAULT_GUIDANCE], false, false],
+    "the run's own mean condition and rivals; several scales where it keeps a matcher (dfgan does not pre-train)",
+  );
   if (name === "gan-int-cls") await oldCheckpointCentered(`${work}/${name}-a`, data, evaluator);
   assertEquals(a.steps, 2);
   assertEquals(a.trainImages, 48 - heldIds.length, "trained without the held-out images");

@@ -33,6 +33,7 @@ import * as E from "fp-ts/Either";
 import { petalError, PetalFailure } from "./errors.ts";
 import { writeFileAtomic } from "./images.ts";
 import { variable } from "../../stages/layers.ts";
+import { RIVALS } from "../../stages/match.ts";
 import { validateHeader } from "./checkpoint_header.ts";
 import { type Vocabulary, vocabularyFromJson } from "../../stages/tokenize.ts";
 
@@ -372,6 +373,9 @@ export async function restoreGan(
   // guidance; older ones draw without it).
   const center = ck.tensors.get(`ema/${MEAN_CONDITION}`);
   if (center) gan.ema[MEAN_CONDITION] = variable(undefined, tf.zeros(center.shape), false);
+  // The matcher's rival captions, likewise (written since the rivals pick).
+  const others = ck.tensors.get(`match/${RIVALS}`);
+  if (others && gan.match) gan.match[RIVALS] = variable(undefined, tf.zeros(others.shape), false);
   try {
     await loadWeights(gan, ck, path);
   } catch (e) {
