@@ -215,7 +215,15 @@ export function guidanceFor(
  * one (stages/train_step.ts `setMeanCondition`) from `captions`, which should be the
  * training captions of its run; a run's own checkpoints get theirs from training.
  */
-export function giveMeanCondition(gen: Generator, captions: readonly string[]): void {
+export const giveMeanCondition = (gen: Generator, captions: readonly string[]): void =>
+  withTokenBatches(gen, captions, (batches) => setMeanCondition(gen.gan, batches, gen.vocab.padId));
+
+/** Runs `use` on `captions` tokenized in batches of 256 rows, and frees the batches. */
+function withTokenBatches(
+  gen: Generator,
+  captions: readonly string[],
+  use: (batches: readonly tf.Tensor2D[]) => void,
+): void {
   const { seqLen } = gen.gan.model;
   const batches: tf.Tensor2D[] = [];
   for (let start = 0; start < captions.length; start += 256) {
@@ -223,7 +231,7 @@ export function giveMeanCondition(gen: Generator, captions: readonly string[]): 
     batches.push(tf.tensor2d(tokenizeAll(gen.vocab, part, seqLen), [part.length, seqLen], "int32"));
   }
   try {
-    setMeanCondition(gen.gan, batches, gen.vocab.padId);
+    use(batches);
   } finally {
     tf.dispose(batches);
   }
@@ -237,22 +245,12 @@ export function giveMeanCondition(gen: Generator, captions: readonly string[]): 
  * generator without a matcher.
  */
 export function giveRivals(gen: Generator, captions: readonly string[]): void {
-  const { seqLen } = gen.gan.model;
   const step = Math.max(1, captions.length / RIVAL_COUNT);
   const chosen = Array.from(
     { length: Math.min(RIVAL_COUNT, captions.length) },
     (_, i) => captions[Math.floor(i * step)],
   );
-  const batches: tf.Tensor2D[] = [];
-  for (let start = 0; start < chosen.length; start += 256) {
-    const part = chosen.slice(start, start + 256);
-    batches.push(tf.tensor2d(tokenizeAll(gen.vocab, part, seqLen), [part.length, seqLen], "int32"));
-  }
-  try {
-    setCaptionRivals(gen.gan, batches, gen.vocab.padId);
-  } finally {
-    tf.dispose(batches);
-  }
+  withTokenBatches(gen, chosen, (batches) => setCaptionRivals(gen.gan, batches, gen.vocab.padId));
 }
 
 /** Captions without ids, keyed by position (the noise policy's rule for them). */
