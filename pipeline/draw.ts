@@ -32,7 +32,7 @@ import {
   setCaptionRivals,
   setMeanCondition,
 } from "../stages/train_step.ts";
-import { pickBest, RIVAL_COUNT } from "../stages/match.ts";
+import { pickBest, RIVAL_COUNT, rivals } from "../stages/match.ts";
 import { captionNoise, noiseRows, positionIds } from "../stages/noise.ts";
 
 /** A loaded generator: the EMA G and the text encoder of a checkpoint, with its vocabulary. */
@@ -147,6 +147,9 @@ export const PICKED_GUIDANCE: readonly number[] = [1, 1.5, 2];
 export const defaultGuidance = (gen: Generator): readonly number[] =>
   !meanCondition(gen.gan) ? [1] : gen.gan.match ? PICKED_GUIDANCE : [DEFAULT_GUIDANCE];
 
+/** Whether `scales` move any condition (anything but the one scale 1). */
+export const guided = (scales: readonly number[]): boolean => scales.length > 1 || scales[0] !== 1;
+
 /** The scales of a {@link GuidanceScales}, as a list. */
 export const scalesOf = (g: GuidanceScales): readonly number[] => typeof g === "number" ? [g] : g;
 
@@ -251,6 +254,36 @@ export function giveRivals(gen: Generator, captions: readonly string[]): void {
     (_, i) => captions[Math.floor(i * step)],
   );
   withTokenBatches(gen, chosen, (batches) => setCaptionRivals(gen.gan, batches, gen.vocab.padId));
+}
+
+/** What drawing uses that a checkpoint written before petal kept it lacks. */
+export interface Lacking {
+  /** No mean condition (guidance's centre). */
+  readonly center: boolean;
+  /** A matcher without its rivals (the pick's other captions). */
+  readonly rivals: boolean;
+}
+
+/** What `gen` lacks of what drawing uses ({@link Lacking}). */
+export const lacking = (gen: Generator): Lacking => ({
+  center: !meanCondition(gen.gan),
+  rivals: gen.gan.match !== undefined && !rivals(gen.gan.match),
+});
+
+/**
+ * Gives `gen` what it lacks ({@link giveMeanCondition}, {@link giveRivals}) from the
+ * first caption of each of `training`, which should be its run's training images, and
+ * returns what it lacked.
+ */
+export function completeGenerator(
+  gen: Generator,
+  training: readonly { readonly captions: readonly string[] }[],
+): Lacking {
+  const lacked = lacking(gen);
+  const firsts = training.flatMap((t) => t.captions.slice(0, 1));
+  if (lacked.center) giveMeanCondition(gen, firsts);
+  if (lacked.rivals) giveRivals(gen, firsts);
+  return lacked;
 }
 
 /** Captions without ids, keyed by position (the noise policy's rule for them). */

@@ -36,6 +36,7 @@ import {
   type Generator,
   type GuidanceScales,
   guidanceTE,
+  guided,
   interpolateCaptions,
   reportRows,
 } from "./draw.ts";
@@ -205,11 +206,7 @@ const chooseGuidance = (
       const what = g.length > 1
         ? `each noise at guidance ${g.join(", ")}, the matcher picking`
         : `guidance ${g[0]}`;
-      if (g.length > 1 || g[0] !== 1) {
-        opts.log?.(
-          `${what} (away from the checkpoint's mean condition)`,
-        );
-      }
+      if (guided(g)) opts.log?.(`${what} (away from the checkpoint's mean condition)`);
     }),
   );
 

@@ -30,17 +30,14 @@ import { type EvaluatorManifest, sameClassPhotos } from "./evaluator.ts";
 import { disposeGenerator, loadGenerator } from "./infer.ts";
 import {
   candidatesTE,
+  completeGenerator,
   drawFolder,
   type Generator,
-  giveMeanCondition,
-  giveRivals,
   type GuidanceScales,
   guidanceTE,
   inferenceName,
   reportRows,
 } from "./draw.ts";
-import { meanCondition } from "../stages/train_step.ts";
-import { rivals } from "../stages/match.ts";
 import { scoreFolder, type ScoreSummary } from "./score.ts";
 import { scoreSanity } from "./sanity.ts";
 import { PRETRAIN_CLOCK_SHARE, train, type TrainOptions } from "./train.ts";
@@ -418,12 +415,8 @@ const loadCompleted = (
 ): TE.TaskEither<PetalError, Completed> =>
   attempt(async () => {
     const gen = await loadGenerator(checkpoint);
-    const firsts = training.flatMap((t) => t.captions.slice(0, 1));
-    const centered = !meanCondition(gen.gan);
-    if (centered) giveMeanCondition(gen, firsts);
-    const rivalled = gen.gan.match !== undefined && !rivals(gen.gan.match);
-    if (rivalled) giveRivals(gen, firsts);
-    return { gen, centered, rivalled };
+    const lacked = completeGenerator(gen, training);
+    return { gen, centered: lacked.center, rivalled: lacked.rivals };
   }, checkpoint);
 
 /** Options of {@link rescoreCheckpoint}: the checkpoint, and how to draw and score it. */

@@ -14,11 +14,10 @@ import {
   restoreGan,
   writeGeneratorCheckpoint,
 } from "../pipeline/io/checkpoint.ts";
-import { giveMeanCondition, giveRivals } from "../pipeline/draw.ts";
+import { completeGenerator, lacking } from "../pipeline/draw.ts";
 import { evaluatorManifest, heldOutCaptions } from "../pipeline/quality.ts";
 import { unwrap } from "../pipeline/io/errors.ts";
-import { disposeGan, type Gan, meanCondition } from "../stages/train_step.ts";
-import { rivals } from "../stages/match.ts";
+import { disposeGan, type Gan } from "../stages/train_step.ts";
 import { defineTask } from "./flags.ts";
 import { BACKEND_FLAG, runTask, selectBackend } from "./cli.ts";
 
@@ -63,15 +62,13 @@ async function complete(
   data: string,
   evaluator?: string,
 ) {
-  const centered = !meanCondition(gan);
-  const rivalled = gan.match !== undefined && !rivals(gan.match);
-  if (!centered && !rivalled) return;
+  const gen = { gan, vocab };
+  const lacks = lacking(gen);
+  if (!lacks.center && !lacks.rivals) return;
   const held = evaluator ? (await unwrap(evaluatorManifest(evaluator))).heldOutIds : [];
   const { training } = await unwrap(heldOutCaptions(data, held));
-  const firsts = training.flatMap((t) => t.captions.slice(0, 1));
-  if (centered) giveMeanCondition({ gan, vocab }, firsts);
-  if (rivalled) giveRivals({ gan, vocab }, firsts);
-  const given = [centered ? "mean condition" : "", rivalled ? "matcher's rivals" : ""];
+  const lacked = completeGenerator(gen, training);
+  const given = [lacked.center ? "mean condition" : "", lacked.rivals ? "matcher's rivals" : ""];
   console.log(
     `${given.filter(Boolean).join(" and ")}: from the first captions of ${training.length} ` +
       `training images of ${data}` +

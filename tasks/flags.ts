@@ -73,6 +73,9 @@ export interface BooleanFlag extends FlagBase {
 
 export type Flag = StringFlag | NumberFlag | NumbersFlag | ChoiceFlag | BooleanFlag;
 
+/** The placeholder a flag's help shows for its value when it names none (`arg`). */
+const ARG_NAMES = { string: "S", number: "N", numbers: "LIST", choice: "X" } as const;
+
 /** What one task takes. */
 export interface TaskSpec<F extends Record<string, Flag>> {
   /** The `deno task NAME`. */
@@ -205,17 +208,7 @@ const shownDefault = (f: Flag, code = (s: string) => s): string | undefined =>
 
 /** `--name ARG` as --help and the README show it. */
 export const flagLabel = (name: string, f: Flag): string =>
-  f.type === "boolean"
-    ? `--${name}`
-    : `--${name} ${
-      f.arg ?? (f.type === "number"
-        ? "N"
-        : f.type === "numbers"
-        ? "LIST"
-        : f.type === "choice"
-        ? "X"
-        : "S")
-    }`;
+  f.type === "boolean" ? `--${name}` : `--${name} ${f.arg ?? ARG_NAMES[f.type]}`;
 
 const helpLine = (f: Flag): string => {
   const d = shownDefault(f);

@@ -24,6 +24,7 @@ import {
   runRow,
   writeBaselines,
 } from "../pipeline/ledger.ts";
+import { guided } from "../pipeline/draw.ts";
 import { writeCurvesPlot } from "../pipeline/io/plots.ts";
 import { loadCaptions } from "../pipeline/io/task_files.ts";
 import { petalError, PetalFailure, unwrap } from "../pipeline/io/errors.ts";
@@ -206,7 +207,7 @@ async function plotCurves(ledger: string, ledgerDir: string): Promise<string> {
 /** The ledger's recipe column: the recipe's flags and how its images were drawn. */
 const drawnWith = (text: string, r: { candidates: number; guidance: readonly number[] }) =>
   text + (r.candidates > 1 ? ` --candidates ${r.candidates}` : "") +
-  (r.guidance.length > 1 || r.guidance[0] !== 1 ? ` --guidance ${r.guidance.join(",")}` : "");
+  (guided(r.guidance) ? ` --guidance ${r.guidance.join(",")}` : "");
 
 async function quality(values: Values, data: string, backend: string) {
   const out = values.out ?? "runs/quality";
