@@ -6,7 +6,7 @@
  * before. An image still depends on its own caption only, never on its batch.
  */
 import * as tf from "@tensorflow/tfjs";
-import { assert, assertEquals, assertMatch, assertThrows } from "./assert.ts";
+import { assert, assertEquals, assertMatch, assertRejects, assertThrows } from "./assert.ts";
 import { useBackend } from "../pipeline/backends/backend.ts";
 import { guide } from "../stages/generate.ts";
 import { encodeText } from "../stages/embed.ts";
@@ -22,7 +22,7 @@ import {
   setMeanCondition,
   withMatcher,
 } from "../stages/train_step.ts";
-import { rivals } from "../stages/match.ts";
+import { rivals, setRivals } from "../stages/match.ts";
 import { unwrap } from "../pipeline/io/errors.ts";
 import { train } from "../pipeline/train.ts";
 import {
@@ -241,4 +241,20 @@ Deno.test("an interpolation strip, which picks nothing, takes the middle of seve
   assertEquals(middleScale(1.5), 1.5);
   assertEquals(middleScale([2, 1, 1.5]), 1.5);
   assertEquals(middleScale([2, 1]), 1, "the lower middle of an even count");
+});
+
+Deno.test("a checkpoint whose matcher's rivals are not sentence vectors is one error at load", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "petal-bad-rivals-" });
+  const gan = withMatcher(createGan(modelConfig("small", 20), defaultTrainConfig(), 9), 9);
+  const narrow = tf.ones([4, 7]) as tf.Tensor2D; // 7 is no sentence width
+  setRivals(gan.match!, narrow);
+  narrow.dispose();
+  await writeGeneratorCheckpoint(`${dir}/bad`, gan, PROGRESS, VOCAB);
+  disposeGan(gan);
+  const before = tf.memory().numTensors;
+  await assertRejects(
+    () => loadGenerator(`${dir}/bad`),
+    /matcher's rivals are \[4,7\], not \[N, \d+\] sentence vectors/,
+  );
+  assertEquals(tf.memory().numTensors, before, "nothing half-loaded is left");
 });

@@ -34,6 +34,7 @@ import { petalError, PetalFailure } from "./errors.ts";
 import { writeFileAtomic } from "./images.ts";
 import { variable } from "../../stages/layers.ts";
 import { RIVALS } from "../../stages/match.ts";
+import { sentenceDim } from "../../stages/embed.ts";
 import { validateHeader } from "./checkpoint_header.ts";
 import { type Vocabulary, vocabularyFromJson } from "../../stages/tokenize.ts";
 
@@ -365,6 +366,15 @@ export async function restoreGan(
       "use the same --size and data as the checkpoint, or start without --resume",
     );
   }
+  const others = ck.tensors.get(`match/${RIVALS}`);
+  const textDim = sentenceDim(header.model);
+  if (others && !(others.rank === 2 && others.shape[0] >= 1 && others.shape[1] === textDim)) {
+    throw bad(
+      path,
+      `its matcher's rivals are [${others.shape}], not [N, ${textDim}] sentence vectors`,
+      "export it again from its run, or with --data to give it rivals",
+    );
+  }
   const gan = withStoredMatcher(
     createGan(header.model, { ...header.train, ...trainOverrides }, 0),
     ck,
@@ -374,7 +384,6 @@ export async function restoreGan(
   const center = ck.tensors.get(`ema/${MEAN_CONDITION}`);
   if (center) gan.ema[MEAN_CONDITION] = variable(undefined, tf.zeros(center.shape), false);
   // The matcher's rival captions, likewise (written since the rivals pick).
-  const others = ck.tensors.get(`match/${RIVALS}`);
   if (others && gan.match) gan.match[RIVALS] = variable(undefined, tf.zeros(others.shape), false);
   try {
     await loadWeights(gan, ck, path);
