@@ -278,6 +278,17 @@ const topNeedsDcgan = (opts: TrainOptions, r: Recipe): E.Either<PetalError, Reci
     ))
     : E.right(r);
 
+/** Spectral norm is built into the dcgan discriminator; DF-GAN's has its own penalty. */
+const spectralNeedsDcgan = (opts: TrainOptions, r: Recipe): E.Either<PetalError, Recipe> =>
+  r.train.spectralNorm && r.arch !== "dcgan"
+    ? E.left(petalError(
+      "BadArgument",
+      opts.out,
+      `--spectral-norm normalises the dcgan discriminator, and this recipe's is ${r.arch}`,
+      "drop --spectral-norm, or add --arch dcgan",
+    ))
+    : E.right(r);
+
 /** Label smoothing moves the `bce` target; hinge and WGAN losses have none to move. */
 const smoothingNeedsBce = (opts: TrainOptions, r: Recipe): E.Either<PetalError, Recipe> =>
   r.train.labelSmooth && r.train.loss !== "bce"
@@ -357,6 +368,7 @@ const initOrResume = (
         contrastiveNeedsPretraining(opts, s.recipe),
         E.chain((r) => topNeedsDcgan(opts, r)),
         E.chain((r) => smoothingNeedsBce(opts, r)),
+        E.chain((r) => spectralNeedsDcgan(opts, r)),
       ),
     ),
     TE.chain(() => attempt(() => modelFor(opts, s, data), opts.out)),

@@ -178,6 +178,11 @@ export interface TrainConfig {
    * selectable otherwise.
    */
   readonly dBatchNorm: boolean;
+  /**
+   * Spectral normalisation of every weight of the `dcgan` discriminator
+   * (stages/spectral.ts), which then has no batch norm. Absent (older checkpoints): off.
+   */
+  readonly spectralNorm?: boolean;
   /** Images are loaded this much larger, then randomly cropped back (and flipped). */
   readonly cropMargin: number;
   readonly seed: number;

@@ -6,7 +6,8 @@
  * x → [conv 4×4 s2 → (BN) → leaky ReLU] × 4 → 4×4 map; text → dense → leaky ReLU, tiled
  * 4×4 and concatenated → conv 1×1 → (BN) → leaky ReLU → conv 4×4 valid → one logit.
  * With `size: "reed"` it is the bench model's discriminator. WGAN-GP takes it without
- * batch norm (the penalty is per sample).
+ * batch norm (the penalty is per sample); `spectral` (`--spectral-norm`) divides every
+ * weight by its largest singular value (stages/spectral.ts) and has no batch norm either.
  *
  * @example
  * ```ts
@@ -34,6 +35,7 @@ import {
   type Prefix,
   variable,
 } from "./layers.ts";
+import { initSpectral, spectralWeight } from "./spectral.ts";
 
 export function initDiscriminator(
   cfg: ModelConfig,
@@ -41,6 +43,7 @@ export function initDiscriminator(
   seed: number,
   batchNormed: boolean,
   pre?: Prefix,
+  spectral = false,
 ): Params {
   const ch = [3, ...cfg.dChannels];
   const p: Params = {};
@@ -64,8 +67,12 @@ export function initDiscriminator(
   else p["fuse.b"] = variable(named(pre, `fuse.b`), tf.zeros([last]));
   p["out.w"] = variable(named(pre, `out.w`), normalInit([4, 4, last, 1], seed + 12));
   p["out.b"] = variable(named(pre, `out.b`), tf.zeros([1]));
-  return p;
+  if (!spectral) return p;
+  return { ...p, ...initSpectral(p, weightKeys(p), seed + 20, pre) };
 }
+
+/** D's weights (the keys that `--spectral-norm` normalises). */
+const weightKeys = (p: Params): string[] => Object.keys(p).filter((k) => k.endsWith(".w"));
 
 /** Bias or batch norm, whichever the layer has, then leaky ReLU 0.2. */
 function normAct(h: tf.Tensor4D, p: Params, bias: string, bn: string, ctx: Context): tf.Tensor4D {
@@ -86,7 +93,8 @@ export function discriminateFeatures(
 ): tf.Tensor4D {
   let h = images;
   for (let i = 0; i < cfg.dChannels.length; i++) {
-    h = normAct(conv2d(h, p[`down${i}.w`] as tf.Tensor4D, 2), p, `down${i}.b`, `bn${i}`, ctx);
+    const w = spectralWeight(p, `down${i}.w`) as tf.Tensor4D;
+    h = normAct(conv2d(h, w, 2), p, `down${i}.b`, `bn${i}`, ctx);
   }
   return h;
 }
@@ -100,11 +108,12 @@ export function judge(
   ctx: Context,
 ): tf.Tensor1D {
   const [B, s] = features.shape;
-  const t = biasAct(tf.matMul(text, p["text.w"] as tf.Tensor2D), p["text.b"], "leakyRelu");
+  const w = (key: string) => spectralWeight(p, key);
+  const t = biasAct(tf.matMul(text, w("text.w") as tf.Tensor2D), p["text.b"], "leakyRelu");
   const tiled = tf.tile(t.reshape([B, 1, 1, cfg.dTextDim]), [1, s, s, 1]);
   const h = tf.concat([features, tiled], 3) as tf.Tensor4D;
-  const fused = normAct(conv2d(h, p["fuse.w"] as tf.Tensor4D, 1), p, "fuse.b", "bnFuse", ctx);
-  const out = tf.add(conv2d(fused, p["out.w"] as tf.Tensor4D, 1, "valid"), p["out.b"]);
+  const fused = normAct(conv2d(h, w("fuse.w") as tf.Tensor4D, 1), p, "fuse.b", "bnFuse", ctx);
+  const out = tf.add(conv2d(fused, w("out.w") as tf.Tensor4D, 1, "valid"), p["out.b"]);
   return out.reshape([B]) as tf.Tensor1D;
 }
 

@@ -38,6 +38,7 @@ export * from "./classifier.ts";
 export * from "./match.ts";
 export * from "./dfgan.ts";
 export * from "./diffaugment.ts";
+export * from "./spectral.ts";
 export * from "./retrieval.ts";
 export * from "./layers.ts";
 export * from "./recipe.ts";

@@ -82,6 +82,7 @@ const TRAIN_DEFAULTS: Omit<TrainConfig, "lrG" | "lrD"> = {
   gpWeight: 10,
   emaDecay: 0.999,
   dBatchNorm: true,
+  spectralNorm: false,
   cropMargin: 8,
   seed: 1,
   maGpWeight: 0,

@@ -38,6 +38,7 @@ import {
   initDfGenerator,
 } from "./dfgan.ts";
 import { diffAugment, type DiffAugmentParams } from "./diffaugment.ts";
+import { powerIteration } from "./spectral.ts";
 import {
   applyUpdates,
   type Context,
@@ -90,8 +91,9 @@ export function createGan(
     model,
     textDim,
     seed + 200,
-    train.dBatchNorm && train.loss !== "wgan-gp",
+    train.dBatchNorm && !train.spectralNorm && train.loss !== "wgan-gp",
     part("d"),
+    train.spectralNorm,
   );
   const ema: Params = Object.fromEntries(
     Object.entries(g).map(([k, v]) => [k, variable(named(part("ema"), k), v.clone(), false)]),
@@ -235,6 +237,8 @@ export function discriminatorStep(
     discard(ctx);
     return images;
   });
+  // Spectral norm's σ estimates move one power iteration, untaped (a no-op without).
+  powerIteration(gan.d);
   const vars = fixed ? trainable(gan.d) : [...trainable(gan.d), ...trainable(gan.text)];
   const loss = gan.optD.minimize(
     () => {

@@ -175,6 +175,12 @@ export const RECIPE_FLAGS = {
     help: "discriminator without batch norm (always so for `wgan-gp`)",
     defaultText: `D batch norm ${presetText((r) => r.train.dBatchNorm)}`,
   },
+  "spectral-norm": {
+    type: "boolean",
+    help:
+      "spectral normalisation of every discriminator weight, in place of its batch norm (`dcgan` only)",
+    defaultText: presetText((r) => r.train.spectralNorm),
+  },
   "no-interp": {
     type: "boolean",
     help: "turn off the GAN-INT interpolated-text loss",
@@ -222,6 +228,7 @@ export const recipeOverrides = (v: RecipeValues): RecipeOverrides => ({
   ...(v["joint-text"] ? { freezeText: false } : {}),
   ...given("contrastiveWeight", v.contrastive),
   ...(v["no-d-bn"] ? { dBatchNorm: false } : {}),
+  ...(v["spectral-norm"] ? { spectralNorm: true } : {}),
   ...(v["no-interp"] ? { interpolate: false } : {}),
   ...given("emaDecay", v.ema),
   ...given("seed", v.seed),

@@ -26,32 +26,36 @@ if (!registered.ok) console.log(`native fallback tests skipped: ${registered.rea
 const REAL_VOCAB = 5431;
 const BATCH = 8;
 
-for (const size of SIZES) {
-  for (const loss of LOSS_KINDS) {
-    Deno.test({
-      name: `native: a ${size}/${loss} training step on a ${REAL_VOCAB}-word vocabulary ` +
-        `spends < 5% of kernel time in cpu fallbacks`,
-      ignore: !registered.ok,
-      fn: async () => {
-        await tf.setBackend("native");
-        const cfg = modelConfig(size, REAL_VOCAB);
-        const gan = createGan(cfg, defaultTrainConfig({ loss, batchSize: BATCH }), 1);
-        const rng = new Rng(7);
-        // The first step builds oneDNN primitives and Adam's slots: measure the second.
-        for (const measured of [false, true]) {
-          const b = randomBatch(BATCH, cfg.zDim, cfg.condDim, REAL_VOCAB, rng);
-          if (measured) resetKernelProfile();
-          await trainStep(gan, b, 0, measured ? 1 : 0);
-          disposeBatch(b);
-        }
-        const report = fallbackReport(0.005);
-        disposeGan(gan);
-        assert(report.totalMs > 0, "no kernel time was recorded");
-        assert(
-          report.fallbackMs / report.totalMs < 0.05,
-          formatFallbackReport(report, 0.005),
-        );
-      },
-    });
-  }
+const cases = [
+  ...SIZES.flatMap((size) => LOSS_KINDS.map((loss) => ({ size, loss, spectralNorm: false }))),
+  { size: "small", loss: "bce", spectralNorm: true },
+] as const;
+
+for (const { size, loss, spectralNorm } of cases) {
+  Deno.test({
+    name: `native: a ${size}/${loss}${spectralNorm ? " --spectral-norm" : ""} training step ` +
+      `on a ${REAL_VOCAB}-word vocabulary spends < 5% of kernel time in cpu fallbacks`,
+    ignore: !registered.ok,
+    fn: async () => {
+      await tf.setBackend("native");
+      const cfg = modelConfig(size, REAL_VOCAB);
+      const train = defaultTrainConfig({ loss, batchSize: BATCH, spectralNorm });
+      const gan = createGan(cfg, train, 1);
+      const rng = new Rng(7);
+      // The first step builds oneDNN primitives and Adam's slots: measure the second.
+      for (const measured of [false, true]) {
+        const b = randomBatch(BATCH, cfg.zDim, cfg.condDim, REAL_VOCAB, rng);
+        if (measured) resetKernelProfile();
+        await trainStep(gan, b, 0, measured ? 1 : 0);
+        disposeBatch(b);
+      }
+      const report = fallbackReport(0.005);
+      disposeGan(gan);
+      assert(report.totalMs > 0, "no kernel time was recorded");
+      assert(
+        report.fallbackMs / report.totalMs < 0.05,
+        formatFallbackReport(report, 0.005),
+      );
+    },
+  });
 }
