@@ -23,6 +23,7 @@ import {
   withMatcher,
 } from "../stages/train_step.ts";
 import { rivals, setRivals } from "../stages/match.ts";
+import { variable } from "../stages/layers.ts";
 import { unwrap } from "../pipeline/io/errors.ts";
 import { train } from "../pipeline/train.ts";
 import {
@@ -255,6 +256,21 @@ Deno.test("a checkpoint whose matcher's rivals are not sentence vectors is one e
   await assertRejects(
     () => loadGenerator(`${dir}/bad`),
     /matcher's rivals are \[4,7\], not \[N, \d+\] sentence vectors/,
+  );
+  assertEquals(tf.memory().numTensors, before, "nothing half-loaded is left");
+});
+
+Deno.test("a checkpoint whose mean condition is not G's condition width is one error at load", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "petal-bad-center-" });
+  const model = modelConfig("small", 20);
+  const gan = createGan(model, defaultTrainConfig(), 9);
+  gan.ema[MEAN_CONDITION] = variable(undefined, tf.ones([model.condDim + 1]), false);
+  await writeGeneratorCheckpoint(`${dir}/bad`, gan, PROGRESS, VOCAB);
+  disposeGan(gan);
+  const before = tf.memory().numTensors;
+  await assertRejects(
+    () => loadGenerator(`${dir}/bad`),
+    new RegExp(`mean condition is \\[${model.condDim + 1}\\], not \\[${model.condDim}\\]`),
   );
   assertEquals(tf.memory().numTensors, before, "nothing half-loaded is left");
 });

@@ -375,13 +375,21 @@ export async function restoreGan(
       "export it again from its run, or with --data to give it rivals",
     );
   }
+  // The EMA generator's mean condition, where the checkpoint keeps one (written since
+  // guidance; older ones draw without it): one vector of G's condition width.
+  const center = ck.tensors.get(`ema/${MEAN_CONDITION}`);
+  const width = header.model.arch === "dfgan" ? textDim : header.model.condDim;
+  if (center && !(center.rank === 1 && center.shape[0] === width)) {
+    throw bad(
+      path,
+      `its mean condition is [${center.shape}], not [${width}] (G's condition width)`,
+      "export it again from its run, or with --data to give it a mean condition",
+    );
+  }
   const gan = withStoredMatcher(
     createGan(header.model, { ...header.train, ...trainOverrides }, 0),
     ck,
   );
-  // The EMA generator's mean condition, where the checkpoint keeps one (written since
-  // guidance; older ones draw without it).
-  const center = ck.tensors.get(`ema/${MEAN_CONDITION}`);
   if (center) gan.ema[MEAN_CONDITION] = variable(undefined, tf.zeros(center.shape), false);
   // The matcher's rival captions, likewise (written since the rivals pick).
   if (others && gan.match) gan.match[RIVALS] = variable(undefined, tf.zeros(others.shape), false);
