@@ -237,8 +237,8 @@ export function discriminatorStep(
     discard(ctx);
     return images;
   });
-  // Spectral norm's σ estimates move one power iteration, untaped (a no-op without).
-  powerIteration(gan.d);
+  // Spectral norm's σ estimates move one power iteration, untaped.
+  if (train.spectralNorm) powerIteration(gan.d);
   const vars = fixed ? trainable(gan.d) : [...trainable(gan.d), ...trainable(gan.text)];
   const loss = gan.optD.minimize(
     () => {

@@ -372,7 +372,7 @@ export async function restoreGan(
     throw bad(
       path,
       `its matcher's rivals are [${others.shape}], not [N, ${textDim}] sentence vectors`,
-      "export it again from its run, or with --data to give it rivals",
+      "export the generator again from its run's checkpoint (deno task export --checkpoint RUN)",
     );
   }
   // The EMA generator's mean condition, where the checkpoint keeps one (written since
@@ -383,7 +383,7 @@ export async function restoreGan(
     throw bad(
       path,
       `its mean condition is [${center.shape}], not [${width}] (G's condition width)`,
-      "export it again from its run, or with --data to give it a mean condition",
+      "export the generator again from its run's checkpoint (deno task export --checkpoint RUN)",
     );
   }
   const gan = withStoredMatcher(
