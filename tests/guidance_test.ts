@@ -19,6 +19,7 @@ import {
   MEAN_CONDITION,
   meanCondition,
   sample,
+  setCaptionRivals,
   setMeanCondition,
   withMatcher,
 } from "../stages/train_step.ts";
@@ -93,6 +94,23 @@ for (const arch of ["dcgan", "dfgan"] as const) {
     disposeGan(gan);
   });
 }
+
+Deno.test("setCaptionRivals: every batch's sentence vectors, in order, as unit rivals; nothing else left", () => {
+  const gan = withMatcher(createGan(modelConfig("small", 20), defaultTrainConfig(), 4), 4);
+  const batches = [captionIds(5, 1), captionIds(3, 2), captionIds(4, 3)];
+  const before = tf.memory().numTensors;
+  setCaptionRivals(gan, batches, 0);
+  assertEquals(tf.memory().numTensors, before + 1, "one rivals variable, no batch's intermediates");
+  const expected = tf.tidy(() => {
+    const s = encodeText(gan.text, tf.concat(batches) as tf.Tensor2D, 0);
+    return tf.div(s, tf.norm(s, 2, 1, true));
+  });
+  assertEquals(rivals(gan.match!)!.shape, [12, expected.shape[1]]);
+  const diff = maxDiff(rivals(gan.match!)!, expected);
+  assert(diff < 1e-5, `${diff}`);
+  tf.dispose([expected, ...batches]);
+  disposeGan(gan);
+});
 
 Deno.test("sample: guidance 1 is G as trained; other scales need the mean condition", () => {
   const gan = createGan(modelConfig("small", 20, "dcgan", "nearest"), defaultTrainConfig(), 5);
