@@ -21,6 +21,7 @@ import { contrastiveLoss, encodeText, sentenceDim } from "../stages/embed.ts";
 import { initMatcher, matcherStatistics, matchFeatures } from "../stages/match.ts";
 import { type Params, trainable } from "../stages/layers.ts";
 import type { Gan } from "../stages/train_step.ts";
+import { PRETRAIN_BATCH } from "../stages/recipe.ts";
 
 export interface PretrainOptions {
   readonly steps: number;
@@ -56,7 +57,7 @@ export async function pretrainTextEncoder(
   opts: PretrainOptions,
 ): Promise<number[]> {
   const rng = new Rng(opts.seed ^ PRETRAIN_STREAM);
-  const B = Math.min(opts.batchSize ?? 32, bank.length);
+  const B = Math.min(opts.batchSize ?? PRETRAIN_BATCH, bank.length);
   const image = gan.match ?? initMatcher(sentenceDim(gan.model), opts.seed);
   const optimizer = tf.train.adam(opts.lr ?? 1e-3);
   const vars = [...trainable(image), ...trainable(gan.text)];

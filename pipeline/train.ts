@@ -249,9 +249,9 @@ const prepareData = (opts: TrainOptions, s: Settings): TE.TaskEither<PetalError,
   );
 };
 
-/** Pre-training steps for `images` images: the asked steps, at most 10 passes of batch 32. */
-export const pretrainStepsFor = (asked: number, images: number): number =>
-  Math.min(asked, PRETRAIN_MAX_EPOCHS * Math.ceil(images / 32));
+/** Pre-training steps for `images` images: the asked steps, at most 10 passes of `batch`. */
+export const pretrainStepsFor = (asked: number, images: number, batch: number): number =>
+  Math.min(asked, PRETRAIN_MAX_EPOCHS * Math.ceil(images / Math.min(batch, images)));
 
 /** The share of a `--minutes` budget the text pre-training may take at most. */
 export const PRETRAIN_CLOCK_SHARE = 0.25;
@@ -318,13 +318,15 @@ const pretrainNotice = (steps: number, budget: Budget, deadline: number): string
 
 /** The text pre-training of a fresh GAN, bounded by the clock when the budget has minutes. */
 async function pretrain(opts: TrainOptions, s: Settings, data: PreparedData, gan: Gan) {
-  const steps = pretrainStepsFor(s.recipe.pretrainSteps, data.bank.length);
+  const { pretrainSteps, pretrainBatch } = s.recipe;
+  const steps = pretrainStepsFor(pretrainSteps, data.bank.length, pretrainBatch);
   const budget = budgetOf(opts);
   const minutes = pretrainDeadline(opts, budget);
   opts.log?.(pretrainNotice(steps, budget, minutes));
   const deadline = minutes * 60;
   const losses = await pretrainTextEncoder(gan, data.images, data.bank, data.vocab.padId, {
     steps,
+    batchSize: pretrainBatch,
     seed: s.recipe.train.seed,
     shouldStop: () => s.clock() >= deadline || (opts.shouldStop?.() ?? false),
     onStep: (step, loss) => {
@@ -349,7 +351,7 @@ async function freshGan(opts: TrainOptions, s: Settings, data: PreparedData): Pr
   const r = s.recipe;
   const model = modelConfig(r.size, data.vocab.size, r.arch, r.upsample, r.gTop);
   const created = createGan(model, r.train, r.train.seed);
-  if (pretrainStepsFor(r.pretrainSteps, data.bank.length) === 0) return created;
+  if (pretrainStepsFor(r.pretrainSteps, data.bank.length, r.pretrainBatch) === 0) return created;
   // A pre-trained run keeps its image–text matcher (best-of-K inference uses it).
   const gan = withMatcher(created, r.train.seed);
   await pretrain(opts, s, data, gan);

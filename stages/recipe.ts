@@ -41,16 +41,24 @@ export interface Recipe {
    * at most {@link PRETRAIN_MAX_EPOCHS} passes over the data.
    */
   readonly pretrainSteps: number;
+  /** Image–caption pairs per step of that pre-training (each step's contrastive batch). */
+  readonly pretrainBatch: number;
   readonly train: TrainConfig;
 }
 
 /** What may be set on top of a preset: any field of a {@link Recipe} but its name. */
 export type RecipeOverrides =
-  & Partial<Pick<Recipe, "size" | "arch" | "upsample" | "gTop" | "pretrainSteps">>
+  & Partial<Pick<Recipe, "size" | "arch" | "upsample" | "gTop" | "pretrainSteps" | "pretrainBatch">>
   & Partial<TrainConfig>;
 
 /** Passes over the data the text pre-training makes at most (a small set needs few steps). */
 export const PRETRAIN_MAX_EPOCHS = 10;
+
+/**
+ * The text pre-training's batch where a recipe sets none, and of every checkpoint written
+ * before recipes kept it.
+ */
+export const PRETRAIN_BATCH = 32;
 
 /** The budget of a run given none: this many epochs. */
 export const DEFAULT_EPOCHS = 20;
@@ -138,7 +146,10 @@ export function recipe(name: RecipeName = "gan-int-cls", overrides: RecipeOverri
   const given = Object.fromEntries(
     Object.entries(overrides).filter(([, v]) => v !== undefined),
   ) as RecipeOverrides;
-  const { arch, upsample, gTop, pretrainSteps, size, ...train } = { ...PRESETS[name], ...given };
+  const { arch, upsample, gTop, pretrainSteps, pretrainBatch, size, ...train } = {
+    ...PRESETS[name],
+    ...given,
+  };
   const sized = size ?? DEFAULT_SIZE;
   const steps = pretrainSteps ?? 0;
   const lrG = train.lrG ?? SIZE_LR[sized];
@@ -149,6 +160,7 @@ export function recipe(name: RecipeName = "gan-int-cls", overrides: RecipeOverri
     upsample: upsample ?? "transposed",
     gTop: gTop ?? 0,
     pretrainSteps: steps,
+    pretrainBatch: pretrainBatch ?? PRETRAIN_BATCH,
     train: {
       ...TRAIN_DEFAULTS,
       ...train,
@@ -208,7 +220,9 @@ export function recipeConflict(stored: Recipe, asked: Recipe): string | undefine
  * What a checkpoint keeps of a recipe beside its model and training settings (which
  * hold the rest): the preset's name and the pre-training steps.
  */
-export type RecipeOrigin = Pick<Recipe, "name" | "pretrainSteps">;
+export type RecipeOrigin =
+  & Pick<Recipe, "name" | "pretrainSteps">
+  & Partial<Pick<Recipe, "pretrainBatch">>;
 
 /**
  * The recipe a checkpoint was trained with, from its model and training settings and its
@@ -238,6 +252,7 @@ export function storedRecipe(
     upsample: model.upsample ?? "transposed",
     gTop: model.gTop ?? 0,
     pretrainSteps: origin?.pretrainSteps ?? (frozen ? PRESETS[name].pretrainSteps ?? 0 : 0),
+    pretrainBatch: origin?.pretrainBatch ?? PRETRAIN_BATCH,
     freezeText: frozen,
   });
 }

@@ -152,6 +152,14 @@ export const RECIPE_FLAGS = {
       "contrastive (CLIP-style) pre-training of the text encoder, N steps (at most 10 passes over the data), before a fresh run",
     defaultText: presetText((r) => r.pretrainSteps),
   },
+  "pretrain-batch": {
+    type: "number",
+    integer: true,
+    min: 2,
+    arg: "N",
+    help: "image–caption pairs per step of the text pre-training (its contrastive batch)",
+    defaultText: presetText((r) => r.pretrainBatch),
+  },
   "freeze-text": {
     type: "boolean",
     help:
@@ -224,6 +232,7 @@ export const recipeOverrides = (v: RecipeValues): RecipeOverrides => ({
   ...(v.diffaug ? { diffAugment: true } : {}),
   ...(v["no-diffaug"] ? { diffAugment: false } : {}),
   ...given("pretrainSteps", v["pretrain-text"]),
+  ...given("pretrainBatch", v["pretrain-batch"]),
   ...(v["freeze-text"] ? { freezeText: true } : {}),
   ...(v["joint-text"] ? { freezeText: false } : {}),
   ...given("contrastiveWeight", v.contrastive),
@@ -249,6 +258,7 @@ export const resumedRecipe = (stored: Recipe, v: RecipeValues): Recipe =>
     upsample: stored.upsample,
     gTop: stored.gTop,
     pretrainSteps: stored.pretrainSteps,
+    pretrainBatch: stored.pretrainBatch,
     ...stored.train,
     // --lr alone moves both rates, as on a fresh run.
     ...(v.lr !== undefined && v["lr-d"] === undefined ? { lrD: v.lr } : {}),

@@ -54,7 +54,11 @@ Deno.test("train() with nothing but data and out stores recipe() in its checkpoi
     lines.join("\n"),
   );
   const ck = await readCheckpoint(out);
-  assertEquals(ck.header.recipe, { name: "gan-int-cls", pretrainSteps: 1500 });
+  assertEquals(ck.header.recipe, {
+    name: "gan-int-cls",
+    pretrainSteps: 1500,
+    pretrainBatch: recipe().pretrainBatch,
+  });
   assertEquals([ck.header.model.upsample, ck.header.train.freezeText], ["nearest", true]);
   ck.tensors.forEach((t) => t.dispose());
 });
@@ -66,6 +70,7 @@ Deno.test("a stored recipe reads back as it was written; older headers are rebui
       recipe("dfgan", { size: "reed" }),
       plainRecipe({ emaDecay: 0.99 }),
       recipe("gan-int-cls", { labelSmooth: 0.1 }),
+      recipe("gan-int-cls", { pretrainBatch: 48 }),
     ]
   ) {
     const model = modelConfig(r.size, 50, r.arch, r.upsample);
@@ -79,6 +84,12 @@ Deno.test("a stored recipe reads back as it was written; older headers are rebui
     contrastiveWeight: undefined,
   });
   assertEquals([old.name, old.upsample, old.pretrainSteps], ["gan-int-cls", "transposed", 0]);
+  assertEquals(old.pretrainBatch, 32, "every run before recipes kept it pre-trained at 32");
+  const noBatch = storedRecipe(modelConfig("small", 50), recipe().train, {
+    name: "gan-int-cls",
+    pretrainSteps: 1500,
+  });
+  assertEquals(noBatch.pretrainBatch, 32, "an origin without a batch: 32, as then");
   assertEquals([old.train.freezeText, old.train.lrDecay, old.train.contrastiveWeight], [
     false,
     0,
@@ -231,4 +242,32 @@ Deno.test("--minutes bounds the text pre-training; a stop request ends it too", 
   let asked = 0;
   const stopped = await pretrained({ shouldStop: () => ++asked > 3 });
   assertEquals([stopped.steps, stopped.r.stoppedBy], [3, "signal"]);
+});
+
+Deno.test("--pretrain-batch N: the text pre-training's contrastive batch, its passes capped at 10", async () => {
+  assertEquals(recipeFromFlags(flags(["--pretrain-batch", "48"])).pretrainBatch, 48);
+  assertEquals(recipeFromFlags(flags([])).pretrainBatch, recipe().pretrainBatch);
+  const data = await syntheticFixture(16, 1);
+  const pretrained = async (pretrainBatch: number) => {
+    const lines: string[] = [];
+    const out = await Deno.makeTempDir({ prefix: "petal-pretrain-batch-" });
+    const r = await unwrap(train({
+      data,
+      out,
+      recipe: plainRecipe({ pretrainSteps: 100, pretrainBatch, batchSize: 4 }),
+      maxSteps: 1,
+      log: (l) => lines.push(l),
+    }));
+    const done = lines.find((l) => l.startsWith("text encoder pre-trained"))!;
+    const [, steps, first] = done.match(/contrastive, (\d+) steps\): loss ([\d.]+)/)!;
+    assertEquals(await unwrap(readRecipe(out)), r.recipe, "kept in the checkpoint");
+    return { steps: Number(steps), first: Number(first) };
+  };
+  // 16 images: 10 passes are 40 steps of 4, 10 of 16.
+  const four = await pretrained(4);
+  const sixteen = await pretrained(16);
+  assertEquals([four.steps, sixteen.steps], [40, 10]);
+  // An in-batch contrastive loss starts near ln B (an untrained encoder tells no pair apart).
+  assert(Math.abs(four.first - Math.log(4)) < 0.5, `${four.first}`);
+  assert(Math.abs(sixteen.first - Math.log(16)) < 0.5, `${sixteen.first}`);
 });

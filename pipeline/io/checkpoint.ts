@@ -161,7 +161,15 @@ export async function writeCheckpoint(
     version: FORMAT_VERSION,
     model: gan.model,
     train: gan.train,
-    ...(recipe ? { recipe: { name: recipe.name, pretrainSteps: recipe.pretrainSteps } } : {}),
+    ...(recipe
+      ? {
+        recipe: {
+          name: recipe.name,
+          pretrainSteps: recipe.pretrainSteps,
+          pretrainBatch: recipe.pretrainBatch,
+        },
+      }
+      : {}),
     vocabulary,
     progress,
     tensors,

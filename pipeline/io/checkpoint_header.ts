@@ -195,6 +195,7 @@ function checkRecipeOrigin(v: unknown): void {
   const r = record(v, "recipe");
   oneOf(r.name, "recipe.name", RECIPE_NAMES);
   int(r.pretrainSteps, "recipe.pretrainSteps", 0, MAX_PRETRAIN_STEPS);
+  if (r.pretrainBatch !== undefined) int(r.pretrainBatch, "recipe.pretrainBatch", 2, 1 << 16);
 }
 
 /**
