@@ -51,8 +51,11 @@ export type RecipeOverrides =
   & Partial<Pick<Recipe, "size" | "arch" | "upsample" | "gTop" | "pretrainSteps" | "pretrainBatch">>
   & Partial<TrainConfig>;
 
-/** Passes over the data the text pre-training makes at most (a small set needs few steps). */
-export const PRETRAIN_MAX_EPOCHS = 10;
+/**
+ * Passes over the data the text pre-training makes at most (a small set needs few steps).
+ * Held-out retrieval still rose at 29 passes on the real data (batch 128, 1500 steps).
+ */
+export const PRETRAIN_MAX_EPOCHS = 30;
 
 /**
  * The text pre-training's batch where a recipe sets none, and of every checkpoint written

@@ -149,7 +149,7 @@ export const RECIPE_FLAGS = {
     min: 0,
     arg: "N",
     help:
-      "contrastive (CLIP-style) pre-training of the text encoder, N steps (at most 10 passes over the data), before a fresh run",
+      "contrastive (CLIP-style) pre-training of the text encoder, N steps (at most 30 passes over the data), before a fresh run",
     defaultText: presetText((r) => r.pretrainSteps),
   },
   "pretrain-batch": {
