@@ -12,6 +12,7 @@
  * ```
  */
 import { ARCHS, LOSS_KINDS, SIZES, UPSAMPLES } from "../stages/config.ts";
+import { MAX_PRETRAIN_BATCH, MAX_PRETRAIN_STEPS } from "../pipeline/io/checkpoint_header.ts";
 import {
   DEFAULT_SIZE,
   type Recipe,
@@ -147,6 +148,8 @@ export const RECIPE_FLAGS = {
     type: "number",
     integer: true,
     min: 0,
+    // A checkpoint names it: no more than its reader takes back.
+    max: MAX_PRETRAIN_STEPS,
     arg: "N",
     help:
       "contrastive (CLIP-style) pre-training of the text encoder, N steps (at most 30 passes over the data), before a fresh run",
@@ -156,6 +159,7 @@ export const RECIPE_FLAGS = {
     type: "number",
     integer: true,
     min: 2,
+    max: MAX_PRETRAIN_BATCH,
     arg: "N",
     help: "image–caption pairs per step of the text pre-training (its contrastive batch)",
     defaultText: presetText((r) => r.pretrainBatch),

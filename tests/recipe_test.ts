@@ -244,9 +244,15 @@ Deno.test("--minutes bounds the text pre-training; a stop request ends it too", 
   assertEquals([stopped.steps, stopped.r.stoppedBy], [3, "signal"]);
 });
 
-Deno.test("--pretrain-batch N: the text pre-training's contrastive batch, its passes capped at 10", async () => {
+Deno.test("--pretrain-batch N: the text pre-training's contrastive batch, its passes capped at 30", async () => {
   assertEquals(recipeFromFlags(flags(["--pretrain-batch", "48"])).pretrainBatch, 48);
   assertEquals(recipeFromFlags(flags([])).pretrainBatch, recipe().pretrainBatch);
+  // A checkpoint names both: a value its reader would refuse is refused at the flag.
+  for (const [flag, value] of [["--pretrain-batch", "70000"], ["--pretrain-text", "20000000"]]) {
+    const refused = parseFlags(TRAIN, [flag, value]);
+    assert(E.isLeft(refused), flag);
+    assertMatch(formatError(refused.left), new RegExp(`${flag}.*out of range`));
+  }
   const data = await syntheticFixture(16, 1);
   const pretrained = async (pretrainBatch: number) => {
     const lines: string[] = [];

@@ -34,6 +34,8 @@ export const MAX_TENSORS = 10_000;
 export const MAX_RANK = 8;
 /** Text pre-training steps a stored recipe may name. */
 export const MAX_PRETRAIN_STEPS = 10_000_000;
+/** The text pre-training batch a stored recipe may name. */
+export const MAX_PRETRAIN_BATCH = 1 << 16;
 /** Entries of `gChannels` / `dChannels` (64 = 4·2^4 needs 4). */
 export const MAX_STAGES = 8;
 
@@ -195,7 +197,9 @@ function checkRecipeOrigin(v: unknown): void {
   const r = record(v, "recipe");
   oneOf(r.name, "recipe.name", RECIPE_NAMES);
   int(r.pretrainSteps, "recipe.pretrainSteps", 0, MAX_PRETRAIN_STEPS);
-  if (r.pretrainBatch !== undefined) int(r.pretrainBatch, "recipe.pretrainBatch", 2, 1 << 16);
+  if (r.pretrainBatch !== undefined) {
+    int(r.pretrainBatch, "recipe.pretrainBatch", 2, MAX_PRETRAIN_BATCH);
+  }
 }
 
 /**
