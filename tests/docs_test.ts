@@ -1,6 +1,7 @@
 /**
  * Docs that cannot drift: README's Layout names every file of every code folder, and
- * nothing that is not there.
+ * nothing that is not there; no placeholder (a SHOUTED_NAME the code does not know) is
+ * left in the prose of README and docs.
  */
 import { assert, assertEquals } from "./assert.ts";
 import { ROOT } from "./fixtures.ts";
@@ -67,5 +68,34 @@ Deno.test("README Layout: every code folder is listed with exactly the files in 
     const stat = await Deno.stat(`${ROOT}${path}`).catch(() => undefined);
     assert(stat, `README Layout names ${path}, which does not exist`);
     assertEquals(stat.isDirectory, path.endsWith("/"), path);
+  }
+});
+
+/** Markdown prose: fenced blocks and code spans removed. */
+const prose = (markdown: string): string =>
+  markdown.replace(/```[\s\S]*?```/g, "").replace(/`[^`\n]*`/g, "");
+
+/** Every SHOUTED_NAME in the sources petal ships (env variables, constants). */
+async function sourceNames(): Promise<Set<string>> {
+  const names = new Set<string>();
+  const files = (await codeFolders()).map(async (folder) => {
+    for await (const e of Deno.readDir(`${ROOT}${folder}`)) {
+      if (!e.isFile || !/\.(ts|js|cpp|hpp|sh|py)$/.test(e.name)) continue;
+      const text = await Deno.readTextFile(`${ROOT}${folder}/${e.name}`);
+      for (const m of text.matchAll(/\b[A-Z][A-Z0-9]+(?:_[A-Z0-9]+)+\b/g)) names.add(m[0]);
+    }
+  });
+  await Promise.all(files);
+  return names;
+}
+
+Deno.test("README and docs: every SHOUTED_NAME in prose is one the code knows (no placeholders)", async () => {
+  const known = await sourceNames();
+  assert(known.has("PETAL_EW_THREADS"), "the scan finds libpetal's environment variables");
+  for (const doc of ["README.md", "docs/quality.md", "docs/serve.md"]) {
+    const text = prose(await Deno.readTextFile(`${ROOT}${doc}`));
+    const unknown = [...text.matchAll(/\b[A-Z][A-Z0-9]+(?:_[A-Z0-9]+)+\b/g)]
+      .map((m) => m[0]).filter((name) => !known.has(name));
+    assertEquals(unknown, [], `${doc}: names no source file knows (a placeholder left in?)`);
   }
 });
