@@ -12,12 +12,14 @@
  * `deno task serve` use) run the same operations at once, plus shapes of their own, while
  * the main thread spawns child processes. Finally the main thread runs everything again,
  * including the primitives the workers made. Every result must match the reference.
- * Prints `stress ok: ...` and exits 0, or names the first mismatch and exits 1.
+ * Prints `stress ok: ...` with the convolution contexts libpetal made (one per convolution
+ * that ran beside another) and exits 0, or names the first mismatch and exits 1.
  */
 import * as tf from "@tensorflow/tfjs";
 import { spawn } from "node:child_process";
 import { parseArgs } from "node:util";
 import { registerNativeBackend } from "../pipeline/backends/native.ts";
+import { loadLibpetal } from "../pipeline/backends/native/ffi.ts";
 import { seededTensor } from "./seeded.ts";
 import {
   batchNormAct,
@@ -251,9 +253,12 @@ async function main(): Promise<number> {
   const error = check(all, refs, "main thread after the workers");
   if (error) return fail(error);
   await spawnChildren(2);
+  // Convolution contexts made: the most convolutions that ran at once (native/src/conv.cpp).
+  const lib = loadLibpetal();
+  const contexts = lib.ok ? lib.lib.petal_conv_contexts() : 0;
   console.log(
     `stress ok: ${all.length} cases, ${jobs.length} workers × ${values.rounds} rounds, ` +
-      `children spawned`,
+      `children spawned; ${contexts} convolution contexts`,
   );
   return 0;
 }

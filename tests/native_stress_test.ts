@@ -35,6 +35,10 @@ for (const isa of ["AVX2", "the machine's best ISA"]) {
       const err = new TextDecoder().decode(out.stderr);
       assertEquals(out.code, 0, `stress exited ${out.code} (signal ${out.signal}): ${err}`);
       assertMatch(text, /stress ok: 20 cases, 3 workers × 2 rounds/);
+      // Convolutions run side by side, each in a context of its own: at most one per
+      // thread that ran them (3 workers and the main thread), at least the main thread's.
+      const contexts = Number(text.match(/(\d+) convolution contexts/)?.[1]);
+      assert(contexts >= 1 && contexts <= 4, `contexts: ${text}`);
     },
   });
 }

@@ -1,4 +1,4 @@
-// Shared helpers for libpetal: the oneDNN engine/stream singletons and the C ABI status codes.
+// Shared helpers for libpetal: the oneDNN engine singleton and the C ABI status codes.
 #pragma once
 #include <oneapi/dnnl/dnnl.hpp>
 #include <cstdio>
@@ -13,18 +13,13 @@ namespace petal {
 // tfjs cpu kernel, so an unsupported shape is slow, never wrong.
 enum Status : int { OK = 0, UNSUPPORTED = 1, DNNL_FAILED = 2 };
 
-// The engine, the stream and conv.cpp's primitive cache live as long as the process and
-// are never destroyed: at exit, static destructors run in reverse order of construction,
+// The engine and conv.cpp's convolution contexts (primitives, streams) live as long as the
+// process and are never destroyed: at exit, static destructors run in reverse order of construction,
 // and oneDNN's own statics (made lazily, after ours) would be gone before our objects that
 // point into them ("corrupted size vs. prev_size" after a test file's last test).
 inline dnnl::engine &engine() {
   static auto *e = new dnnl::engine(dnnl::engine::kind::cpu, 0);
   return *e;
-}
-
-inline dnnl::stream &stream() {
-  static auto *s = new dnnl::stream(engine());
-  return *s;
 }
 
 // PETAL_NATIVE_DEBUG=1 prints why a primitive could not be built (once per shape).

@@ -2,8 +2,8 @@
 // activations NHWC, filters [kh, kw, inC, outC] (oneDNN "hwio"). oneDNN is free to pick
 // its own (blocked) layouts ("any"); the user buffers are reordered in and out when it does,
 // because its blocked AVX2 kernels are several times faster than its plain-NHWC ones.
-// Primitives and reorders are cached per shape: a training loop
-// sees the same handful of shapes every step, and building a primitive (JIT) costs ms.
+// Primitives and reorders are cached per shape, in pooled contexts (see Lease): threads
+// run convolutions at the same time, each in a context of its own.
 // Convolutions with at most 4 output channels skip oneDNN: conv_narrow.cpp runs them.
 #include "common.hpp"
 
@@ -35,22 +35,7 @@ struct ConvParams {
 };
 constexpr int kParams = sizeof(ConvParams) / sizeof(int);
 
-// Scratch for operands in oneDNN's own layout. One buffer per slot (input 0, input 1,
-// output, and the primitives' scratchpad), shared by every cached primitive and grown to
-// the largest need: calls run one at a time, so per-primitive buffers would only multiply
-// peak memory.
 enum Slot { IN0 = 0, IN1 = 1, OUT = 2, SCRATCHPAD = 3, SLOTS = 4 };
-float *scratch(int slot, size_t bytes) {
-  static void *buf[SLOTS] = {nullptr, nullptr, nullptr, nullptr};
-  static size_t cap[SLOTS] = {0, 0, 0, 0};
-  if (bytes > cap[slot]) {
-    std::free(buf[slot]);
-    buf[slot] = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
-    cap[slot] = buf[slot] ? bytes : 0;
-    if (!buf[slot]) throw std::bad_alloc();
-  }
-  return static_cast<float *>(buf[slot]);
-}
 
 // Every primitive here gets its scratchpad from us (scratchpad_mode::user), never from
 // oneDNN's library-managed one. That one is "global per thread": a primitive sizes the
@@ -203,18 +188,75 @@ std::unique_ptr<Op> build(Kind kind, const ConvParams &p) {
   return op;
 }
 
-Op *cached(Kind kind, const ConvParams &p) {
-  // Never destroyed (see engine() in common.hpp): its primitives outlive oneDNN's statics.
-  static auto &cache = *new std::unordered_map<std::string, std::unique_ptr<Op>>();
-  std::string key(reinterpret_cast<const char *>(&p), sizeof p);
-  key.push_back(static_cast<char>(kind));
-  auto it = cache.find(key);
-  if (it != cache.end()) return it->second.get();
-  auto op = build(kind, p);
-  Op *raw = op.get();
-  cache.emplace(std::move(key), std::move(op));
-  return raw;
+// What one convolution at a time needs: the primitives built so far (per shape: a training
+// loop sees the same handful every step, and building one (JIT) costs ms), a stream, and
+// scratch for operands in oneDNN's own layout, one buffer per slot (input 0, input 1,
+// output, the primitives' scratchpad), shared by every primitive of the context and grown
+// to the largest need (per-primitive buffers would only multiply peak memory).
+struct Context {
+  std::unordered_map<std::string, std::unique_ptr<Op>> cache;
+  dnnl::stream stream{petal::engine()};
+  void *buf[SLOTS] = {nullptr, nullptr, nullptr, nullptr};
+  size_t cap[SLOTS] = {0, 0, 0, 0};
+
+  float *scratch(int slot, size_t bytes) {
+    if (bytes > cap[slot]) {
+      std::free(buf[slot]);
+      buf[slot] = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+      cap[slot] = buf[slot] ? bytes : 0;
+      if (!buf[slot]) throw std::bad_alloc();
+    }
+    return static_cast<float *>(buf[slot]);
+  }
+
+  Op *cached(Kind kind, const ConvParams &p) {
+    std::string key(reinterpret_cast<const char *>(&p), sizeof p);
+    key.push_back(static_cast<char>(kind));
+    auto it = cache.find(key);
+    if (it != cache.end()) return it->second.get();
+    auto op = build(kind, p);
+    Op *raw = op.get();
+    cache.emplace(std::move(key), std::move(op));
+    return raw;
+  }
+};
+
+// Contexts are pooled: a call takes a free one (making one when every context is busy)
+// and gives it back when it returns, so threads (Deno workers, `deno test --parallel`'s
+// isolates) run their convolutions at the same time, each in its own context, and a
+// context serves whichever thread takes it next (every primitive has a user scratchpad,
+// see user_scratchpad). As many contexts as calls ever ran at once; never destroyed (see
+// engine() in common.hpp: their primitives outlive oneDNN's statics).
+std::mutex pool_lock;
+std::vector<Context *> &idle_contexts() {
+  static auto &idle = *new std::vector<Context *>();
+  return idle;
 }
+int contexts_made = 0;
+
+struct Lease {
+  Context *ctx;
+  Lease() {
+    {
+      std::lock_guard<std::mutex> guard(pool_lock);
+      auto &idle = idle_contexts();
+      if (!idle.empty()) {
+        ctx = idle.back();
+        idle.pop_back();
+        return;
+      }
+    }
+    ctx = new Context();
+    std::lock_guard<std::mutex> guard(pool_lock);
+    ++contexts_made;
+  }
+  ~Lease() {
+    std::lock_guard<std::mutex> guard(pool_lock);
+    idle_contexts().push_back(ctx);
+  }
+  Lease(const Lease &) = delete;
+  Lease &operator=(const Lease &) = delete;
+};
 
 // Layout reorders are memory-bound: they run on petal::ew_threads() threads (default one,
 // see common.hpp), the convolution itself on all of them.
@@ -225,26 +267,28 @@ struct ReorderThreads {
 };
 
 // The scratchpad memory for a primitive's scratchpad desc (an empty desc needs none).
-memory scratchpad_memory(const memory::desc &d) {
-  return memory(d, petal::engine(), scratch(SCRATCHPAD, d.get_size()));
+memory scratchpad_memory(Context &c, const memory::desc &d) {
+  return memory(d, petal::engine(), c.scratch(SCRATCHPAD, d.get_size()));
 }
 
-// Wall time in layout reorders and in the convolutions themselves, and the reorder count
-// (petal_conv_stats; `deno task bench --profile` prints them). Under the conv lock.
-std::mutex conv_lock;  // the cache, scratch and these counters: see run()
+// Wall time in layout reorders and in the convolutions themselves (summed over threads),
+// and the reorder count (petal_conv_stats; `deno task bench --profile` prints them).
+std::mutex stats_lock;
 double reorder_seconds = 0, conv_seconds = 0;
 int64_t reorder_calls = 0;
 double now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-void reorder_exec(Operand &o, dnnl::reorder &r, memory &from, memory &to) {
+void reorder_exec(Context &c, Operand &o, dnnl::reorder &r, memory &from, memory &to) {
   ReorderThreads scope;
   const double t0 = now();
-  r.execute(petal::stream(), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to},
-                              {DNNL_ARG_SCRATCHPAD, scratchpad_memory(o.scratchpad)}});
-  petal::stream().wait();
-  reorder_seconds += now() - t0;
+  r.execute(c.stream, {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to},
+                       {DNNL_ARG_SCRATCHPAD, scratchpad_memory(c, o.scratchpad)}});
+  c.stream.wait();
+  const double spent = now() - t0;
+  std::lock_guard<std::mutex> guard(stats_lock);
+  reorder_seconds += spent;
   ++reorder_calls;
 }
 
@@ -252,9 +296,6 @@ int run(Kind kind, const int *params, const float *in0, const float *in1, float 
   if (petal::narrow_conv(params)) return petal::run_narrow_conv(kind, params, in0, in1, out);
   ConvParams p;
   std::memcpy(&p, params, sizeof p);
-  // The cache and scratch are process-wide, and `deno test --parallel` runs isolates on
-  // several threads of one process: one convolution at a time (each uses all cores anyway).
-  std::lock_guard<std::mutex> guard(conv_lock);
   // Small convolutions (a small model, a batch of a few) run on one thread, decided per
   // shape so the primitive is built and run with the same count: the barrier of a second
   // thread costs more than it saves there, and much more when the other core is busy.
@@ -270,17 +311,18 @@ int run(Kind kind, const int *params, const float *in0, const float *in1, float 
     }
   } restore{small, saved};
   try {
-    Op *op = cached(kind, p);
+    Lease lease;
+    Context &c = *lease.ctx;
+    Op *op = c.cached(kind, p);
     auto &eng = petal::engine();
-    auto &s = petal::stream();
     std::unordered_map<int, memory> args;
     const float *in_ptrs[2] = {in0, in1};
     for (size_t i = 0; i < op->ins.size(); ++i) {
       Operand &o = op->ins[i];
       memory user(o.user, eng, const_cast<float *>(in_ptrs[i]));
       if (o.reorder) {
-        memory internal(o.want, eng, scratch(i == 0 ? IN0 : IN1, o.want.get_size()));
-        reorder_exec(o, o.to_internal, user, internal);
+        memory internal(o.want, eng, c.scratch(i == 0 ? IN0 : IN1, o.want.get_size()));
+        reorder_exec(c, o, o.to_internal, user, internal);
         args.emplace(o.arg, internal);
       } else {
         args.emplace(o.arg, user);
@@ -288,15 +330,18 @@ int run(Kind kind, const int *params, const float *in0, const float *in1, float 
     }
     Operand &o = op->outs[0];
     memory user_out(o.user, eng, out);
-    memory internal_out = o.reorder ? memory(o.want, eng, scratch(OUT, o.want.get_size())) : user_out;
+    memory internal_out = o.reorder ? memory(o.want, eng, c.scratch(OUT, o.want.get_size())) : user_out;
     args.emplace(o.arg, internal_out);
-    args.emplace(DNNL_ARG_SCRATCHPAD, scratchpad_memory(op->scratchpad));
+    args.emplace(DNNL_ARG_SCRATCHPAD, scratchpad_memory(c, op->scratchpad));
     const double t0 = now();
-    op->prim.execute(s, args);
-    s.wait();
-    conv_seconds += now() - t0;
-    if (o.reorder) reorder_exec(o, o.to_user, internal_out, user_out);
-    s.wait();
+    op->prim.execute(c.stream, args);
+    c.stream.wait();
+    const double spent = now() - t0;
+    {
+      std::lock_guard<std::mutex> guard(stats_lock);
+      conv_seconds += spent;
+    }
+    if (o.reorder) reorder_exec(c, o, o.to_user, internal_out, user_out);
     return petal::OK;
   } catch (const dnnl::error &e) {
     if (petal::debug()) std::fprintf(stderr, "petal conv kind %d: %s\n", kind, e.what());
@@ -313,10 +358,17 @@ PETAL_API int petal_conv_params() { return kParams; }
 // out[0] = seconds in layout reorders, out[1] = seconds in convolution primitives, out[2] =
 // reorders run, all since the library loaded.
 PETAL_API void petal_conv_stats(double *out) {
-  std::lock_guard<std::mutex> guard(conv_lock);
+  std::lock_guard<std::mutex> guard(stats_lock);
   out[0] = reorder_seconds;
   out[1] = conv_seconds;
   out[2] = static_cast<double>(reorder_calls);
+}
+
+// How many convolution contexts the process has made: the most convolutions that ever ran
+// at the same time (1 for a single thread).
+PETAL_API int petal_conv_contexts() {
+  std::lock_guard<std::mutex> guard(pool_lock);
+  return contexts_made;
 }
 
 // y[n, oh, ow, oc] = conv(x[n, h, w, c], f[kh, kw, c, oc])

@@ -94,6 +94,7 @@ const SYMBOLS = {
     result: "i32",
   },
   petal_conv_stats: { parameters: ["buffer"], result: "void" },
+  petal_conv_contexts: { parameters: [], result: "i32" },
   petal_ew_threads: { parameters: [], result: "i32" },
   petal_copy_rows: {
     parameters: ["buffer", "buffer", "i32", "i32", "i32", "i32"],
