@@ -128,7 +128,7 @@ export { lossLog, runObservers, sampleEvery, type TrainObserver } from "./pipeli
 /**
  * Draw: load a checkpoint's EMA generator and draw captions through the one drawing
  * path (the best of K noises each where the checkpoint keeps its matcher, each drawn at
- * guidance 1, 1.5 and 2 where it keeps its mean condition too). An image depends on
+ * guidance 1, 2 and 3 where it keeps its mean condition too). An image depends on
  * (checkpoint, caption id, seed, K, guidance) only. docs/examples/custom_infer.ts goes
  * from a CSV to images to a score.
  *

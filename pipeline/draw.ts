@@ -134,10 +134,13 @@ export const DEFAULT_GUIDANCE = 1.5;
 /**
  * Guidance's default scales where the checkpoint keeps its mean condition and a matcher:
  * each noise drawn at every scale, the matcher keeping the best of all. On the ledger's
- * held-out split (docs/quality.md, "Which candidate to keep"), 8 noises at these three
- * scales beat 8 noises at 1.5 on mean score, FID and R-precision.
+ * held-out split (docs/quality.md, "Which candidate to keep", "Stronger guidance"), 8
+ * noises at 1, 1.5 and 2 beat 8 at 1.5 alone; at the same cost, 1, 2 and 3 beat 1, 1.5 and
+ * 2 on the mean score and IS of both 60-minute runs of the default (0.3026 against 0.3081,
+ * 0.3122 against 0.3139; 0.3028 and 0.3134 with the pick's cap on clipped candidates,
+ * stages/match.ts `MAX_CLIPPED`, which scale 3 needs).
  */
-export const PICKED_GUIDANCE: readonly number[] = [1, 1.5, 2];
+export const PICKED_GUIDANCE: readonly number[] = [1, 2, 3];
 
 /**
  * Guidance where none is asked: {@link PICKED_GUIDANCE} where the checkpoint keeps its
@@ -168,13 +171,13 @@ export function middleScale(g: GuidanceScales): number {
  * or several scales from one without a matcher to pick among them, is an error naming
  * the fix.
  *
- * @example The shipped model keeps its mean condition and matcher: guidance 1, 1.5 and 2.
+ * @example The shipped model keeps its mean condition and matcher: guidance 1, 2 and 3.
  * ```ts
  * import { disposeGenerator, guidanceFor, loadGenerator, useBackend } from "../mod.ts";
  *
  * await useBackend("auto");
  * const gen = await loadGenerator("models/flowers");
- * console.log(guidanceFor(gen, "models/flowers")); // { _tag: "Right", right: [ 1, 1.5, 2 ] }
+ * console.log(guidanceFor(gen, "models/flowers")); // { _tag: "Right", right: [ 1, 2, 3 ] }
  * console.log(guidanceFor(gen, "models/flowers", [1, 2])); // { _tag: "Right", right: [ 1, 2 ] }
  * console.log(guidanceFor(gen, "models/flowers", -1)._tag); // "Left": not a number ≥ 0
  * disposeGenerator(gen);

@@ -5,7 +5,7 @@
  * on (checkpoint, caption id, seed, K, guidance) only, not on `--batch`. Where the
  * checkpoint keeps its image–text matcher, each image is the best of 8 noises for its
  * caption (`candidates`; stages/match.ts `pickBest`); where it keeps its mean condition,
- * each noise is drawn with guidance 1, 1.5 and 2 (`guidance`; stages/generate.ts
+ * each noise is drawn with guidance 1, 2 and 3 (`guidance`; stages/generate.ts
  * `Guidance`) and the matcher keeps the best of all. Optional extras: the task's report
  * grid (5 captions × 5 columns) and an interpolation strip between two captions.
  *
@@ -74,7 +74,7 @@ export interface InferOptions {
   readonly candidates?: number;
   /**
    * Guidance scale (1: none), or several: each noise drawn at every scale, the matcher
-   * keeping the best of all. Default {@link defaultGuidance}: 1, 1.5 and 2 where the
+   * keeping the best of all. Default {@link defaultGuidance}: 1, 2 and 3 where the
    * checkpoint keeps its mean condition and matcher.
    */
   readonly guidance?: GuidanceScales;

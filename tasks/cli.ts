@@ -61,9 +61,9 @@ export const GUIDANCE_FLAG = {
   min: 0,
   arg: "G",
   help:
-    "guidance: each condition pushed G times as far from the mean one (1: none); `1,1.5,2`: every noise at each, the matcher picks",
+    "guidance: each condition pushed G times as far from the mean one (1: none); `1,2,3`: every noise at each, the matcher picks",
   defaultText:
-    "1,1.5,2 where the checkpoint keeps its mean condition and matcher; 1.5 with no matcher; else 1",
+    "1,2,3 where the checkpoint keeps its mean condition and matcher; 1.5 with no matcher; else 1",
 } as const satisfies Flag;
 
 /** Selects the backend named by --backend and prints it. */

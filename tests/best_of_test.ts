@@ -9,10 +9,13 @@ import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals, assertMatch, assertThrows } from "./assert.ts";
 import { useBackend } from "../pipeline/backends/backend.ts";
 import {
+  CLIP_LEVEL,
+  clippedShare,
   initMatcher,
   matcherStatistics,
   matchFeatures,
   matchSimilarity,
+  MAX_CLIPPED,
   PICK_TEMPERATURE,
   pickBest,
   pickScores,
@@ -93,6 +96,52 @@ Deno.test("pickBest: per caption, the candidate of highest similarity to its sen
     /10 candidates for 6 sentences/,
   );
   tf.dispose([best, one, stacked, sentences, ...candidates, ...Object.values(m)]);
+});
+
+/** `x` [N, 64, 64, 3] with its first `rows` rows white (every channel 1). */
+const whiteTop = (x: tf.Tensor4D, rows: number): tf.Tensor4D =>
+  tf.tidy(() =>
+    tf.concat([tf.onesLike(x.slice([0, 0], [-1, rows])), x.slice([0, rows])], 1) as tf.Tensor4D
+  );
+
+Deno.test("pickBest: a candidate with more than MAX_CLIPPED of its pixels clipped is passed over, unless all are", () => {
+  const m = initMatcher(16, 7);
+  const sentences = tf.randomNormal([8, 16], 0, 1, "float32", 4) as tf.Tensor2D;
+  const plain = [0, 1, 2].map((k) =>
+    tf.randomUniform([8, 64, 64, 3], -1, 1, "float32", 40 + k) as tf.Tensor4D
+  );
+  const clipped = whiteTop(plain[1], 13); // 13 of 64 rows: 20% of the pixels
+  const share = Array.from(clippedShare(clipped).dataSync());
+  assert(share.every((v) => v > MAX_CLIPPED && v < 0.25), `clipped shares ${share}`);
+  assert(Array.from(clippedShare(plain[0]).dataSync()).every((v) => v < 0.01), "noise is not");
+  assert(CLIP_LEVEL < 1, "a channel at 1 counts as clipped");
+  const candidates = [plain[0], clipped, plain[2]];
+  const stacked = tf.concat(candidates) as tf.Tensor4D;
+  const scores = candidates.map((c) =>
+    tf.tidy(() => Array.from(pickScores(m, c, sentences).dataSync()))
+  );
+  const argmax = (ks: number[], i: number) =>
+    ks.reduce((a, k) => scores[k][i] > scores[a][i] ? k : a);
+  const rawBest = [...Array(8).keys()].map((i) => argmax([0, 1, 2], i));
+  assert(rawBest.includes(1), `the clipped candidate ranks first somewhere: ${rawBest}`);
+  const best = pickBest(m, stacked, sentences);
+  for (let i = 0; i < 8; i++) {
+    const k = argmax([0, 2], i);
+    assertEquals(maxDiff(best.slice(i, 1), candidates[k].slice(i, 1)), 0, `caption ${i}: ${k}`);
+  }
+  // Every candidate clipped: the matcher's order among them, as without the cap.
+  const allClipped = candidates.map((c) => whiteTop(c, 13));
+  const allScores = allClipped.map((c) =>
+    tf.tidy(() => Array.from(pickScores(m, c, sentences).dataSync()))
+  );
+  const stackedClipped = tf.concat(allClipped) as tf.Tensor4D;
+  const bestClipped = pickBest(m, stackedClipped, sentences);
+  for (let i = 0; i < 8; i++) {
+    const k = [0, 1, 2].reduce((a, j) => allScores[j][i] > allScores[a][i] ? j : a);
+    assertEquals(maxDiff(bestClipped.slice(i, 1), allClipped[k].slice(i, 1)), 0, `all: ${i}`);
+  }
+  tf.dispose([best, bestClipped, stacked, stackedClipped, sentences, clipped, ...plain]);
+  tf.dispose([...allClipped, ...Object.values(m)]);
 });
 
 Deno.test("pickScores: the own caption's log-probability against the rivals; the cosine without", () => {
