@@ -13,10 +13,10 @@ namespace petal {
 // tfjs cpu kernel, so an unsupported shape is slow, never wrong.
 enum Status : int { OK = 0, UNSUPPORTED = 1, DNNL_FAILED = 2 };
 
-// The engine and conv.cpp's convolution contexts (primitives, streams) live as long as the
-// process and are never destroyed: at exit, static destructors run in reverse order of construction,
-// and oneDNN's own statics (made lazily, after ours) would be gone before our objects that
-// point into them ("corrupted size vs. prev_size" after a test file's last test).
+// The engine and conv.cpp's convolution contexts (primitives, streams) live as long as
+// the process and are never destroyed: at exit, static destructors run in reverse order of
+// construction, and oneDNN's own statics (made lazily, after ours) would be gone before our
+// objects that point into them ("corrupted size vs. prev_size" after a test file's last test).
 inline dnnl::engine &engine() {
   static auto *e = new dnnl::engine(dnnl::engine::kind::cpu, 0);
   return *e;
