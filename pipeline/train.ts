@@ -249,7 +249,7 @@ const prepareData = (opts: TrainOptions, s: Settings): TE.TaskEither<PetalError,
   );
 };
 
-/** Pre-training steps for `images` images: the asked steps, at most 30 passes of `batch`. */
+/** Pre-training steps for `images` images: the asked steps, at most {@link PRETRAIN_MAX_EPOCHS} passes of `batch`. */
 export const pretrainStepsFor = (asked: number, images: number, batch: number): number =>
   Math.min(asked, PRETRAIN_MAX_EPOCHS * Math.ceil(images / Math.min(batch, images)));
 

@@ -152,7 +152,7 @@ export const RECIPE_FLAGS = {
     max: MAX_PRETRAIN_STEPS,
     arg: "N",
     help:
-      "contrastive (CLIP-style) pre-training of the text encoder, N steps (at most 30 passes over the data), before a fresh run",
+      "contrastive (CLIP-style) pre-training of the text encoder, N steps (at most 60 passes over the data), before a fresh run",
     defaultText: presetText((r) => r.pretrainSteps),
   },
   "pretrain-batch": {

@@ -50,7 +50,7 @@ Deno.test("train() with nothing but data and out stores recipe() in its checkpoi
   assertEquals(await unwrap(readRecipe(out)), recipe());
   // The default pre-trains φ, and says first what that adds to a step budget.
   assert(
-    lines.some((l) => /^text pre-training: 30 steps before the GAN/.test(l)),
+    lines.some((l) => /^text pre-training: 60 steps before the GAN/.test(l)),
     lines.join("\n"),
   );
   const ck = await readCheckpoint(out);
@@ -260,7 +260,7 @@ Deno.test("--pretrain-batch N: the text pre-training's contrastive batch, its pa
     const r = await unwrap(train({
       data,
       out,
-      recipe: plainRecipe({ pretrainSteps: 200, pretrainBatch, batchSize: 4 }),
+      recipe: plainRecipe({ pretrainSteps: 300, pretrainBatch, batchSize: 4 }),
       maxSteps: 1,
       log: (l) => lines.push(l),
     }));
@@ -269,10 +269,10 @@ Deno.test("--pretrain-batch N: the text pre-training's contrastive batch, its pa
     assertEquals(await unwrap(readRecipe(out)), r.recipe, "kept in the checkpoint");
     return { steps: Number(steps), first: Number(first) };
   };
-  // 16 images: 30 passes are 120 steps of 4, 30 of 16.
+  // 16 images: 60 passes are 240 steps of 4, 60 of 16.
   const four = await pretrained(4);
   const sixteen = await pretrained(16);
-  assertEquals([four.steps, sixteen.steps], [120, 30]);
+  assertEquals([four.steps, sixteen.steps], [240, 60]);
   // An in-batch contrastive loss starts near ln B (an untrained encoder tells no pair apart).
   assert(Math.abs(four.first - Math.log(4)) < 0.5, `${four.first}`);
   assert(Math.abs(sixteen.first - Math.log(16)) < 0.5, `${sixteen.first}`);
