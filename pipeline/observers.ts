@@ -77,11 +77,14 @@ export const LOSS_LOG_HEADER = "step,epoch,loss_d,loss_g,kl,img_per_s,seconds";
 
 const fmt = (x: number) => (Number.isFinite(x) ? x.toPrecision(6) : String(x));
 
-/** One loss-log row. */
+/** The loss log's header of a run with adaptive augmentation: its p after each step, last. */
+export const ADA_LOSS_LOG_HEADER = `${LOSS_LOG_HEADER},augment_p`;
+
+/** One loss-log row (with adaptive augmentation's p last, where the step reports it). */
 export const lossLogRow = (s: StepReport): string =>
   `${s.step},${s.epoch},${fmt(s.losses.d)},${fmt(s.losses.g)},${fmt(s.losses.kl)},${
     s.imagesPerSecond.toFixed(2)
-  },${s.seconds.toFixed(1)}`;
+  },${s.seconds.toFixed(1)}${s.losses.augment === undefined ? "" : `,${fmt(s.losses.augment)}`}`;
 
 /**
  * `OUT/losses.csv`, a row per step. A fresh run starts a new log; a resumed one keeps the
@@ -122,7 +125,8 @@ export function lossLog(): TrainObserver {
       const kept = text.split("\n").filter((l, i) =>
         i > 0 && l && Number(l.split(",")[0]) <= run.firstStep
       );
-      await writeFileAtomic(path, [LOSS_LOG_HEADER, ...kept].join("\n") + "\n");
+      const header = run.gan.train.adaTarget ? ADA_LOSS_LOG_HEADER : LOSS_LOG_HEADER;
+      await writeFileAtomic(path, [header, ...kept].join("\n") + "\n");
       file = await Deno.open(path, { append: true });
     },
     step: async (s) => {

@@ -46,7 +46,7 @@ import {
   type StepLosses,
   trainStep,
 } from "../stages/train_step.ts";
-import { diffAugmentTensors, drawDiffAugment } from "../stages/diffaugment.ts";
+import { diffAugmentTensors, drawAugmentGates, drawDiffAugment } from "../stages/diffaugment.ts";
 import { RIVAL_COUNT } from "../stages/match.ts";
 
 /** Training data, tokenized and decoded once: what every step draws from. */
@@ -160,6 +160,10 @@ export function buildBatch(
         augReal: diffAugmentTensors(drawDiffAugment(B, S, rng), S),
         augFake: diffAugmentTensors(drawDiffAugment(B, S, rng), S),
       }
+      : {}),
+    // Adaptive augmentation's gates after those, likewise.
+    ...(gan.train.diffAugment && gan.train.adaTarget
+      ? { gateReal: drawAugmentGates(B, rng), gateFake: drawAugmentGates(B, rng) }
       : {}),
   };
 }

@@ -289,6 +289,17 @@ const spectralNeedsDcgan = (opts: TrainOptions, r: Recipe): E.Either<PetalError,
     ))
     : E.right(r);
 
+/** Adaptive augmentation gates DiffAugment's operations; without them it has none. */
+const adaNeedsDiffAugment = (opts: TrainOptions, r: Recipe): E.Either<PetalError, Recipe> =>
+  r.train.adaTarget && !r.train.diffAugment
+    ? E.left(petalError(
+      "BadArgument",
+      opts.out,
+      `--ada ${r.train.adaTarget} gates DiffAugment's operations, and this recipe has none`,
+      "drop --no-diffaug, or drop --ada",
+    ))
+    : E.right(r);
+
 /** Label smoothing moves the `bce` target; hinge and WGAN losses have none to move. */
 const smoothingNeedsBce = (opts: TrainOptions, r: Recipe): E.Either<PetalError, Recipe> =>
   r.train.labelSmooth && r.train.loss !== "bce"
@@ -370,6 +381,7 @@ const initOrResume = (
         contrastiveNeedsPretraining(opts, s.recipe),
         E.chain((r) => topNeedsDcgan(opts, r)),
         E.chain((r) => smoothingNeedsBce(opts, r)),
+        E.chain((r) => adaNeedsDiffAugment(opts, r)),
         E.chain((r) => spectralNeedsDcgan(opts, r)),
       ),
     ),

@@ -49,6 +49,22 @@ export interface DiffAugmentParams {
    */
   readonly gather: tf.Tensor1D;
   readonly mask: tf.Tensor4D;
+  /**
+   * [B, 1, 1, 1], 1 where the image is translated and 0 where it keeps its place
+   * (adaptive augmentation, {@link gateDiffAugment}); absent: every image is.
+   */
+  readonly shiftGate?: tf.Tensor4D;
+}
+
+/**
+ * Per image, one uniform draw in [0, 1) for each of the three operations: with adaptive
+ * augmentation an operation applies to an image where its draw is below the run's
+ * probability p ({@link gateDiffAugment}).
+ */
+export interface AugmentGates {
+  readonly colour: tf.Tensor4D;
+  readonly shift: tf.Tensor4D;
+  readonly cutout: tf.Tensor4D;
 }
 
 /** Translation margin: ⅛ of the size, rounded (8 at 64×64). */
@@ -111,6 +127,43 @@ export function diffAugmentTensors(d: DiffAugmentDraw, size: number): DiffAugmen
   };
 }
 
+/** The three operations' draws of B images ({@link AugmentGates}), in a fixed order from `rng`. */
+export function drawAugmentGates(B: number, rng: Rng): AugmentGates {
+  const col = () =>
+    tf.tensor4d(Float32Array.from({ length: B }, () => rng.uniform()), [B, 1, 1, 1]);
+  return { colour: col(), shift: col(), cutout: col() };
+}
+
+/**
+ * The augmentation `a` where each operation applies to an image with probability `p`
+ * (a scalar tensor, so the step can move it without a read-back): the operations an image
+ * skips get identity parameters (brightness 0, saturation and contrast 1, no cutout) or,
+ * for the shift, a gate that keeps the image in place. At p = 1 it is `a`'s augmentation,
+ * at p = 0 none: ADA's (Karras et al. 2020) schedule on DiffAugment's operations.
+ */
+export function gateDiffAugment(
+  a: DiffAugmentParams,
+  u: AugmentGates,
+  p: tf.Tensor,
+): DiffAugmentParams {
+  return tf.tidy(() => {
+    // step(p − u) is 1 where u < p (the operation applies), else 0.
+    const on = (draw: tf.Tensor4D) => tf.step(tf.sub(p, draw)) as tf.Tensor4D;
+    const colour = on(u.colour);
+    const cutout = on(u.cutout);
+    // 1 + g·(f − 1): the factor f where applied, 1 where not.
+    const towardOne = (f: tf.Tensor4D) => tf.add(1, tf.mul(colour, tf.sub(f, 1))) as tf.Tensor4D;
+    return {
+      brightness: tf.mul(a.brightness, colour) as tf.Tensor4D,
+      saturation: towardOne(a.saturation),
+      contrast: towardOne(a.contrast),
+      gather: a.gather.clone(),
+      mask: tf.sub(1, tf.mul(cutout, tf.sub(1, a.mask))) as tf.Tensor4D,
+      shiftGate: on(u.shift),
+    };
+  });
+}
+
 /** Frees a {@link DiffAugmentParams}. */
 export const disposeDiffAugment = (a: DiffAugmentParams): void => tf.dispose(Object.values(a));
 
@@ -130,7 +183,9 @@ export function augmentTranslateCutout(x: tf.Tensor4D, a: DiffAugmentParams): tf
   // the native backend runs on tfjs's cpu code).
   const pixels = tf.concat([x.reshape([B * S * S, C]), tf.zeros([1, C])], 0);
   const moved = tf.gather(pixels, a.gather).reshape([B, S, S, C]);
-  return tf.mul(moved, a.mask) as tf.Tensor4D;
+  // Gated: x + g·(moved − x), the shifted image where g = 1 and x itself where g = 0.
+  const placed = a.shiftGate ? tf.add(x, tf.mul(a.shiftGate, tf.sub(moved, x))) : moved;
+  return tf.mul(placed, a.mask) as tf.Tensor4D;
 }
 
 /** colour → translation → cutout, differentiable in x. */

@@ -103,6 +103,7 @@ const TRAIN_DEFAULTS: Omit<TrainConfig, "lrG" | "lrD"> = {
   contrastiveWeight: 0,
   lrDecay: 0,
   labelSmooth: 0,
+  adaTarget: 0,
 };
 
 type Preset = Omit<RecipeOverrides, "size">;

@@ -19,7 +19,7 @@
  * ```
  */
 import * as tf from "@tensorflow/tfjs";
-import type { ModelConfig, TrainConfig } from "./config.ts";
+import { ADA_IMAGES, type ModelConfig, type TrainConfig } from "./config.ts";
 import { contrastiveLoss, encodeText, initTextEncoder, sentenceDim } from "./embed.ts";
 import { initMatcher, matchFeatures, setRivals } from "./match.ts";
 import { conditioning, generate, type Guidance, guide, initGenerator } from "./generate.ts";
@@ -37,7 +37,13 @@ import {
   initDfDiscriminator,
   initDfGenerator,
 } from "./dfgan.ts";
-import { diffAugment, type DiffAugmentParams } from "./diffaugment.ts";
+import {
+  type AugmentGates,
+  diffAugment,
+  type DiffAugmentParams,
+  disposeDiffAugment,
+  gateDiffAugment,
+} from "./diffaugment.ts";
 import { powerIteration } from "./spectral.ts";
 import {
   applyUpdates,
@@ -98,6 +104,8 @@ export function createGan(
   const ema: Params = Object.fromEntries(
     Object.entries(g).map(([k, v]) => [k, variable(named(part("ema"), k), v.clone(), false)]),
   );
+  // Adaptive augmentation's probability starts at 0 and lives with D (and its checkpoint).
+  if (train.adaTarget) d[AUGMENT_P] = variable(named(part("d"), AUGMENT_P), tf.zeros([1]), false);
   const match = train.contrastiveWeight ? initMatcher(textDim, seed, part("match")) : undefined;
   return {
     model,
@@ -140,6 +148,42 @@ export interface BatchTensors {
   /** DiffAugment's draws for the real and the fake images (with `diffAugment` only). */
   readonly augReal?: DiffAugmentParams;
   readonly augFake?: DiffAugmentParams;
+  /** Which operations apply to which image, against p (with `adaTarget` only). */
+  readonly gateReal?: AugmentGates;
+  readonly gateFake?: AugmentGates;
+}
+
+/** Where D keeps adaptive augmentation's probability p ([1]; `d/augment.p` in checkpoints). */
+export const AUGMENT_P = "augment.p";
+
+/**
+ * The batch's augmentations as this step applies them: gated by the run's p with
+ * adaptive augmentation ({@link gateDiffAugment}), else as drawn.
+ */
+function stepAugmentations(gan: Gan, b: BatchTensors): Pick<BatchTensors, "augReal" | "augFake"> {
+  const p = gan.d[AUGMENT_P];
+  if (!p || !b.augReal || !b.augFake || !b.gateReal || !b.gateFake) return b;
+  return {
+    augReal: gateDiffAugment(b.augReal, b.gateReal, p),
+    augFake: gateDiffAugment(b.augFake, b.gateFake, p),
+  };
+}
+
+/**
+ * ADA's update after a D step: p moves by the batch over {@link ADA_IMAGES}, up when D
+ * calls more of the real images real than the target asks (E[sign D(real, right)] above
+ * it), else down; kept in [0, 1]. On the device: no read-back.
+ */
+function adaptAugmentation(gan: Gan, realLogits: tf.Tensor1D): void {
+  const p = gan.d[AUGMENT_P];
+  if (!p) return;
+  tf.tidy(() => {
+    const B = realLogits.shape[0];
+    // E[sign x] = 2·P(x > 0) − 1; the move's sign is 2·step(r − target) − 1.
+    const r = tf.sub(tf.mul(2, tf.mean(tf.step(realLogits))), 1);
+    const up = tf.sub(tf.mul(2, tf.step(tf.sub(r, gan.train.adaTarget!))), 1);
+    p.assign(tf.clipByValue(tf.add(p, tf.mul(B / ADA_IMAGES, up)), 0, 1));
+  });
 }
 
 /**
@@ -191,11 +235,15 @@ export function runDiscriminator(
 /** Frees a batch's tensors. */
 export const disposeBatch = (b: BatchTensors): void => tf.dispose(Object.values(b));
 
-/** The losses of one step: D, G, and the conditioning-augmentation KL term. */
+/**
+ * The losses of one step: D, G, and the conditioning-augmentation KL term; with adaptive
+ * augmentation, its probability p after the step.
+ */
 export interface StepLosses {
   readonly d: number;
   readonly g: number;
   readonly kl: number;
+  readonly augment?: number;
 }
 
 const discard = (ctx: Context) => {
@@ -240,6 +288,8 @@ export function discriminatorStep(
   // Spectral norm's σ estimates move one power iteration, untaped.
   if (train.spectralNorm) powerIteration(gan.d);
   const vars = fixed ? trainable(gan.d) : [...trainable(gan.d), ...trainable(gan.text)];
+  const aug = stepAugmentations(gan, b);
+  let realRight: tf.Tensor1D | undefined;
   const loss = gan.optD.minimize(
     () => {
       const ctx = newContext(true);
@@ -247,8 +297,8 @@ export function discriminatorStep(
       const eWrong = fixed?.wrong ?? encodeText(gan.text, b.wrong, padId);
       const critic = (x: tf.Tensor4D, e: tf.Tensor2D) => runDiscriminator(gan, x, e, ctx);
       // DiffAugment: the real images once (for both texts), the fakes with their own draw.
-      const real = b.augReal ? diffAugment(b.real, b.augReal) : b.real;
-      const fakeSeen = b.augFake ? diffAugment(fake, b.augFake) : fake;
+      const real = aug.augReal ? diffAugment(b.real, aug.augReal) : b.real;
+      const fakeSeen = aug.augFake ? diffAugment(fake, aug.augFake) : fake;
       const penalty = train.loss === "wgan-gp"
         ? tf.mul(
           train.gpWeight,
@@ -258,9 +308,11 @@ export function discriminatorStep(
       // The real images' trunk once for both captions (the text joins after it): the
       // same values as two D passes, at two thirds of the D step's image work.
       const realFeatures = discriminatorFeatures(gan, real, ctx);
+      const realLogits = judgeFeatures(gan, realFeatures, eRight, ctx);
+      if (train.adaTarget) realRight = tf.keep(realLogits);
       const loss = discriminatorLoss(
         train.loss,
-        judgeFeatures(gan, realFeatures, eRight, ctx),
+        realLogits,
         critic(fakeSeen, eRight),
         judgeFeatures(gan, realFeatures, eWrong, ctx),
         penalty,
@@ -274,6 +326,9 @@ export function discriminatorStep(
     vars,
   )!;
   fake.dispose();
+  if (realRight) adaptAugmentation(gan, realRight);
+  tf.dispose(realRight);
+  if (aug !== b) [aug.augReal, aug.augFake].forEach((a) => a && disposeDiffAugment(a));
   return loss;
 }
 
@@ -287,13 +342,14 @@ export function generatorStep(
   const { train } = gan;
   // Computed before minimize(): the G loss does not train the text encoder.
   const eRight = fixed ? fixed.right.clone() : encodeText(gan.text, b.right, padId);
+  const aug = stepAugmentations(gan, b);
   const ctx = newContext(true);
   let kl: tf.Scalar | undefined;
   const loss = gan.optG.minimize(
     () => {
       const dCtx = newContext(true);
       const critic = (x: tf.Tensor4D, e: tf.Tensor2D) =>
-        runDiscriminator(gan, x, e, dCtx, b.augFake);
+        runDiscriminator(gan, x, e, dCtx, aug.augFake);
       const out = runGenerator(gan, gan.g, b.z, eRight, b.eps, ctx);
       kl = tf.keep(out.kl);
       let total = tf.add(
@@ -325,6 +381,7 @@ export function generatorStep(
   )!;
   applyUpdates(ctx);
   eRight.dispose();
+  if (aug !== b) [aug.augReal, aug.augFake].forEach((a) => a && disposeDiffAugment(a));
   return [loss, kl!];
 }
 
@@ -403,11 +460,12 @@ export function trainStep(
   const [lossG, kl] = generatorStep(gan, b, padId, fixed);
   if (fixed) tf.dispose([fixed.right, fixed.wrong]);
   updateEma(gan, step);
-  const all = tf.stack([lossD, lossG, kl]);
+  const p = gan.d[AUGMENT_P];
+  const all = tf.tidy(() => tf.concat([tf.stack([lossD, lossG, kl]), ...(p ? [p] : [])]));
   tf.dispose([lossD, lossG, kl]);
   return all.data().then((v) => {
     all.dispose();
-    return { d: v[0], g: v[1], kl: v[2] };
+    return { d: v[0], g: v[1], kl: v[2], ...(p ? { augment: v[3] } : {}) };
   }, (e) => {
     all.dispose();
     throw e;

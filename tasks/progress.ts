@@ -17,5 +17,6 @@ export function progressLine(s: StepReport, width = 20): string {
     s.epoch + 1
   } step ${s.stepInEpoch}/${s.stepsPerEpoch} (${s.step} in all) ` +
     `${s.imagesPerSecond.toFixed(1)} img/s ETA ${s.eta === undefined ? "?" : duration(s.eta)} ` +
-    `d=${s.losses.d.toFixed(3)} g=${s.losses.g.toFixed(3)}`;
+    `d=${s.losses.d.toFixed(3)} g=${s.losses.g.toFixed(3)}` +
+    (s.losses.augment === undefined ? "" : ` p=${s.losses.augment.toFixed(3)}`);
 }

@@ -144,6 +144,14 @@ export const RECIPE_FLAGS = {
     defaultText: presetText((r) => r.train.diffAugment),
   },
   "no-diffaug": { type: "boolean", help: "no DiffAugment" },
+  ada: {
+    type: "number",
+    arg: "T",
+    min: 0,
+    max: 1,
+    help: "adaptive DiffAugment (implies --diffaug): p rises while E[sign D(real)] > T, else falls",
+    defaultText: presetText((r) => r.train.adaTarget),
+  },
   "pretrain-text": {
     type: "number",
     integer: true,
@@ -233,6 +241,8 @@ export const recipeOverrides = (v: RecipeValues): RecipeOverrides => ({
   ...given("maGpWeight", v["ma-gp"]),
   ...given("lrDecay", v["lr-decay"]),
   ...given("labelSmooth", v["label-smooth"]),
+  ...given("adaTarget", v.ada),
+  ...(v.ada ? { diffAugment: true } : {}),
   ...(v.diffaug ? { diffAugment: true } : {}),
   ...(v["no-diffaug"] ? { diffAugment: false } : {}),
   ...given("pretrainSteps", v["pretrain-text"]),
