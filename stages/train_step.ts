@@ -157,17 +157,21 @@ export interface BatchTensors {
 export const AUGMENT_P = "augment.p";
 
 /**
- * The batch's augmentations as this step applies them: gated by the run's p with
- * adaptive augmentation ({@link gateDiffAugment}), else as drawn.
+ * An augmentation `a` as this step applies it: gated by the run's p with adaptive
+ * augmentation ({@link gateDiffAugment}, a new one the step frees), else `a` as drawn.
  */
-function stepAugmentations(gan: Gan, b: BatchTensors): Pick<BatchTensors, "augReal" | "augFake"> {
+function stepAugmentation(
+  gan: Gan,
+  a?: DiffAugmentParams,
+  u?: AugmentGates,
+): DiffAugmentParams | undefined {
   const p = gan.d[AUGMENT_P];
-  if (!p || !b.augReal || !b.augFake || !b.gateReal || !b.gateFake) return b;
-  return {
-    augReal: gateDiffAugment(b.augReal, b.gateReal, p),
-    augFake: gateDiffAugment(b.augFake, b.gateFake, p),
-  };
+  return p && a && u ? gateDiffAugment(a, u, p) : a;
 }
+
+/** Frees a gated augmentation (`applied`), never the batch's own (`drawn`). */
+const releaseAugmentation = (applied?: DiffAugmentParams, drawn?: DiffAugmentParams) =>
+  applied && applied !== drawn && disposeDiffAugment(applied);
 
 /**
  * ADA's update after a D step: p moves by the batch over {@link ADA_IMAGES}, up when D
@@ -288,7 +292,10 @@ export function discriminatorStep(
   // Spectral norm's σ estimates move one power iteration, untaped.
   if (train.spectralNorm) powerIteration(gan.d);
   const vars = fixed ? trainable(gan.d) : [...trainable(gan.d), ...trainable(gan.text)];
-  const aug = stepAugmentations(gan, b);
+  const aug = {
+    real: stepAugmentation(gan, b.augReal, b.gateReal),
+    fake: stepAugmentation(gan, b.augFake, b.gateFake),
+  };
   let realRight: tf.Tensor1D | undefined;
   const loss = gan.optD.minimize(
     () => {
@@ -297,8 +304,8 @@ export function discriminatorStep(
       const eWrong = fixed?.wrong ?? encodeText(gan.text, b.wrong, padId);
       const critic = (x: tf.Tensor4D, e: tf.Tensor2D) => runDiscriminator(gan, x, e, ctx);
       // DiffAugment: the real images once (for both texts), the fakes with their own draw.
-      const real = aug.augReal ? diffAugment(b.real, aug.augReal) : b.real;
-      const fakeSeen = aug.augFake ? diffAugment(fake, aug.augFake) : fake;
+      const real = aug.real ? diffAugment(b.real, aug.real) : b.real;
+      const fakeSeen = aug.fake ? diffAugment(fake, aug.fake) : fake;
       const penalty = train.loss === "wgan-gp"
         ? tf.mul(
           train.gpWeight,
@@ -328,7 +335,8 @@ export function discriminatorStep(
   fake.dispose();
   if (realRight) adaptAugmentation(gan, realRight);
   tf.dispose(realRight);
-  if (aug !== b) [aug.augReal, aug.augFake].forEach((a) => a && disposeDiffAugment(a));
+  releaseAugmentation(aug.real, b.augReal);
+  releaseAugmentation(aug.fake, b.augFake);
   return loss;
 }
 
@@ -342,14 +350,13 @@ export function generatorStep(
   const { train } = gan;
   // Computed before minimize(): the G loss does not train the text encoder.
   const eRight = fixed ? fixed.right.clone() : encodeText(gan.text, b.right, padId);
-  const aug = stepAugmentations(gan, b);
+  const augFake = stepAugmentation(gan, b.augFake, b.gateFake);
   const ctx = newContext(true);
   let kl: tf.Scalar | undefined;
   const loss = gan.optG.minimize(
     () => {
       const dCtx = newContext(true);
-      const critic = (x: tf.Tensor4D, e: tf.Tensor2D) =>
-        runDiscriminator(gan, x, e, dCtx, aug.augFake);
+      const critic = (x: tf.Tensor4D, e: tf.Tensor2D) => runDiscriminator(gan, x, e, dCtx, augFake);
       const out = runGenerator(gan, gan.g, b.z, eRight, b.eps, ctx);
       kl = tf.keep(out.kl);
       let total = tf.add(
@@ -381,7 +388,7 @@ export function generatorStep(
   )!;
   applyUpdates(ctx);
   eRight.dispose();
-  if (aug !== b) [aug.augReal, aug.augFake].forEach((a) => a && disposeDiffAugment(a));
+  releaseAugmentation(augFake, b.augFake);
   return [loss, kl!];
 }
 
@@ -461,7 +468,10 @@ export function trainStep(
   if (fixed) tf.dispose([fixed.right, fixed.wrong]);
   updateEma(gan, step);
   const p = gan.d[AUGMENT_P];
-  const all = tf.tidy(() => tf.concat([tf.stack([lossD, lossG, kl]), ...(p ? [p] : [])]));
+  // One [3] tensor, or [4] with p: one read-back either way, no extra op without --ada.
+  const all = p
+    ? tf.tidy(() => tf.concat([tf.stack([lossD, lossG, kl]), p]))
+    : tf.stack([lossD, lossG, kl]);
   tf.dispose([lossD, lossG, kl]);
   return all.data().then((v) => {
     all.dispose();
