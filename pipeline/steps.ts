@@ -48,6 +48,7 @@ import {
 } from "../stages/train_step.ts";
 import { diffAugmentTensors, drawAugmentGates, drawDiffAugment } from "../stages/diffaugment.ts";
 import { RIVAL_COUNT } from "../stages/match.ts";
+import type { Replicas } from "./replicas.ts";
 
 /** Training data, tokenized and decoded once: what every step draws from. */
 export interface PreparedData {
@@ -79,6 +80,8 @@ export interface TrainingRun {
   readonly clock: () => number;
   /** The clock's reading at the first step (after any text pre-training): img/s start here. */
   readonly stepsFrom: number;
+  /** The step's replicas when it runs data-parallel (pipeline/replicas.ts); absent: one. */
+  readonly replicas?: Replicas;
 }
 
 /** When to stop: whichever ends first. */
@@ -169,13 +172,26 @@ export function buildBatch(
 }
 
 /** The batch of global step `step`: the epoch's shuffle, then that step's stream. */
-export function batchAt(run: TrainingRun, step: number): BatchTensors {
+export const batchAt = (run: TrainingRun, step: number): BatchTensors =>
+  batchPartsAt(run, step, 1)[0];
+
+/**
+ * The batch of global step `step` in `parts` consecutive parts (one per replica), each
+ * built as a batch of its own from the step's one stream, in order: its wrong captions
+ * and GAN-INT partners come from its own part. One part is {@link batchAt}'s batch.
+ */
+export function batchPartsAt(run: TrainingRun, step: number, parts: number): BatchTensors[] {
   const seed = run.gan.train.seed;
   const epoch = Math.floor(step / run.stepsPerEpoch);
   const k = step % run.stepsPerEpoch;
   const order = streamFor(seed, epoch, -1).permutation(run.data.bank.length);
   const indices = order.subarray(k * run.batchSize, (k + 1) * run.batchSize);
-  return buildBatch(run.gan, run.data, indices, streamFor(seed, epoch, step));
+  const rng = streamFor(seed, epoch, step);
+  const cut = (i: number) => Math.round((i * indices.length) / parts);
+  return Array.from(
+    { length: parts },
+    (_, i) => buildBatch(run.gan, run.data, indices.subarray(cut(i), cut(i + 1)), rng),
+  );
 }
 
 /** A step whose work is queued and whose losses are on their way back. */
@@ -189,10 +205,13 @@ interface QueuedStep {
 /** Queues step `run.progress.step` (batch → D, G, EMA → dispose); advances the counters. */
 function queueStep(run: TrainingRun): QueuedStep {
   const { step } = run.progress;
-  const batch = batchAt(run, step);
-  const read = trainStep(run.gan, batch, run.data.vocab.padId, step);
+  const padId = run.data.vocab.padId;
+  const parts = batchPartsAt(run, step, run.replicas?.size ?? 1);
+  const read = run.replicas
+    ? run.replicas.step(run.gan, parts, padId, step)
+    : trainStep(run.gan, parts[0], padId, step);
   read.catch(() => {}); // awaited by lossesOf; this only keeps an early exit quiet
-  disposeBatch(batch);
+  parts.forEach(disposeBatch);
   run.progress = {
     ...run.progress,
     step: step + 1,
@@ -404,7 +423,7 @@ function keepRivals(run: TrainingRun): void {
 }
 
 /**
- * Frees the run's tensors (model and optimisers).
+ * Frees the run's tensors (model and optimisers) and stops its replicas' workers.
  *
  * @example A prepared run holds tensors until it is disposed.
  * ```ts
@@ -421,4 +440,7 @@ function keepRivals(run: TrainingRun): void {
  * console.log(tf.memory().numTensors - before); // 0
  * ```
  */
-export const disposeRun = (run: TrainingRun): void => disposeGan(run.gan);
+export function disposeRun(run: TrainingRun): void {
+  run.replicas?.close();
+  disposeGan(run.gan);
+}

@@ -17,6 +17,7 @@
  * const result = await unwrap(train({ data: "../shared/oxford102", out: "runs/demo", epochs: 2 }));
  * ```
  */
+import * as tf from "@tensorflow/tfjs";
 import * as E from "fp-ts/Either";
 import * as TE from "fp-ts/TaskEither";
 import { pipe } from "fp-ts/function";
@@ -24,6 +25,7 @@ import { loadReedFolder } from "./io/data.ts";
 import { loadImageStack } from "./io/images.ts";
 import { attempt, type PetalError, petalError } from "./io/errors.ts";
 import { pretrainTextEncoder } from "./pretrain.ts";
+import { startReplicas } from "./replicas.ts";
 import { loadTaskVocabulary } from "./io/task_files.ts";
 import {
   type Checkpoint,
@@ -469,7 +471,31 @@ export const prepareTraining = (opts: TrainOptions): TE.TaskEither<PetalError, T
       )
     ),
     TE.chain(atLeastOneBatch(opts)),
+    TE.chain(withReplicas(opts)),
   );
+
+/**
+ * The replicas a run's step is split over: its recipe's `replicas`, at most one per two
+ * images of its batch, and one on webgpu (one device, its own parallelism).
+ */
+export const replicaCount = (run: TrainingRun, backend = tf.getBackend()): number =>
+  backend === "webgpu"
+    ? 1
+    : Math.max(1, Math.min(run.gan.train.replicas ?? 1, Math.floor(run.batchSize / 2)));
+
+/** Step 4, continued: the run's replica workers when it has more than one (pipeline/replicas.ts). */
+const withReplicas = (opts: TrainOptions) => (run: TrainingRun) => {
+  const size = replicaCount(run);
+  if (size === 1) return TE.right(run);
+  return pipe(
+    attempt(() => startReplicas(run.gan, size), opts.out, "train with --replicas 1"),
+    TE.map((replicas): TrainingRun => {
+      opts.log?.(`data-parallel: ${size} replicas, ${replicas.threads} thread(s) each`);
+      return { ...run, replicas, stepsFrom: run.clock() };
+    }),
+    TE.orElse((e) => (disposeRun(run), TE.left(e))),
+  );
+};
 
 /**
  * Step 7: the run's checkpoint (`OUT/checkpoint.petal`), with the seconds trained so

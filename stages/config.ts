@@ -185,6 +185,13 @@ export interface TrainConfig {
    * (older checkpoints): off.
    */
   readonly labelSmooth?: number;
+  /**
+   * Data parallelism: each step's batch is cut into this many parts, one per thread (the
+   * main thread and a worker per other part, the cores shared among them), their
+   * gradients averaged (pipeline/replicas.ts). Batch norm's statistics are then those of a
+   * part. 1 or absent (older checkpoints): one thread runs the step on the whole batch.
+   */
+  readonly replicas?: number;
   /** EMA decay of the generator copy used for samples and inference. */
   readonly emaDecay: number;
   /**

@@ -104,6 +104,7 @@ const TRAIN_DEFAULTS: Omit<TrainConfig, "lrG" | "lrD"> = {
   lrDecay: 0,
   labelSmooth: 0,
   adaTarget: 0,
+  replicas: 1,
 };
 
 type Preset = Omit<RecipeOverrides, "size">;
@@ -267,5 +268,7 @@ export function storedRecipe(
     pretrainSteps: origin?.pretrainSteps ?? (frozen ? PRESETS[name].pretrainSteps ?? 0 : 0),
     pretrainBatch: origin?.pretrainBatch ?? PRETRAIN_BATCH,
     freezeText: frozen,
+    // Checkpoints from before data parallelism trained on one thread.
+    replicas: train.replicas ?? 1,
   });
 }

@@ -250,6 +250,46 @@ export interface StepLosses {
   readonly augment?: number;
 }
 
+/**
+ * How a step combines its gradients with other replicas' (data parallelism,
+ * pipeline/replicas.ts): the gradients of `vars`, by variable name, in; the ones to apply
+ * out. Every replica must get the same values back, so their weights stay equal.
+ */
+export type GradientReduce = (
+  grads: tf.NamedTensorMap,
+  vars: readonly tf.Variable[],
+) => tf.NamedTensorMap;
+
+/** How a step runs beyond its batch: alone (the default), or as one replica of several. */
+export interface StepOptions {
+  /** Combines the gradients before they are applied (absent: this step's own). */
+  readonly reduce?: GradientReduce;
+  /** Update the EMA of G (default true; a replica that never samples skips it). */
+  readonly ema?: boolean;
+}
+
+/**
+ * `optimizer.minimize(f, true, vars)`, with the gradients passed through `reduce` (when
+ * given) before Adam applies them. Returns the loss.
+ */
+function optimize(
+  optimizer: tf.Optimizer,
+  f: () => tf.Scalar,
+  vars: tf.Variable[],
+  reduce?: GradientReduce,
+): tf.Scalar {
+  if (!reduce) return optimizer.minimize(f, true, vars)!;
+  const { value, grads } = optimizer.computeGradients(f, vars);
+  const shared = reduce(grads, vars);
+  try {
+    optimizer.applyGradients(vars.map((v) => ({ name: v.name, tensor: shared[v.name] })));
+  } finally {
+    tf.dispose(grads);
+    if (shared !== grads) tf.dispose(shared);
+  }
+  return value;
+}
+
 const discard = (ctx: Context) => {
   tf.dispose(ctx.updates.map(([, t]) => t));
   ctx.updates.length = 0;
@@ -279,6 +319,7 @@ export function discriminatorStep(
   b: BatchTensors,
   padId: number,
   fixed?: TextPair,
+  reduce?: GradientReduce,
 ): tf.Scalar {
   const { train } = gan;
   const fake = tf.tidy(() => {
@@ -297,7 +338,8 @@ export function discriminatorStep(
     fake: stepAugmentation(gan, b.augFake, b.gateFake),
   };
   let realRight: tf.Tensor1D | undefined;
-  const loss = gan.optD.minimize(
+  const loss = optimize(
+    gan.optD,
     () => {
       const ctx = newContext(true);
       const eRight = fixed?.right ?? encodeText(gan.text, b.right, padId);
@@ -329,9 +371,9 @@ export function discriminatorStep(
       const ma = matchingAwarePenalty(critic, real, eRight, train.maGpWeight, train.maGpPower ?? 6);
       return tf.add(loss, ma) as tf.Scalar;
     },
-    true,
     vars,
-  )!;
+    reduce,
+  );
   fake.dispose();
   if (realRight) adaptAugmentation(gan, realRight);
   tf.dispose(realRight);
@@ -346,6 +388,7 @@ export function generatorStep(
   b: BatchTensors,
   padId: number,
   fixed?: TextPair,
+  reduce?: GradientReduce,
 ): [tf.Scalar, tf.Scalar] {
   const { train } = gan;
   // Computed before minimize(): the G loss does not train the text encoder.
@@ -353,7 +396,8 @@ export function generatorStep(
   const augFake = stepAugmentation(gan, b.augFake, b.gateFake);
   const ctx = newContext(true);
   let kl: tf.Scalar | undefined;
-  const loss = gan.optG.minimize(
+  const loss = optimize(
+    gan.optG,
     () => {
       const dCtx = newContext(true);
       const critic = (x: tf.Tensor4D, e: tf.Tensor2D) => runDiscriminator(gan, x, e, dCtx, augFake);
@@ -383,9 +427,9 @@ export function generatorStep(
       }
       return total as tf.Scalar;
     },
-    true,
     trainable(gan.g),
-  )!;
+    reduce,
+  );
   applyUpdates(ctx);
   eRight.dispose();
   releaseAugmentation(augFake, b.augFake);
@@ -452,7 +496,7 @@ export function emaStandingStatistics(
 }
 
 /**
- * The whole step. Returns once the work is queued, with the read-back of its three losses
+ * The whole step (with `options`, one replica's share of it). Returns once the work is queued, with the read-back of its three losses
  * (one [3] tensor, one transfer) started: on a GPU the caller can queue the next step
  * before awaiting this one, so the device never idles while the losses come back.
  */
@@ -461,12 +505,13 @@ export function trainStep(
   b: BatchTensors,
   padId: number,
   step: number,
+  { reduce, ema = true }: StepOptions = {},
 ): Promise<StepLosses> {
   const fixed = gan.train.freezeText ? encodeBatchText(gan, b, padId) : undefined;
-  const lossD = discriminatorStep(gan, b, padId, fixed);
-  const [lossG, kl] = generatorStep(gan, b, padId, fixed);
+  const lossD = discriminatorStep(gan, b, padId, fixed, reduce);
+  const [lossG, kl] = generatorStep(gan, b, padId, fixed, reduce);
   if (fixed) tf.dispose([fixed.right, fixed.wrong]);
-  updateEma(gan, step);
+  if (ema) updateEma(gan, step);
   const p = gan.d[AUGMENT_P];
   // One [3] tensor, or [4] with p: one read-back either way, no extra op without --ada.
   const all = p

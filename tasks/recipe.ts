@@ -214,6 +214,16 @@ export const RECIPE_FLAGS = {
     help: "EMA decay of the generator used for samples and inference",
     defaultText: presetText((r) => r.train.emaDecay),
   },
+  replicas: {
+    type: "number",
+    integer: true,
+    min: 1,
+    max: 64,
+    arg: "N",
+    help:
+      "data parallelism: each step's batch in N parts on N threads sharing the cores, gradients averaged (batch norm per part)",
+    defaultText: presetText((r) => r.train.replicas),
+  },
   seed: {
     type: "number",
     integer: true,
@@ -254,6 +264,7 @@ export const recipeOverrides = (v: RecipeValues): RecipeOverrides => ({
   ...(v["spectral-norm"] ? { spectralNorm: true } : {}),
   ...(v["no-interp"] ? { interpolate: false } : {}),
   ...given("emaDecay", v.ema),
+  ...given("replicas", v.replicas),
   ...given("seed", v.seed),
 });
 

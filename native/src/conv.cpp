@@ -209,9 +209,13 @@ struct Context {
     return static_cast<float *>(buf[slot]);
   }
 
+  // Keyed by shape, kind and the calling thread's OpenMP thread count: oneDNN sizes a
+  // primitive's work split by the count it was built under and runs that many threads,
+  // so a replica set to one thread (petal_set_threads) must not run one built for two.
   Op *cached(Kind kind, const ConvParams &p) {
     std::string key(reinterpret_cast<const char *>(&p), sizeof p);
     key.push_back(static_cast<char>(kind));
+    key.push_back(static_cast<char>(omp_get_max_threads()));
     auto it = cache.find(key);
     if (it != cache.end()) return it->second.get();
     auto op = build(kind, p);

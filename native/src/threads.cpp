@@ -100,3 +100,13 @@ int petal::adaptive_threads() {
 
 // The thread count the maps use now (1 or OpenMP's), for tests and the bench.
 PETAL_API int petal_ew_threads() { return petal::ew_threads(); }
+
+// OpenMP's thread count for the calling thread's parallel regions from now on (its own
+// nthreads ICV: a Deno worker's setting leaves the other threads' alone); n <= 0 only
+// asks. Returns the count before. Data-parallel training gives each replica's thread its
+// share of the cores this way (pipeline/replicas.ts).
+PETAL_API int petal_set_threads(int n) {
+  const int before = omp_get_max_threads();
+  if (n > 0) omp_set_num_threads(n);
+  return before;
+}

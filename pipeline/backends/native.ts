@@ -61,6 +61,21 @@ export function convStats(): { reorderS: number; convS: number; reorders: number
   return { reorderS: out[0], convS: out[1], reorders: out[2] };
 }
 
+/**
+ * Sets OpenMP's thread count for libpetal's kernels called from this thread (the main
+ * thread or a worker: each keeps its own); returns the count before, or undefined before
+ * the native backend is registered (nothing to set).
+ *
+ * @example
+ * ```ts
+ * const before = setNativeThreads(1); // this thread's kernels now run on one core
+ * if (before !== undefined) setNativeThreads(before);
+ * ```
+ */
+export function setNativeThreads(n: number): number | undefined {
+  return libRef?.ok ? libRef.lib.petal_set_threads(n) : undefined;
+}
+
 /** Names of the kernels libpetal accelerates (the rest are plain tfjs cpu kernels). */
 export let nativeKernelNames: readonly string[] = [];
 

@@ -113,11 +113,25 @@ export async function timeRecipeSteps(
   );
   const batch = settings.train.batchSize;
   const gan = createGan(model, settings.train, 1);
+  // Data parallelism as `deno task train` runs it (pipeline/replicas.ts): the batch in
+  // parts, one per replica. A checkout from before it has no replicas.ts: one thread.
+  const parts = Math.max(1, Math.min(settings.train.replicas ?? 1, Math.floor(batch / 2)));
+  const dp = parts > 1
+    ? await import("../../pipeline/replicas.ts").catch(() => {
+      console.error("recipe step: this checkout has no data parallelism; one replica");
+      return null;
+    })
+    : null;
+  const replicas = dp ? await dp.startReplicas(gan, parts) : null;
+  const cut = (i: number) => Math.round((i * batch) / (replicas?.size ?? 1));
   const times: number[] = [];
   let cpu0: number | null = null, wall0 = 0;
   let conv0: { reorderS: number; convS: number } | null = null;
   for (let i = 0; i < warmup + steps; i++) {
-    const b = syntheticBatch(batch, model.seqLen, model.zDim, model.condDim);
+    const bs = Array.from(
+      { length: replicas?.size ?? 1 },
+      (_, r) => syntheticBatch(cut(r + 1) - cut(r), model.seqLen, model.zDim, model.condDim),
+    );
     if (i === warmup) {
       native?.resetKernelProfile();
       conv0 = native?.convStats?.() ?? null;
@@ -125,15 +139,20 @@ export async function timeRecipeSteps(
       wall0 = performance.now();
     }
     const t0 = performance.now();
-    await trainStep(gan, b, 0, i);
+    await (replicas ? replicas.step(gan, bs, 0, i) : trainStep(gan, bs[0], 0, i));
     if (i >= warmup) times.push((performance.now() - t0) / 1000);
-    disposeBatch(b);
+    bs.forEach(disposeBatch);
   }
+  replicas?.close();
   const cpu1 = cpuSeconds();
   const conv1 = native?.convStats?.() ?? null;
   const wall = (performance.now() - wall0) / 1000;
   const kernels = native?.kernelProfile();
-  const flops = kernels ? kernels.reduce((s, k) => s + k.mflops, 0) * 1e6 / steps : null;
+  // The main thread's kernels: with replicas, one part of equal parts (each replica runs
+  // the same kernels on its own).
+  const flops = kernels
+    ? kernels.reduce((s, k) => s + k.mflops, 0) * 1e6 / steps * (replicas?.size ?? 1)
+    : null;
   disposeGan(gan);
   const stepS = median(times);
   return {

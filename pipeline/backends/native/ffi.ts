@@ -96,6 +96,7 @@ const SYMBOLS = {
   petal_conv_stats: { parameters: ["buffer"], result: "void" },
   petal_conv_contexts: { parameters: [], result: "i32" },
   petal_ew_threads: { parameters: [], result: "i32" },
+  petal_set_threads: { parameters: ["i32"], result: "i32" },
   petal_copy_rows: {
     parameters: ["buffer", "buffer", "i32", "i32", "i32", "i32"],
     result: "i32",
