@@ -84,7 +84,9 @@ export { readRecipe } from "./pipeline/train.ts";
 
 /**
  * Your own training loop: prepare a run, then step it. docs/examples/custom_train.ts is
- * a whole one (hinge loss, a sample grid every N steps).
+ * a whole one (hinge loss, a sample grid every N steps). A prepared run steps on its
+ * recipe's replicas ({@link replicaCount} of them: worker threads, `run.replicas`), and
+ * {@link disposeRun} stops them.
  *
  * @example
  * ```ts
@@ -100,7 +102,8 @@ export { readRecipe } from "./pipeline/train.ts";
  * disposeRun(run);
  * ```
  */
-export { checkpointRun, prepareTraining } from "./pipeline/train.ts";
+export { checkpointRun, prepareTraining, replicaCount } from "./pipeline/train.ts";
+export type { Replicas } from "./pipeline/replicas.ts";
 export {
   type Budget,
   disposeRun,

@@ -40,6 +40,8 @@ export * from "./io/synthetic.ts";
 export * from "./io/checkpoint.ts";
 export * from "./io/task_files.ts";
 export * from "./steps.ts";
+export * from "./replicas.ts";
+export * from "./allreduce.ts";
 export * from "./observers.ts";
 export * from "./train.ts";
 export * from "./draw.ts";

@@ -302,6 +302,20 @@ const adaNeedsDiffAugment = (opts: TrainOptions, r: Recipe): E.Either<PetalError
     ))
     : E.right(r);
 
+/**
+ * Adaptive augmentation moves p by each replica's own real logits: replicas would drift
+ * apart, so it trains on one.
+ */
+const adaNeedsOneReplica = (opts: TrainOptions, r: Recipe): E.Either<PetalError, Recipe> =>
+  r.train.adaTarget && replicaCount(r.train, r.train.batchSize) > 1
+    ? E.left(petalError(
+      "BadArgument",
+      opts.out,
+      `--ada ${r.train.adaTarget} moves p by one thread's real images, and this recipe splits each step over ${r.train.replicas} replicas`,
+      "add --replicas 1",
+    ))
+    : E.right(r);
+
 /** Label smoothing moves the `bce` target; hinge and WGAN losses have none to move. */
 const smoothingNeedsBce = (opts: TrainOptions, r: Recipe): E.Either<PetalError, Recipe> =>
   r.train.labelSmooth && r.train.loss !== "bce"
@@ -384,6 +398,7 @@ const initOrResume = (
         E.chain((r) => topNeedsDcgan(opts, r)),
         E.chain((r) => smoothingNeedsBce(opts, r)),
         E.chain((r) => adaNeedsDiffAugment(opts, r)),
+        E.chain((r) => adaNeedsOneReplica(opts, r)),
         E.chain((r) => spectralNeedsDcgan(opts, r)),
       ),
     ),
@@ -475,17 +490,38 @@ export const prepareTraining = (opts: TrainOptions): TE.TaskEither<PetalError, T
   );
 
 /**
- * The replicas a run's step is split over: its recipe's `replicas`, at most one per two
- * images of its batch, and one on webgpu (one device, its own parallelism).
+ * Fewest images of a batch part: batch norm's statistics over fewer are too noisy to
+ * learn from (a batch of 8 in two parts of 4 lost the synthetic set's colour conditioning,
+ * tests/conditioning_test.ts).
  */
-export const replicaCount = (run: TrainingRun, backend = tf.getBackend()): number =>
+export const MIN_PART_IMAGES = 8;
+
+/**
+ * The replicas a run's step is split over: its recipe's `replicas`, at most one per
+ * {@link MIN_PART_IMAGES} images of its batch, and one on webgpu (one device, its own
+ * parallelism).
+ *
+ * @example
+ * ```ts
+ * import { recipe, replicaCount } from "../mod.ts";
+ *
+ * const r = recipe();
+ * console.log(replicaCount(r.train, r.train.batchSize, "native")); // 2: two parts of 16
+ * console.log(replicaCount(r.train, 8, "native")); // 1: a part has 8 images at the least
+ * ```
+ */
+export const replicaCount = (
+  train: TrainConfig,
+  batchSize: number,
+  backend = tf.getBackend(),
+): number =>
   backend === "webgpu"
     ? 1
-    : Math.max(1, Math.min(run.gan.train.replicas ?? 1, Math.floor(run.batchSize / 2)));
+    : Math.max(1, Math.min(train.replicas ?? 1, Math.floor(batchSize / MIN_PART_IMAGES)));
 
 /** Step 4, continued: the run's replica workers when it has more than one (pipeline/replicas.ts). */
 const withReplicas = (opts: TrainOptions) => (run: TrainingRun) => {
-  const size = replicaCount(run);
+  const size = replicaCount(run.gan.train, run.batchSize);
   if (size === 1) return TE.right(run);
   return pipe(
     attempt(() => startReplicas(run.gan, size), opts.out, "train with --replicas 1"),

@@ -149,7 +149,8 @@ export const RECIPE_FLAGS = {
     arg: "T",
     min: 0,
     max: 1,
-    help: "adaptive DiffAugment (implies --diffaug): p rises while E[sign D(real)] > T, else falls",
+    help:
+      "adaptive DiffAugment (implies --diffaug and --replicas 1): p rises while E[sign D(real)] > T, else falls",
     defaultText: presetText((r) => r.train.adaTarget),
   },
   "pretrain-text": {
@@ -252,7 +253,7 @@ export const recipeOverrides = (v: RecipeValues): RecipeOverrides => ({
   ...given("lrDecay", v["lr-decay"]),
   ...given("labelSmooth", v["label-smooth"]),
   ...given("adaTarget", v.ada),
-  ...(v.ada ? { diffAugment: true } : {}),
+  ...(v.ada ? { diffAugment: true, replicas: 1 } : {}),
   ...(v.diffaug ? { diffAugment: true } : {}),
   ...(v["no-diffaug"] ? { diffAugment: false } : {}),
   ...given("pretrainSteps", v["pretrain-text"]),

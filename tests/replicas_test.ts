@@ -5,7 +5,7 @@
  * workers, and the main thread's tensors counted across replica steps.
  */
 import * as tf from "@tensorflow/tfjs";
-import { assert, assertEquals, assertThrows } from "./assert.ts";
+import { assert, assertEquals, assertMatch, assertThrows } from "./assert.ts";
 import { plainRecipe, randomBatch, syntheticFixture } from "./fixtures.ts";
 import { Exchange, exchangeBuffer, gradientMean } from "../pipeline/allreduce.ts";
 import { fromWire, startReplicas, toWire } from "../pipeline/replicas.ts";
@@ -22,7 +22,9 @@ import { modelConfig } from "../stages/config.ts";
 import { Rng } from "../stages/rng.ts";
 import { prepareTraining, replicaCount, train } from "../pipeline/train.ts";
 import { batchAt, batchPartsAt, disposeRun, trainSteps } from "../pipeline/steps.ts";
-import { unwrap } from "../pipeline/io/errors.ts";
+import { formatError, unwrap } from "../pipeline/io/errors.ts";
+import { recipeFromFlags } from "../tasks/recipe.ts";
+import * as E from "fp-ts/Either";
 import { readCheckpoint } from "../pipeline/io/checkpoint.ts";
 import { useBackend } from "../pipeline/backends/backend.ts";
 
@@ -100,7 +102,7 @@ Deno.test("replicas: the batch's parts come from the step's one stream; one part
   const run = await unwrap(prepareTraining({
     data,
     out,
-    recipe: plainRecipe({ batchSize: 8, replicas: 1 }),
+    recipe: plainRecipe({ batchSize: 8 }),
   }));
   try {
     const whole = batchAt(run, 3);
@@ -118,26 +120,22 @@ Deno.test("replicas: the batch's parts come from the step's one stream; one part
       assert(partners.every((i) => i >= 0 && i < 4), `partners within the part: ${partners}`);
     }
     [whole, one, ...parts].forEach(disposeBatch);
-    assertEquals(replicaCount(run), 1);
-    assertEquals(replicaCount({ ...run, gan: smallGanView(run.gan, 3) }), 3);
-    assertEquals(replicaCount({ ...run, gan: smallGanView(run.gan, 8) }), 4, "≥ 2 images a part");
-    assertEquals(replicaCount({ ...run, gan: smallGanView(run.gan, 3) }, "webgpu"), 1);
+    const asking = (replicas: number) => ({ ...run.gan.train, replicas });
+    assertEquals(replicaCount(run.gan.train, 8), 1);
+    assertEquals(replicaCount(asking(3), 32), 3);
+    assertEquals(replicaCount(asking(8), 32), 4, "≥ 8 images a part");
+    assertEquals(replicaCount(asking(2), 8), 1, "8 images: one part");
+    assertEquals(replicaCount(asking(3), 32, "webgpu"), 1);
   } finally {
     disposeRun(run);
   }
-});
-
-/** The run's GAN as if its recipe asked for `replicas` (nothing else changes). */
-const smallGanView = (gan: Gan, replicas: number): Gan => ({
-  ...gan,
-  train: { ...gan.train, replicas },
 });
 
 Deno.test("replicas: a run trains on two, says so, keeps `replicas` in its checkpoint and resumes", async () => {
   const data = await syntheticFixture(16, 2);
   const out = await Deno.makeTempDir();
   const lines: string[] = [];
-  const r = plainRecipe({ batchSize: 8, replicas: 2 });
+  const r = plainRecipe({ batchSize: 16, replicas: 2 });
   const first = await unwrap(
     train({ data, out, recipe: r, maxSteps: 3, log: (l) => lines.push(l) }),
   );
@@ -164,7 +162,7 @@ Deno.test("replicas: a run's loop frees every tensor of its steps on the main th
   const run = await unwrap(prepareTraining({
     data,
     out,
-    recipe: plainRecipe({ batchSize: 8, replicas: 2 }),
+    recipe: plainRecipe({ batchSize: 16, replicas: 2 }),
   }));
   try {
     assertEquals(run.replicas?.size, 2);
@@ -178,4 +176,22 @@ Deno.test("replicas: a run's loop frees every tensor of its steps on the main th
   } finally {
     disposeRun(run);
   }
+});
+
+Deno.test("replicas: --ada trains on one (the flag says so); a recipe asking both is a one-line error", async () => {
+  assertEquals(recipeFromFlags({ ada: 0.6 }).train.replicas, 1);
+  assertEquals(recipeFromFlags({}).train.replicas, 2, "two by default");
+  const data = await syntheticFixture(16, 2);
+  const out = await Deno.makeTempDir();
+  const got = await train({
+    data,
+    out,
+    maxSteps: 1,
+    recipe: plainRecipe({ batchSize: 16, diffAugment: true, adaTarget: 0.6, replicas: 2 }),
+  })();
+  assert(E.isLeft(got));
+  assertMatch(
+    formatError(got.left),
+    /--ada 0\.6 moves p by one thread's real images.*add --replicas 1/,
+  );
 });

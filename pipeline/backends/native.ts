@@ -68,6 +68,7 @@ export function convStats(): { reorderS: number; convS: number; reorders: number
  *
  * @example
  * ```ts
+ * import { setNativeThreads } from "./native.ts";
  * const before = setNativeThreads(1); // this thread's kernels now run on one core
  * if (before !== undefined) setNativeThreads(before);
  * ```
