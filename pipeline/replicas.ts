@@ -152,6 +152,9 @@ export async function startReplicas(gan: Gan, size: number): Promise<Replicas> {
     size,
     threads,
     async step(gan, parts, padId, step) {
+      if (parts.length !== size) {
+        throw new RangeError(`replicas: ${parts.length} batch parts for ${size} replicas`);
+      }
       parts.slice(1).forEach((part, i) => {
         const message: ReplicaMessage = {
           kind: "step",
