@@ -152,10 +152,10 @@ Deno.test("DiffAugment draws are fixed by the stream and in range", () => {
 Deno.test("recipes: gan-int-cls with a pre-trained frozen φ, dfgan presets DF-GAN, flags override", () => {
   const old = recipeFromFlags({});
   assertEquals([old.name, old.arch, old.size], ["gan-int-cls", "dcgan", "small"]);
-  // The defaults, the size's lr, and φ pre-trained 1500 steps then frozen.
+  // The defaults, the size's lr, and φ pre-trained 3000 steps then frozen.
   assertEquals([old.train, old.pretrainSteps], [
     defaultTrainConfig({ freezeText: true }),
-    1500,
+    3000,
   ]);
   const frozen = (v: RecipeValues) => recipeFromFlags(v).train.freezeText;
   assertEquals(

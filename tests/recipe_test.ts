@@ -56,7 +56,7 @@ Deno.test("train() with nothing but data and out stores recipe() in its checkpoi
   const ck = await readCheckpoint(out);
   assertEquals(ck.header.recipe, {
     name: "gan-int-cls",
-    pretrainSteps: 1500,
+    pretrainSteps: 3000,
     pretrainBatch: recipe().pretrainBatch,
   });
   assertEquals([ck.header.model.upsample, ck.header.train.freezeText], ["nearest", true]);
@@ -87,9 +87,14 @@ Deno.test("a stored recipe reads back as it was written; older headers are rebui
   assertEquals(old.pretrainBatch, 32, "every run before recipes kept it pre-trained at 32");
   const noBatch = storedRecipe(modelConfig("small", 50), recipe().train, {
     name: "gan-int-cls",
-    pretrainSteps: 1500,
+    pretrainSteps: 3000,
   });
   assertEquals(noBatch.pretrainBatch, 32, "an origin without a batch: 32, as then");
+  const oneThread = storedRecipe(modelConfig("small", 50), {
+    ...recipe().train,
+    replicas: undefined,
+  });
+  assertEquals(oneThread.train.replicas, 1, "checkpoints from before data parallelism: one");
   assertEquals([old.train.freezeText, old.train.lrDecay, old.train.contrastiveWeight], [
     false,
     0,

@@ -1,7 +1,7 @@
 /**
  * The bench rows for what users run: `deno task train` at its defaults on the real data
  * (each model size, the real vocabulary; the GAN steps, with one step of the text
- * pre-training instead of 1500) and `deno task infer` of the 819 test captions with the
+ * pre-training instead of 3000) and `deno task infer` of the 819 test captions with the
  * checkpoint it wrote (the best of 8 noises each, as by default), each as a subprocess
  * on one backend. Training img/s is
  * the steady rate from `losses.csv` (the first steps, which build oneDNN primitives and
@@ -100,7 +100,7 @@ export async function benchProduct(o: {
     "--steps",
     String(o.steps),
     // The default's GAN step (frozen φ, nearest up-sampling), its one-off text
-    // pre-training cut to one step (1500 would outlast the timed steps many times over):
+    // pre-training cut to one step (3000 would outlast the timed steps many times over):
     // enough to keep the image–text matcher, so that infer draws the best of 8 as a
     // user's does.
     "--pretrain-text",
