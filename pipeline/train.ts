@@ -644,7 +644,10 @@ export const train = (opts: TrainOptions): TE.TaskEither<PetalError, TrainResult
         TE.right(run),
         (r) => pipe(attempt(() => loop(opts, r), opts.out), TE.chainEitherK((e) => e)),
         (r, result) => {
-          if (!(opts.keepModel && result._tag === "Right")) disposeRun(r);
+          // A kept model is the main thread's: the replicas' workers stop either way (a
+          // live worker would keep the process from exiting).
+          if (opts.keepModel && result._tag === "Right") r.replicas?.close();
+          else disposeRun(r);
           return TE.right(undefined);
         },
       )

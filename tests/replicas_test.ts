@@ -195,3 +195,30 @@ Deno.test("replicas: --ada trains on one (the flag says so); a recipe asking bot
     /--ada 0\.6 moves p by one thread's real images.*add --replicas 1/,
   );
 });
+
+Deno.test("replicas: a script that keeps its model after training on two exits (its workers stop)", async () => {
+  const data = await syntheticFixture(16, 2);
+  const dir = await Deno.makeTempDir();
+  const script = `${dir}/keep.ts`;
+  const mod = new URL("../mod.ts", import.meta.url).href;
+  await Deno.writeTextFile(
+    script,
+    `import { recipe, train, unwrap, useBackend } from "${mod}";
+await useBackend("auto");
+const r = await unwrap(train({ data: "${data}", out: "${dir}/run", maxSteps: 2, keepModel: true,
+  recipe: recipe("gan-int-cls", { pretrainSteps: 0, batchSize: 16, replicas: 2 }) }));
+console.log("kept", r.model !== undefined);
+`,
+  );
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--config", new URL("../deno.json", import.meta.url).pathname, script],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+  const out = await child.output();
+  clearTimeout(timer);
+  const text = new TextDecoder().decode(out.stdout);
+  assertEquals(out.code, 0, `${text}\n${new TextDecoder().decode(out.stderr)}`);
+  assertMatch(text, /kept true/);
+});
