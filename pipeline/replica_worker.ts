@@ -8,13 +8,20 @@
 import { useBackend } from "./backends/backend.ts";
 import { setNativeThreads } from "./backends/native.ts";
 import { disposeCheckpoint, readCheckpoint, restoreGan } from "./io/checkpoint.ts";
-import { type BatchTensors, disposeBatch, type Gan, trainStep } from "../stages/train_step.ts";
+import {
+  type BatchTensors,
+  disposeBatch,
+  type Gan,
+  type GradientReduce,
+  trainStep,
+} from "../stages/train_step.ts";
 import { Exchange, gradientMean } from "./allreduce.ts";
 import { fromWire, reducedShapes, type ReplicaMessage, type ReplicaReply } from "./replicas.ts";
 import type { BackendChoice } from "./backends/backend.ts";
 
 let gan: Gan | undefined;
 let exchange: Exchange | undefined;
+let reduce: GradientReduce | undefined;
 let queue: Promise<void> = Promise.resolve();
 
 const reply = (r: ReplicaReply) => self.postMessage(r);
@@ -29,6 +36,7 @@ async function init(m: Extract<ReplicaMessage, { kind: "init" }>): Promise<void>
     disposeCheckpoint(ck);
   }
   exchange = new Exchange(m.buffer, m.rank, m.size);
+  reduce = gradientMean(exchange);
   reply({ kind: "ready", shapes: reducedShapes(gan) });
 }
 
@@ -38,10 +46,7 @@ async function step(m: Extract<ReplicaMessage, { kind: "step" }>): Promise<void>
   (gan!.optG as unknown as { learningRate: number }).learningRate = rateG;
   const batch = fromWire(m.batch) as BatchTensors;
   try {
-    const own = await trainStep(gan!, batch, m.padId, m.step, {
-      reduce: gradientMean(exchange!),
-      ema: false,
-    });
+    const own = await trainStep(gan!, batch, m.padId, m.step, { reduce, ema: false });
     exchange!.mean([Float32Array.of(own.d, own.g, own.kl)]);
   } finally {
     disposeBatch(batch);

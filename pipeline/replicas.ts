@@ -19,8 +19,7 @@
  * ```
  */
 import * as tf from "@tensorflow/tfjs";
-import { type Gan, type StepLosses, trainStep } from "../stages/train_step.ts";
-import type { BatchTensors } from "../stages/train_step.ts";
+import { type BatchTensors, type Gan, type StepLosses, trainStep } from "../stages/train_step.ts";
 import { Exchange, exchangeBuffer, gradientMean } from "./allreduce.ts";
 import { writeCheckpoint } from "./io/checkpoint.ts";
 import { setNativeThreads } from "./backends/native.ts";
